@@ -1,0 +1,370 @@
+//! Configuration: one TOML file, every key defaulted, unknown keys rejected with file and line.
+//!
+//! Every limit carries its unit last in its name (`message_bytes_max`, `linger_ms`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole appliance configuration. `Config::default()` is what runs with no `--config`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub shards: ShardsConfig,
+    pub syslog: SyslogConfig,
+    pub kafka: KafkaConfig,
+    pub http: HttpConfig,
+    pub stats: StatsConfig,
+}
+
+/// How many shards run and where: one glommio executor pinned per core.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShardsConfig {
+    /// Number of shards; 0 means one per online CPU. Ignored when `cores` is set.
+    pub count: usize,
+    /// Explicit CPU list, one shard pinned to each (e.g. `[2, 3, 4, 5]`).
+    pub cores: Vec<usize>,
+    /// io_uring buffer memory per shard (locked memory), bytes.
+    pub io_memory_bytes: usize,
+}
+
+impl Default for ShardsConfig {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            cores: Vec::new(),
+            io_memory_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Syslog inputs, shared by every shard (each shard binds its own SO_REUSEPORT sockets).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogConfig {
+    /// UDP listen address; empty string disables UDP.
+    pub udp_listen: String,
+    /// TCP listen address; empty string disables TCP.
+    pub tcp_listen: String,
+    /// SO_RCVBUF requested for each socket, bytes (the kernel may grant less; see doctor).
+    pub recv_buffer_bytes: usize,
+    /// Longest message kept; longer ones are truncated to this size and counted.
+    pub message_bytes_max: usize,
+    /// Datagrams read per recvmmsg call.
+    pub udp_batch_max: usize,
+    /// Per-connection read buffer, bytes (raised to hold at least one maximal message).
+    pub tcp_read_buffer_bytes: usize,
+    /// Open TCP connections per shard; further ones are closed at once and counted.
+    pub tcp_connections_max: usize,
+    /// Listen backlog of each TCP socket.
+    pub tcp_backlog_max: u32,
+    /// `auto`, `rfc5424` or `rfc3164`.
+    pub format: String,
+    /// Zone of RFC 3164 timestamps: `UTC`, `+02:00`, or an IANA name such as `Europe/Berlin`.
+    pub timezone: String,
+    /// Pin the year of RFC 3164 timestamps (default: inferred from the clock).
+    pub year: Option<i32>,
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        Self {
+            udp_listen: "0.0.0.0:5514".into(),
+            tcp_listen: "0.0.0.0:5514".into(),
+            recv_buffer_bytes: 8 << 20,
+            message_bytes_max: 64 << 10,
+            udp_batch_max: 64,
+            tcp_read_buffer_bytes: 256 << 10,
+            tcp_connections_max: 4096,
+            tcp_backlog_max: 1024,
+            format: "auto".into(),
+            timezone: "UTC".into(),
+            year: None,
+        }
+    }
+}
+
+/// Kafka output: one producer per shard.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `embedded` starts librdkafka's in-process mock cluster; otherwise a bootstrap list.
+    pub brokers: String,
+    /// Topic for the bytes as received.
+    pub raw_topic: String,
+    pub raw_enabled: bool,
+    /// Topic for ECS JSON.
+    pub normalized_topic: String,
+    pub normalized_enabled: bool,
+    /// librdkafka `linger.ms`.
+    pub linger_ms: u64,
+    /// librdkafka `batch.size`, bytes.
+    pub batch_bytes_max: u64,
+    /// librdkafka `queue.buffering.max.messages`: records in flight per shard before the
+    /// shard stops reading its sockets.
+    pub queue_messages_max: u64,
+    /// librdkafka `queue.buffering.max.kbytes`, per shard.
+    pub queue_kbytes_max: u64,
+    /// How long shutdown waits for outstanding deliveries.
+    pub shutdown_flush_ms: u64,
+    /// Partitions of each topic the embedded cluster creates.
+    pub embedded_partitions: i32,
+    /// Any librdkafka property, passed through last (overrides the above).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "embedded".into(),
+            raw_topic: "logs.raw".into(),
+            raw_enabled: true,
+            normalized_topic: "logs.normalized".into(),
+            normalized_enabled: true,
+            linger_ms: 5,
+            batch_bytes_max: 1 << 20,
+            queue_messages_max: 200_000,
+            queue_kbytes_max: 256 << 10,
+            shutdown_flush_ms: 30_000,
+            embedded_partitions: 4,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// The control plane's HTTP server (metrics, health).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listen address; empty string disables it.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9514".into(),
+        }
+    }
+}
+
+/// Stats snapshots from shards to the aggregator.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsConfig {
+    /// Snapshot and summary-log interval.
+    pub interval_ms: u64,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self { interval_ms: 1000 }
+    }
+}
+
+/// A configuration that could not be loaded: where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {reason}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Load and validate a file; errors name the file, line and reason.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate TOML text; `path` only labels errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                reason: e.message().to_string(),
+            }
+        })?;
+        cfg.validate().map_err(|(key, reason)| {
+            let (line, column) = find_key(text, key);
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                reason: format!("{key}: {reason}"),
+            }
+        })?;
+        Ok(cfg)
+    }
+
+    /// Semantic checks serde cannot do; returns the offending key and the reason.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (key, addr) in [
+            ("udp_listen", &self.syslog.udp_listen),
+            ("tcp_listen", &self.syslog.tcp_listen),
+        ] {
+            if !addr.is_empty() && addr.parse::<SocketAddr>().is_err() {
+                return Err((key, format!("`{addr}` is not an address like 0.0.0.0:5514")));
+            }
+        }
+        if !self.http.listen.is_empty() && self.http.listen.parse::<SocketAddr>().is_err() {
+            return Err((
+                "listen",
+                format!("`{}` is not an address", self.http.listen),
+            ));
+        }
+        if !(16..=16 << 20).contains(&self.syslog.message_bytes_max) {
+            return Err((
+                "message_bytes_max",
+                "must be between 16 and 16777216".into(),
+            ));
+        }
+        if !(1..=1024).contains(&self.syslog.udp_batch_max) {
+            return Err(("udp_batch_max", "must be between 1 and 1024".into()));
+        }
+        if self.syslog.tcp_connections_max == 0 {
+            return Err(("tcp_connections_max", "must be at least 1".into()));
+        }
+        if self.parse_options().is_err() {
+            return Err((
+                "format",
+                format!("`{}`: use auto, rfc5424 or rfc3164", self.syslog.format),
+            ));
+        }
+        if crate::parse::TimeZone::parse(&self.syslog.timezone).is_none() {
+            return Err((
+                "timezone",
+                format!("unknown time zone `{}`", self.syslog.timezone),
+            ));
+        }
+        if self.kafka.brokers.trim().is_empty() {
+            return Err(("brokers", "must be `embedded` or a bootstrap list".into()));
+        }
+        if !self.kafka.raw_enabled && !self.kafka.normalized_enabled {
+            return Err((
+                "normalized_enabled",
+                "at least one topic must be enabled".into(),
+            ));
+        }
+        if self.stats.interval_ms < 10 {
+            return Err(("interval_ms", "must be at least 10".into()));
+        }
+        Ok(())
+    }
+
+    /// The shard → CPU assignment this config asks for.
+    pub fn shard_cores(&self) -> Vec<usize> {
+        if !self.shards.cores.is_empty() {
+            return self.shards.cores.clone();
+        }
+        let n = if self.shards.count == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            self.shards.count
+        };
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        (0..n).map(|i| i % cpus).collect()
+    }
+
+    /// Parser settings derived from `[syslog]`.
+    pub fn parse_options(&self) -> Result<crate::parse::ParseOptions, String> {
+        use crate::parse::Format;
+        let format = match self.syslog.format.as_str() {
+            "auto" => Format::Auto,
+            "rfc5424" => Format::Rfc5424,
+            "rfc3164" => Format::Rfc3164,
+            other => return Err(format!("unknown format `{other}`")),
+        };
+        let timezone = crate::parse::TimeZone::parse(&self.syslog.timezone)
+            .ok_or_else(|| format!("unknown time zone `{}`", self.syslog.timezone))?;
+        Ok(crate::parse::ParseOptions {
+            format,
+            year: self.syslog.year,
+            timezone,
+        })
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map(|i| before.len() - i)
+        .unwrap_or(before.len() + 1);
+    (line, column)
+}
+
+/// Line of the first `key =` assignment, for semantic errors that serde has no span for.
+fn find_key(text: &str, key: &str) -> (usize, usize) {
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return (i + 1, line.len() - t.len() + 1);
+        }
+    }
+    (1, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let cfg = Config::parse("", Path::new("x.toml")).unwrap();
+        assert_eq!(cfg.kafka.brokers, "embedded");
+        assert_eq!(cfg.syslog.message_bytes_max, 65536);
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_line() {
+        let text = "[syslog]\nudp_listen = \"127.0.0.1:1\"\nbogus = 3\n";
+        let err = Config::parse(text, Path::new("cfg.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("cfg.toml:3:"), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn semantic_error_names_line() {
+        let text = "[syslog]\n\nmessage_bytes_max = 1\n";
+        let err = Config::parse(text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:3:1: message_bytes_max"), "{err}");
+    }
+
+    #[test]
+    fn bad_address_is_rejected() {
+        let err = Config::parse("[syslog]\ntcp_listen = \"nope\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.toml:2:1") && err.contains("nope"), "{err}");
+    }
+}

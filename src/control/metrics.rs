@@ -1,0 +1,229 @@
+//! Prometheus text exposition (format 0.0.4) of the aggregated shard snapshots.
+//!
+//! Hand-written: a few dozen lines of text formatting do not justify a metrics registry
+//! whose atomics would tempt use from the hot path.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use crate::control::aggregator::State;
+use crate::shard::stats::{ShardSnapshot, DROP_REASON_NAMES, TRANSPORT_NAMES};
+
+type Getter = fn(&ShardSnapshot) -> u64;
+
+/// Render every metric of `state` as Prometheus text.
+pub fn render(state: &State) -> String {
+    let mut out = String::with_capacity(8192);
+    let now = Instant::now();
+    let snaps: Vec<&ShardSnapshot> = state.shards.iter().flatten().map(|(_, s)| s).collect();
+
+    family(
+        &mut out,
+        "linerate_events_received_total",
+        "counter",
+        "Messages received, by shard and transport.",
+    );
+    for s in &snaps {
+        for (t, name) in TRANSPORT_NAMES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "linerate_events_received_total{{shard=\"{}\",transport=\"{name}\"}} {}",
+                s.shard, s.received[t]
+            );
+        }
+    }
+    family(
+        &mut out,
+        "linerate_received_bytes_total",
+        "counter",
+        "Bytes of messages received, by shard and transport.",
+    );
+    for s in &snaps {
+        for (t, name) in TRANSPORT_NAMES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "linerate_received_bytes_total{{shard=\"{}\",transport=\"{name}\"}} {}",
+                s.shard, s.received_bytes[t]
+            );
+        }
+    }
+    let per_shard: [(&str, &str, &str, Getter); 8] = [
+        (
+            "linerate_events_parsed_total",
+            "counter",
+            "Messages parsed into events.",
+            |s| s.parsed,
+        ),
+        (
+            "linerate_parse_errors_total",
+            "counter",
+            "Messages that could not be parsed (emitted as pipeline_error events).",
+            |s| s.parse_errors,
+        ),
+        (
+            "linerate_events_truncated_total",
+            "counter",
+            "Messages longer than message_bytes_max, truncated.",
+            |s| s.truncated,
+        ),
+        (
+            "linerate_tcp_connections_open",
+            "gauge",
+            "Open TCP connections.",
+            |s| s.tcp_connections_open,
+        ),
+        (
+            "linerate_tcp_connections_accepted_total",
+            "counter",
+            "TCP connections accepted.",
+            |s| s.tcp_connections_accepted,
+        ),
+        (
+            "linerate_tcp_connections_rejected_total",
+            "counter",
+            "TCP connections closed at once because tcp_connections_max was reached.",
+            |s| s.tcp_connections_rejected,
+        ),
+        (
+            "linerate_backpressure_waits_total",
+            "counter",
+            "Times an input paused because the Kafka queue was full.",
+            |s| s.backpressure_waits,
+        ),
+        (
+            "linerate_kafka_in_flight",
+            "gauge",
+            "Records queued in the producer and not yet acknowledged.",
+            |s| s.kafka_in_flight,
+        ),
+    ];
+    for (name, kind, help, get) in per_shard {
+        family(&mut out, name, kind, help);
+        for s in &snaps {
+            let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.shard, get(s));
+        }
+    }
+    let per_topic: [(&str, &str, fn(&ShardSnapshot, usize) -> u64); 3] = [
+        (
+            "linerate_events_produced_total",
+            "Records handed to the Kafka producer.",
+            |s, t| s.produced[t],
+        ),
+        (
+            "linerate_events_delivered_total",
+            "Records Kafka acknowledged.",
+            |s, t| s.delivered[t],
+        ),
+        (
+            "linerate_delivery_failures_total",
+            "Records whose delivery failed for good.",
+            |s, t| s.delivery_failed[t],
+        ),
+    ];
+    for (name, help, get) in per_topic {
+        family(&mut out, name, "counter", help);
+        for s in &snaps {
+            for (t, topic) in state.topic_names.iter().enumerate() {
+                if !topic.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{shard=\"{}\",topic=\"{topic}\"}} {}",
+                        s.shard,
+                        get(s, t)
+                    );
+                }
+            }
+        }
+    }
+    family(
+        &mut out,
+        "linerate_events_dropped_total",
+        "counter",
+        "Events lost, by reason.",
+    );
+    for s in &snaps {
+        for (r, reason) in DROP_REASON_NAMES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "linerate_events_dropped_total{{shard=\"{}\",reason=\"{reason}\"}} {}",
+                s.shard, s.dropped[r]
+            );
+        }
+    }
+    family(
+        &mut out,
+        "linerate_shard_up",
+        "gauge",
+        "1 while the shard reports snapshots.",
+    );
+    for i in 0..state.shards.len() {
+        let _ = writeln!(
+            out,
+            "linerate_shard_up{{shard=\"{i}\"}} {}",
+            u8::from(state.shard_alive(i, now))
+        );
+    }
+    family(
+        &mut out,
+        "linerate_kafka_reachable",
+        "gauge",
+        "1 when the last Kafka metadata request succeeded.",
+    );
+    let _ = writeln!(
+        out,
+        "linerate_kafka_reachable {}",
+        u8::from(state.kafka_reachable)
+    );
+    out
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn renders_labels_and_values() {
+        let mut st = State::new(
+            2,
+            ["logs.raw".into(), "logs.normalized".into()],
+            Duration::from_secs(1),
+        );
+        let mut snap = ShardSnapshot {
+            shard: 1,
+            ..Default::default()
+        };
+        snap.received[1] = 42;
+        snap.delivered[1] = 40;
+        snap.dropped[2] = 3;
+        st.shards[1] = Some((Instant::now(), snap));
+        let text = render(&st);
+        assert!(
+            text.contains("linerate_events_received_total{shard=\"1\",transport=\"tcp\"} 42\n"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "linerate_events_delivered_total{shard=\"1\",topic=\"logs.normalized\"} 40\n"
+        ));
+        assert!(text.contains(
+            "linerate_events_dropped_total{shard=\"1\",reason=\"udp_receive_buffer_full\"} 3\n"
+        ));
+        assert!(text.contains("linerate_shard_up{shard=\"0\"} 0\n"));
+        assert!(text.contains("linerate_shard_up{shard=\"1\"} 1\n"));
+        // Every sample line belongs to a family declared with # TYPE before it.
+        let mut declared = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                declared.insert(rest.split(' ').next().unwrap().to_string());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                assert!(declared.contains(name), "undeclared {name}");
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Inputs: sockets and framing. Each shard binds its own SO_REUSEPORT sockets, so the kernel
+//! spreads datagrams and connections over the shards and no input queue is shared.
+
+pub mod framing;
+pub mod sockets;
+pub mod tcp;
+pub mod udp;
+pub mod udp_batch;

@@ -1,0 +1,85 @@
+//! A shard's UDP input: io_uring waits for readability (a 1-byte MSG_PEEK recvmsg through glommio),
+//! then `recvmmsg` drains whole batches without blocking.
+
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::future;
+use glommio::net::UdpSocket;
+
+use crate::ingest::udp_batch::UdpBatch;
+use crate::normalize::ReceiveMeta;
+use crate::shard::pipeline::Pipeline;
+use crate::shard::stats::{add, sub, DropReason, Transport};
+
+/// How often an idle input checks for shutdown.
+const IDLE_CHECK: Duration = Duration::from_millis(100);
+
+/// Serve `socket` until shutdown. Every datagram is one message; longer ones than the slot are
+/// truncated and counted. Kernel drops (SO_RXQ_OVFL) are counted as
+/// `udp_receive_buffer_full`.
+pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize) {
+    add(&p.stats.inputs_active, 1);
+    let slot = p.message_bytes_max.min(65_536);
+    let mut batch = UdpBatch::new(batch_max, slot);
+    let mut scratch = Vec::with_capacity(4096);
+    let mut kernel_drops_seen: Option<u32> = None;
+    let fd = socket.as_raw_fd();
+    while !p.stopping() {
+        let n = match batch.recv(fd) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(shard = p.shard, error = %e, "udp recvmmsg failed");
+                glommio::timer::sleep(IDLE_CHECK).await;
+                continue;
+            }
+        };
+        if n == 0 {
+            let mut probe = [0u8; 1];
+            let waited = future::or(
+                async { socket.peek_from(&mut probe).await.map(|_| ()) },
+                async {
+                    glommio::timer::sleep(IDLE_CHECK).await;
+                    Ok(())
+                },
+            )
+            .await;
+            if let Err(e) = waited {
+                // Never spin: a failing wait would starve every other task of the shard.
+                tracing::warn!(shard = p.shard, error = %e, "udp wait failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+            continue;
+        }
+        let meta_time = now_micros();
+        for i in 0..n {
+            let Some(d) = batch.get(i) else { break };
+            let meta = ReceiveMeta {
+                received_unix_micros: meta_time,
+                peer: d.peer,
+            };
+            p.ingest(d.payload, d.truncated, &meta, Transport::Udp, &mut scratch)
+                .await;
+        }
+        if let Some(total) = batch.kernel_drops() {
+            // The first report covers drops before we looked; the counter is per socket.
+            let prev = kernel_drops_seen.unwrap_or(0);
+            add(
+                &p.stats.dropped[DropReason::UdpReceiveBufferFull as usize],
+                u64::from(total.wrapping_sub(prev)),
+            );
+            kernel_drops_seen = Some(total);
+        }
+        glommio::yield_if_needed().await;
+    }
+    sub(&p.stats.inputs_active, 1);
+}
+
+/// Wall-clock time in microseconds since the Unix epoch.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}

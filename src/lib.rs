@@ -1,0 +1,14 @@
+//! linerate: a thread-per-core log ingestion appliance.
+//!
+//! The modules follow the data flow: [`ingest`] (sockets, framing) → [`parse`] → [`normalize`]
+//! → [`sink`] (Kafka), with [`shard`] wiring them per core and [`control`] (HTTP, metrics) beside.
+
+pub mod cli_parse;
+pub mod config;
+pub mod control;
+pub mod ingest;
+pub mod loadgen;
+pub mod normalize;
+pub mod parse;
+pub mod shard;
+pub mod sink;

@@ -1,0 +1,264 @@
+//! The `linerate` binary: `run` the appliance, `parse` syslog from stdin or a file, `loadgen`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use linerate::config::Config;
+use linerate::control::aggregator::{self, State};
+use linerate::shard::{self, ShardSetup};
+use linerate::sink::kafka::{EmbeddedKafka, KafkaSink};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "linerate",
+    version,
+    about = "Thread-per-core log ingestion: syslog in, Kafka out, normalized to ECS."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the appliance (with no --config: one shard per core, syslog on 0.0.0.0:5514, embedded Kafka).
+    Run {
+        /// TOML configuration file (see README "Configuration").
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Parse syslog lines and print one ECS JSON object per message.
+    Parse(linerate::cli_parse::ParseArgs),
+    /// Send syslog load at an address.
+    Loadgen(linerate::loadgen::LoadgenArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config } => run(config),
+        Command::Parse(args) => linerate::cli_parse::run(&args),
+        Command::Loadgen(args) => linerate::loadgen::run(&args).map(|_| ()),
+    };
+    if let Err(e) = result {
+        eprintln!("linerate: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LINERATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// glommio locks its io_uring buffers; raise RLIMIT_MEMLOCK as far as we are allowed.
+fn raise_memlock(needed: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) != 0 || lim.rlim_cur >= needed {
+            return;
+        }
+        let want = libc::rlimit {
+            rlim_cur: needed.max(lim.rlim_cur),
+            rlim_max: needed.max(lim.rlim_max),
+        };
+        if libc::setrlimit(libc::RLIMIT_MEMLOCK, &want) != 0 {
+            let soft = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_MEMLOCK, &soft);
+            tracing::warn!(
+                needed,
+                hard_limit = lim.rlim_max,
+                "could not raise RLIMIT_MEMLOCK; shards may fail to start (see `ulimit -l`)"
+            );
+        }
+    }
+}
+
+fn run(config: Option<PathBuf>) -> Result<()> {
+    init_logging();
+    let cfg = match &config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let cfg = Arc::new(cfg);
+    let cores = cfg.shard_cores();
+    raise_memlock(
+        cores.len() as u64 * (cfg.shards.io_memory_bytes.max(256 << 10) as u64 + (1 << 20)),
+    );
+
+    let topics: Vec<&str> = [
+        cfg.kafka
+            .raw_enabled
+            .then_some(cfg.kafka.raw_topic.as_str()),
+        cfg.kafka
+            .normalized_enabled
+            .then_some(cfg.kafka.normalized_topic.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let embedded = if cfg.kafka.brokers == "embedded" {
+        let k = EmbeddedKafka::start(&topics, cfg.kafka.embedded_partitions)
+            .context("starting the embedded Kafka mock cluster")?;
+        tracing::warn!(
+            bootstrap = %k.bootstrap_servers(),
+            "EMBEDDED KAFKA: brokers = \"embedded\" runs librdkafka's in-process MOCK cluster. \
+             Events live in this process's memory only and are LOST when it exits. \
+             Set [kafka] brokers to a real cluster for any real deployment."
+        );
+        Some(k)
+    } else {
+        None
+    };
+    let bootstrap = embedded
+        .as_ref()
+        .map(|k| k.bootstrap_servers())
+        .unwrap_or_else(|| cfg.kafka.brokers.clone());
+
+    let udp_addr = (!cfg.syslog.udp_listen.is_empty())
+        .then(|| cfg.syslog.udp_listen.parse())
+        .transpose()?;
+    let tcp_addr = (!cfg.syslog.tcp_listen.is_empty())
+        .then(|| cfg.syslog.tcp_listen.parse())
+        .transpose()?;
+    if udp_addr.is_none() && tcp_addr.is_none() {
+        bail!("no input: both syslog.udp_listen and syslog.tcp_listen are empty");
+    }
+    let mut setups = Vec::with_capacity(cores.len());
+    for (shard, &core) in cores.iter().enumerate() {
+        let udp = udp_addr
+            .map(|a| linerate::ingest::sockets::bind_udp(a, cfg.syslog.recv_buffer_bytes))
+            .transpose()
+            .with_context(|| format!("binding UDP {}", cfg.syslog.udp_listen))?;
+        let tcp = tcp_addr
+            .map(|a| {
+                linerate::ingest::sockets::bind_tcp(
+                    a,
+                    cfg.syslog.recv_buffer_bytes,
+                    cfg.syslog.tcp_backlog_max,
+                )
+            })
+            .transpose()
+            .with_context(|| format!("binding TCP {}", cfg.syslog.tcp_listen))?;
+        let sink =
+            KafkaSink::new(&cfg.kafka, &bootstrap, shard).context("creating the Kafka producer")?;
+        setups.push(ShardSetup {
+            shard,
+            core,
+            udp,
+            tcp,
+            sink,
+        });
+    }
+
+    let interval = Duration::from_millis(cfg.stats.interval_ms);
+    let topic_names = [
+        if cfg.kafka.raw_enabled {
+            cfg.kafka.raw_topic.clone()
+        } else {
+            String::new()
+        },
+        if cfg.kafka.normalized_enabled {
+            cfg.kafka.normalized_topic.clone()
+        } else {
+            String::new()
+        },
+    ];
+    let state = Arc::new(Mutex::new(State::new(cores.len(), topic_names, interval)));
+    if !cfg.http.listen.is_empty() {
+        let addr = linerate::control::http::spawn(&cfg.http.listen, state.clone())
+            .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
+        tracing::info!(%addr, "http: /metrics /health");
+    }
+    aggregator::spawn_kafka_probe(state.clone(), bootstrap.clone(), interval);
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let (stats_tx, stats_rx) = std::sync::mpsc::sync_channel(cores.len() * 8);
+    let agg_state = state.clone();
+    let agg_stop = Arc::new(AtomicBool::new(false));
+    let agg_stop_flag = agg_stop.clone();
+    let aggregator = std::thread::Builder::new()
+        .name("aggregator".into())
+        .spawn(move || aggregator::run(agg_state, stats_rx, agg_stop_flag))?;
+
+    let mut handles = Vec::with_capacity(cores.len());
+    for setup in setups {
+        let shard = setup.shard;
+        handles.push(
+            shard::spawn(setup, cfg.clone(), stats_tx.clone(), shutdown.clone())
+                .with_context(|| format!("starting shard {shard}"))?,
+        );
+    }
+    drop(stats_tx);
+    tracing::info!(
+        shards = cores.len(),
+        cores = ?cores,
+        udp = %cfg.syslog.udp_listen,
+        tcp = %cfg.syslog.tcp_listen,
+        kafka = %bootstrap,
+        "linerate running"
+    );
+
+    let signal_flag = shutdown.clone();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        let mut seen = 0;
+        for sig in signals.forever() {
+            seen += 1;
+            if seen == 1 {
+                tracing::info!(signal = sig, "shutting down: inputs stop, producers flush (a second signal exits at once)");
+                signal_flag.store(true, Ordering::Relaxed);
+            } else {
+                eprintln!("linerate: second signal, exiting now");
+                std::process::exit(130);
+            }
+        }
+    })?;
+
+    for h in handles {
+        if let Err(e) = h.join() {
+            tracing::error!(error = %e, "shard ended with an error");
+        }
+    }
+    agg_stop.store(true, Ordering::Relaxed);
+    let totals = aggregator
+        .join()
+        .map_err(|_| anyhow::anyhow!("aggregator panicked"))?;
+    let received: u64 = totals.received.iter().sum();
+    tracing::info!(
+        received,
+        received_udp = totals.received[0],
+        received_tcp = totals.received[1],
+        parse_errors = totals.parse_errors,
+        truncated = totals.truncated,
+        produced = ?totals.produced,
+        delivered = ?totals.delivered,
+        delivery_failed = ?totals.delivery_failed,
+        dropped = ?totals.dropped,
+        "final counts"
+    );
+    println!("{}", serde_json::to_string(&totals)?);
+    drop(embedded);
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Shard-local counters and the snapshots that carry them to the aggregator.
+//!
+//! Counters are plain `Cell<u64>`s owned by one shard: no atomics, no sharing. Once per
+//! interval the shard copies them into a [`ShardSnapshot`] (a `Send` value of plain integers)
+//! and sends it over a bounded channel; that is the only thing that leaves the core.
+
+use std::cell::Cell;
+
+use serde::Serialize;
+
+/// Where a message came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp = 0,
+    Tcp = 1,
+}
+
+/// Number of [`Transport`] variants.
+pub const TRANSPORT_COUNT: usize = 2;
+/// Label values of [`Transport`], by index.
+pub const TRANSPORT_NAMES: [&str; TRANSPORT_COUNT] = ["udp", "tcp"];
+
+/// Why an event was dropped (every drop is counted under one of these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Kafka refused the record for good at produce time (e.g. larger than message.max.bytes).
+    ProduceRejected = 0,
+    /// Kafka reported the delivery failed after librdkafka's retries.
+    DeliveryFailed = 1,
+    /// The kernel dropped datagrams because the socket's receive buffer was full.
+    UdpReceiveBufferFull = 2,
+}
+
+/// Number of [`DropReason`] variants.
+pub const DROP_REASON_COUNT: usize = 3;
+/// Label values of [`DropReason`], by index.
+pub const DROP_REASON_NAMES: [&str; DROP_REASON_COUNT] = [
+    "produce_rejected",
+    "delivery_failed",
+    "udp_receive_buffer_full",
+];
+
+/// The live counters of one shard (single-threaded; see module docs).
+#[derive(Debug, Default)]
+pub struct ShardStats {
+    pub received: [Cell<u64>; TRANSPORT_COUNT],
+    pub received_bytes: [Cell<u64>; TRANSPORT_COUNT],
+    pub truncated: Cell<u64>,
+    pub parsed: Cell<u64>,
+    pub parse_errors: Cell<u64>,
+    pub produced: [Cell<u64>; crate::sink::kafka::TOPIC_COUNT],
+    pub dropped: [Cell<u64>; DROP_REASON_COUNT],
+    pub tcp_connections_open: Cell<u64>,
+    pub tcp_connections_accepted: Cell<u64>,
+    pub tcp_connections_rejected: Cell<u64>,
+    /// Times an input waited because the Kafka queue was full.
+    pub backpressure_waits: Cell<u64>,
+    /// Input tasks still running (shutdown waits for zero).
+    pub inputs_active: Cell<u64>,
+}
+
+/// Add `n` to a shard-local counter.
+#[inline]
+pub fn add(c: &Cell<u64>, n: u64) {
+    c.set(c.get() + n);
+}
+
+/// Subtract `n` from a shard-local gauge (saturating at zero).
+#[inline]
+pub fn sub(c: &Cell<u64>, n: u64) {
+    c.set(c.get().saturating_sub(n));
+}
+
+/// A point-in-time copy of one shard's counters (cumulative since start).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ShardSnapshot {
+    pub shard: usize,
+    pub core: usize,
+    pub received: [u64; TRANSPORT_COUNT],
+    pub received_bytes: [u64; TRANSPORT_COUNT],
+    pub truncated: u64,
+    pub parsed: u64,
+    pub parse_errors: u64,
+    pub produced: [u64; crate::sink::kafka::TOPIC_COUNT],
+    pub delivered: [u64; crate::sink::kafka::TOPIC_COUNT],
+    pub delivery_failed: [u64; crate::sink::kafka::TOPIC_COUNT],
+    pub dropped: [u64; DROP_REASON_COUNT],
+    pub tcp_connections_open: u64,
+    pub tcp_connections_accepted: u64,
+    pub tcp_connections_rejected: u64,
+    pub backpressure_waits: u64,
+    pub kafka_in_flight: u64,
+    /// Set on the last snapshot a shard sends, after its producer was flushed.
+    pub stopped: bool,
+}
+
+fn copy<const N: usize>(c: &[Cell<u64>; N]) -> [u64; N] {
+    std::array::from_fn(|i| c[i].get())
+}
+
+impl ShardStats {
+    /// Copy the counters; delivery figures come from the producer's callbacks.
+    pub fn snapshot(
+        &self,
+        shard: usize,
+        core: usize,
+        sink: &crate::sink::kafka::KafkaSink,
+    ) -> ShardSnapshot {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = sink.counters();
+        let delivered = std::array::from_fn(|i| counters.delivered[i].load(Relaxed));
+        let delivery_failed = std::array::from_fn(|i| counters.failed[i].load(Relaxed));
+        let mut dropped = copy(&self.dropped);
+        dropped[DropReason::DeliveryFailed as usize] = delivery_failed.iter().sum();
+        ShardSnapshot {
+            shard,
+            core,
+            received: copy(&self.received),
+            received_bytes: copy(&self.received_bytes),
+            truncated: self.truncated.get(),
+            parsed: self.parsed.get(),
+            parse_errors: self.parse_errors.get(),
+            produced: copy(&self.produced),
+            delivered,
+            delivery_failed,
+            dropped,
+            tcp_connections_open: self.tcp_connections_open.get(),
+            tcp_connections_accepted: self.tcp_connections_accepted.get(),
+            tcp_connections_rejected: self.tcp_connections_rejected.get(),
+            backpressure_waits: self.backpressure_waits.get(),
+            kafka_in_flight: u64::try_from(sink.in_flight()).unwrap_or(0),
+            stopped: false,
+        }
+    }
+}

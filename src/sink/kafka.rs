@@ -1,0 +1,200 @@
+//! Kafka output: one rdkafka `BaseProducer` per shard, polled from that shard's thread, so
+//! delivery reports run on the shard that produced the record (nothing crosses cores).
+//!
+//! The in-flight bound is librdkafka's own queue (`queue_messages_max`, `queue_kbytes_max`):
+//! when it is full, [`KafkaSink::try_send`] returns [`SendError::QueueFull`] and the shard stops
+//! reading its sockets until deliveries drain it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::ClientContext;
+
+use crate::config::KafkaConfig;
+
+/// The topics a shard writes; the index is the record's delivery opaque.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// The bytes as received.
+    Raw = 0,
+    /// ECS JSON.
+    Normalized = 1,
+}
+
+/// Delivery-report events served per poll tick.
+pub const POLL_EVENTS_MAX: usize = 16;
+
+/// Number of [`Topic`] variants.
+pub const TOPIC_COUNT: usize = 2;
+
+/// Delivery counters, written only by the owning shard's thread in delivery callbacks.
+///
+/// They are atomics only because librdkafka's context must be `Sync`; they are never shared
+/// across cores, so updates are uncontended load+store pairs (no read-modify-write).
+#[derive(Debug, Default)]
+pub struct DeliveryCounters {
+    pub delivered: [AtomicU64; TOPIC_COUNT],
+    pub failed: [AtomicU64; TOPIC_COUNT],
+}
+
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// Per-shard producer context: counts delivery reports.
+#[derive(Debug, Default)]
+pub struct ShardContext {
+    pub counters: DeliveryCounters,
+}
+
+impl ClientContext for ShardContext {}
+
+impl ProducerContext for ShardContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, topic_index: usize) {
+        let i = topic_index.min(TOPIC_COUNT - 1);
+        match result {
+            Ok(_) => bump(&self.counters.delivered[i]),
+            Err((e, _)) => {
+                bump(&self.counters.failed[i]);
+                tracing::warn!(error = %e, "kafka delivery failed");
+            }
+        }
+    }
+}
+
+/// Why a record was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// librdkafka's queue is at its bound: poll, wait, retry.
+    #[error("producer queue full")]
+    QueueFull,
+    /// Rejected for good (e.g. larger than `message.max.bytes`).
+    #[error("record rejected: {0}")]
+    Rejected(KafkaError),
+}
+
+/// A shard's Kafka producer and its topic names.
+pub struct KafkaSink {
+    producer: BaseProducer<ShardContext>,
+    topics: [Option<String>; TOPIC_COUNT],
+}
+
+/// The librdkafka settings linerate applies, before `[kafka.properties]` overrides them.
+pub fn producer_config(cfg: &KafkaConfig, bootstrap: &str, client_id: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("client.id", client_id)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "zstd")
+        .set("linger.ms", cfg.linger_ms.to_string())
+        .set("batch.size", cfg.batch_bytes_max.to_string())
+        .set("batch.num.messages", "100000")
+        .set(
+            "queue.buffering.max.messages",
+            cfg.queue_messages_max.to_string(),
+        )
+        .set(
+            "queue.buffering.max.kbytes",
+            cfg.queue_kbytes_max.to_string(),
+        );
+    for (k, v) in &cfg.properties {
+        c.set(k, v);
+    }
+    c
+}
+
+impl KafkaSink {
+    /// Create shard `shard`'s producer against `bootstrap`.
+    pub fn new(cfg: &KafkaConfig, bootstrap: &str, shard: usize) -> Result<Self, KafkaError> {
+        let producer = producer_config(cfg, bootstrap, &format!("linerate-shard-{shard}"))
+            .create_with_context(ShardContext::default())?;
+        let topics = [
+            cfg.raw_enabled.then(|| cfg.raw_topic.clone()),
+            cfg.normalized_enabled.then(|| cfg.normalized_topic.clone()),
+        ];
+        Ok(Self { producer, topics })
+    }
+
+    /// Whether `topic` is switched on.
+    pub fn enabled(&self, topic: Topic) -> bool {
+        self.topics[topic as usize].is_some()
+    }
+
+    /// The configured name of `topic` (empty when switched off).
+    pub fn topic_name(&self, topic: Topic) -> &str {
+        self.topics[topic as usize].as_deref().unwrap_or("")
+    }
+
+    /// Queue one record (librdkafka copies `payload` and `key`). Never blocks.
+    pub fn try_send(&self, topic: Topic, key: &[u8], payload: &[u8]) -> Result<(), SendError> {
+        let Some(name) = self.topics[topic as usize].as_deref() else {
+            return Ok(());
+        };
+        let record = BaseRecord::with_opaque_to(name, topic as usize)
+            .key(key)
+            .payload(payload);
+        match self.producer.send(record) {
+            Ok(()) => Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err(SendError::QueueFull)
+            }
+            Err((e, _)) => Err(SendError::Rejected(e)),
+        }
+    }
+
+    /// Serve delivery reports without blocking (runs the callbacks on this thread).
+    pub fn poll(&self) {
+        self.producer.poll(Duration::ZERO);
+    }
+
+    /// Serve up to [`POLL_EVENTS_MAX`] queued delivery-report events (rdkafka's `poll` with a
+    /// zero timeout takes one event per call; each event carries a whole batch of reports).
+    pub fn poll_batch(&self) {
+        for _ in 0..POLL_EVENTS_MAX {
+            self.producer.poll(Duration::ZERO);
+        }
+    }
+
+    /// Records queued or in flight, not yet reported.
+    pub fn in_flight(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+
+    /// Delivery counters of this producer.
+    pub fn counters(&self) -> &DeliveryCounters {
+        &self.producer.context().counters
+    }
+
+    /// Block until everything queued is delivered or `timeout` passes (shutdown only).
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer.flush(timeout)
+    }
+}
+
+/// The in-process mock cluster behind `brokers = "embedded"`; dropping it stops the brokers.
+pub struct EmbeddedKafka {
+    cluster: rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+}
+
+impl EmbeddedKafka {
+    /// Start a one-broker mock cluster with `topics` created, `partitions` each.
+    pub fn start(topics: &[&str], partitions: i32) -> Result<Self, KafkaError> {
+        let cluster = rdkafka::mocking::MockCluster::new(1)?;
+        for t in topics {
+            cluster.create_topic(t, partitions, 1)?;
+        }
+        Ok(Self { cluster })
+    }
+
+    /// The bootstrap list of the mock brokers (`127.0.0.1:PORT`).
+    pub fn bootstrap_servers(&self) -> String {
+        self.cluster.bootstrap_servers()
+    }
+}

@@ -1,0 +1,3 @@
+//! Outputs. [`kafka`]: one producer per shard, polled from the shard's own loop.
+
+pub mod kafka;
