@@ -37,7 +37,9 @@ pub fn syslog_to_ecs<'a>(
     match crate::parse::parse(raw, opts, meta.received_unix_micros) {
         Ok(ev) => {
             write_syslog_event(out, &ev, meta);
-            Normalized::Event { hostname: ev.hostname }
+            Normalized::Event {
+                hostname: ev.hostname,
+            }
         }
         Err(err) => {
             write_pipeline_error(out, raw, &err, "syslog", meta);

@@ -6,11 +6,10 @@
 
 mod rfc3164;
 mod rfc5424;
-mod timestamp;
+pub mod timestamp;
 
-// The lead's config loader calls `TimeZone::utc()` and `TimeZone::parse(&str) -> Option<TimeZone>`
-// (accepting `UTC`, `+02:00`/`-0530`, and IANA names); keep those two.
-pub use timestamp::{Timestamp, TimeZone};
+pub use rfc5424::{sd_elements, SdElement};
+pub use timestamp::{TimeZone, Timestamp};
 
 /// Which grammar to apply; `Auto` detects per message (`<PRI>1 ` → RFC 5424, else RFC 3164).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,7 +33,11 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        Self { format: Format::Auto, year: None, timezone: TimeZone::utc() }
+        Self {
+            format: Format::Auto,
+            year: None,
+            timezone: TimeZone::utc(),
+        }
     }
 }
 
@@ -68,4 +71,241 @@ pub struct ParseError {
     pub at: usize,
     /// What the parser expected there.
     pub expected: &'static str,
+}
+
+/// Parse one syslog message (without framing). `now_unix_micros` is used only to infer the
+/// year of RFC 3164 timestamps. Never panics; borrows every field from `input`.
+pub fn parse<'a>(
+    input: &'a [u8],
+    opts: &ParseOptions,
+    now_unix_micros: i64,
+) -> Result<SyslogEvent<'a>, ParseError> {
+    let b = trim_end(input);
+    if b.iter().all(|c| c.is_ascii_whitespace()) {
+        return Err(err("syslog.empty", 0, "a message"));
+    }
+    let (priority, pri_len) = if b[0] == b'<' { parse_pri(b)? } else { (13, 0) };
+    let is_5424 = pri_len > 0
+        && b.get(pri_len).is_some_and(u8::is_ascii_digit)
+        && b.get(pri_len + 1) == Some(&b' ');
+    match opts.format {
+        Format::Auto if is_5424 => rfc5424::parse(b, priority, pri_len),
+        Format::Rfc5424 if pri_len == 0 => Err(err("syslog.bad_pri", 0, "<PRI>")),
+        Format::Rfc5424 => rfc5424::parse(b, priority, pri_len),
+        Format::Auto | Format::Rfc3164 => {
+            Ok(rfc3164::parse(b, priority, pri_len, opts, now_unix_micros))
+        }
+    }
+}
+
+/// `<PRI>`: 1 to 3 digits, 0..=191. Returns the value and the bytes used.
+fn parse_pri(b: &[u8]) -> Result<(u8, usize), ParseError> {
+    let digits = b[1..]
+        .iter()
+        .take(4)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if digits == 0 || digits > 3 {
+        return Err(err("syslog.bad_pri", 1, "1 to 3 digits of PRI"));
+    }
+    if b.get(1 + digits) != Some(&b'>') {
+        return Err(err("syslog.bad_pri", 1 + digits, "> closing PRI"));
+    }
+    let v = b[1..1 + digits]
+        .iter()
+        .fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
+    if v > 191 {
+        return Err(err("syslog.bad_pri", 1, "PRI between 0 and 191"));
+    }
+    Ok((v as u8, digits + 2))
+}
+
+/// Drop trailing `\n`, `\r\n` and NULs (framing leftovers).
+fn trim_end(b: &[u8]) -> &[u8] {
+    let mut end = b.len();
+    while end > 0 && matches!(b[end - 1], b'\n' | b'\r' | 0) {
+        end -= 1;
+    }
+    &b[..end]
+}
+
+/// MSG with a leading UTF-8 BOM removed; `None` when empty.
+pub(crate) fn strip_msg(m: &[u8]) -> Option<&[u8]> {
+    let m = m.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(m);
+    let m = trim_end(m);
+    (!m.is_empty()).then_some(m)
+}
+
+pub(crate) const fn err(code: &'static str, at: usize, expected: &'static str) -> ParseError {
+    ParseError { code, at, expected }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<SyslogEvent<'_>, ParseError> {
+        let opts = ParseOptions {
+            year: Some(2025),
+            ..Default::default()
+        };
+        parse(s.as_bytes(), &opts, 1_750_000_000_000_000)
+    }
+
+    #[test]
+    fn rfc5424_example_1() {
+        let e = p("<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \u{FEFF}'su root' failed for lonvick on /dev/pts/8").unwrap();
+        assert_eq!(e.priority, 34);
+        assert_eq!(e.version, Some(1));
+        assert_eq!(
+            e.timestamp,
+            Some(Timestamp {
+                unix_micros: 1_065_910_455_003_000,
+                frac_digits: 3
+            })
+        );
+        assert_eq!(e.hostname, Some("mymachine.example.com"));
+        assert_eq!(e.appname, Some("su"));
+        assert_eq!(e.procid, None);
+        assert_eq!(e.msgid, Some("ID47"));
+        assert_eq!(
+            e.message,
+            Some(&b"'su root' failed for lonvick on /dev/pts/8"[..])
+        );
+    }
+
+    #[test]
+    fn rfc5424_example_2() {
+        let e = p("<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.").unwrap();
+        assert_eq!(e.timestamp.unwrap().unix_micros, 1_061_727_255_000_003);
+        assert_eq!(e.hostname, Some("192.0.2.1"));
+        assert_eq!(e.procid, Some("8710"));
+        assert_eq!(e.msgid, None);
+        assert_eq!(e.message, Some(&b"%% It's time to make the do-nuts."[..]));
+    }
+
+    #[test]
+    fn rfc5424_example_3_and_4_structured_data() {
+        let e = p(r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] An application event log entry..."#).unwrap();
+        let sd: Vec<_> = sd_elements(e.structured_data.unwrap()).collect();
+        assert_eq!(sd.len(), 1);
+        assert_eq!(sd[0].id, "exampleSDID@32473");
+        let params: Vec<_> = sd[0].params().collect();
+        assert_eq!(
+            params,
+            vec![
+                ("iut", &b"3"[..]),
+                ("eventSource", b"Application"),
+                ("eventID", b"1011")
+            ]
+        );
+        assert_eq!(e.message, Some(&b"An application event log entry..."[..]));
+        let e = p(r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"][examplePriority@32473 class="high"]"#).unwrap();
+        let sd: Vec<_> = sd_elements(e.structured_data.unwrap()).collect();
+        assert_eq!(sd.len(), 2);
+        assert_eq!(
+            sd[1].params().collect::<Vec<_>>(),
+            vec![("class", &b"high"[..])]
+        );
+        assert_eq!(e.message, None);
+    }
+
+    #[test]
+    fn rfc5424_escapes_and_nil() {
+        let e = p(r#"<13>1 - - - - - [a k="x\"y\\z\]" e=""] m"#).unwrap();
+        assert_eq!(e.timestamp, None);
+        assert_eq!(e.hostname, None);
+        let sd: Vec<_> = sd_elements(e.structured_data.unwrap()).collect();
+        assert_eq!(
+            sd[0].params().collect::<Vec<_>>(),
+            vec![("k", &br#"x\"y\\z\]"#[..]), ("e", b"")]
+        );
+        assert_eq!(
+            p(r#"<13>1 - - - - - [a k="x] m"#).unwrap_err().code,
+            "syslog.bad_structured_data"
+        );
+    }
+
+    #[test]
+    fn pri_errors() {
+        assert_eq!(p("<999>x").unwrap_err().code, "syslog.bad_pri");
+        assert_eq!(
+            p("<abc>x").unwrap_err(),
+            ParseError {
+                code: "syslog.bad_pri",
+                at: 1,
+                expected: "1 to 3 digits of PRI"
+            }
+        );
+        assert_eq!(p("<13 x").unwrap_err().at, 3);
+        assert_eq!(p("").unwrap_err().code, "syslog.empty");
+        assert_eq!(p("\n").unwrap_err().code, "syslog.empty");
+    }
+
+    #[test]
+    fn rfc3164_variants() {
+        let e = p("<13>Oct  1 12:00:00 web1 nginx[7]: hello").unwrap();
+        assert_eq!(
+            (e.hostname, e.appname, e.procid),
+            (Some("web1"), Some("nginx"), Some("7"))
+        );
+        assert_eq!(e.message, Some(&b"hello"[..]));
+        assert_eq!(e.timestamp.unwrap().unix_micros / 1_000_000, 1_759_320_000);
+        let e = p("Oct 11 22:14:15 mymachine su: 'su root' failed").unwrap();
+        assert_eq!(e.priority, 13);
+        assert_eq!((e.hostname, e.appname), (Some("mymachine"), Some("su")));
+        let e =
+            p("<189>123: *Mar  1 18:46:11.123: %SYS-5-CONFIG_I: Configured from console").unwrap();
+        assert_eq!(e.hostname, None);
+        assert_eq!(e.appname, None);
+        assert_eq!(
+            e.message,
+            Some(&b"%SYS-5-CONFIG_I: Configured from console"[..])
+        );
+        assert_eq!(e.timestamp.unwrap().frac_digits, 3);
+        let e = p("<166>Jan 08 2025 12:00:00 asa01 : %ASA-6-302013: Built inbound").unwrap();
+        assert_eq!(e.hostname, Some("asa01"));
+        let e = p("<13>2025-01-08T12:00:00.5+01:00 fwd sshd[1]: x").unwrap();
+        assert_eq!(
+            e.timestamp,
+            Some(Timestamp {
+                unix_micros: 1_736_334_000_500_000,
+                frac_digits: 1
+            })
+        );
+        assert_eq!(e.hostname, Some("fwd"));
+        let e = p(r#"<189>date=2025-01-08 time=12:00:00 devname="FG" type="traffic""#).unwrap();
+        assert_eq!((e.hostname, e.appname, e.timestamp), (None, None, None));
+        assert_eq!(
+            e.message,
+            Some(&br#"date=2025-01-08 time=12:00:00 devname="FG" type="traffic""#[..])
+        );
+        let e = p("<6>Jan  2 03:04:05 host kernel: [ 1.0] usb").unwrap();
+        assert_eq!(
+            (e.appname, e.message),
+            (Some("kernel"), Some(&b"[ 1.0] usb"[..]))
+        );
+        let e = p("<13>Jan  2 03:04:05 sshd[99]: no host").unwrap();
+        assert_eq!(
+            (e.hostname, e.appname, e.procid),
+            (None, Some("sshd"), Some("99"))
+        );
+    }
+
+    #[test]
+    fn year_inference() {
+        let opts = ParseOptions::default();
+        // now = 2025-01-01T00:00:00Z; Dec 31 is in the past (this year would be the future).
+        let now = 1_735_689_600_000_000;
+        let e = parse(b"<13>Dec 31 23:00:00 h a: m", &opts, now).unwrap();
+        assert_eq!(
+            timestamp::civil_from_secs(e.timestamp.unwrap().unix_micros / 1_000_000).0,
+            2024
+        );
+        let e = parse(b"<13>Jan  1 12:00:00 h a: m", &opts, now).unwrap();
+        assert_eq!(
+            timestamp::civil_from_secs(e.timestamp.unwrap().unix_micros / 1_000_000).0,
+            2025
+        );
+    }
 }

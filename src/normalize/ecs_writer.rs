@@ -1,0 +1,404 @@
+//! Direct ECS JSON writer: appends one object to a reused `Vec<u8>` with a fixed key order,
+//! hand-escaped strings (invalid UTF-8 becomes U+FFFD) and hand-formatted timestamps. No
+//! intermediate tree, no allocation once the buffer has grown.
+
+use std::io::Write as _;
+
+use super::ReceiveMeta;
+use crate::parse::timestamp::civil_from_secs;
+use crate::parse::{sd_elements, ParseError, SyslogEvent, Timestamp};
+
+/// Severity names on the syslog scale, by code.
+pub const SEVERITY_NAMES: [&str; 8] = [
+    "emergency",
+    "alert",
+    "critical",
+    "error",
+    "warning",
+    "notice",
+    "informational",
+    "debug",
+];
+
+/// Facility names, by code (0..=23).
+pub const FACILITY_NAMES: [&str; 24] = [
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+];
+
+/// Severity given to `pipeline_error` events (they report a failure of the pipeline).
+const PIPELINE_ERROR_SEVERITY: usize = 3;
+
+/// Append the ECS object of a parsed syslog event.
+pub fn write_syslog_event(out: &mut Vec<u8>, ev: &SyslogEvent<'_>, meta: &ReceiveMeta) {
+    let severity = usize::from(ev.priority % 8);
+    let facility = usize::from(ev.priority / 8).min(FACILITY_NAMES.len() - 1);
+    out.extend_from_slice(b"{\"@timestamp\":\"");
+    match ev.timestamp {
+        Some(ts) => write_rfc3339(out, ts),
+        None => write_rfc3339(
+            out,
+            Timestamp {
+                unix_micros: meta.received_unix_micros,
+                frac_digits: 6,
+            },
+        ),
+    }
+    out.extend_from_slice(b"\",\"event\":{\"ingested\":\"");
+    write_rfc3339(
+        out,
+        Timestamp {
+            unix_micros: meta.received_unix_micros,
+            frac_digits: 6,
+        },
+    );
+    out.extend_from_slice(b"\",\"kind\":\"event\",\"dataset\":\"syslog\",\"severity\":");
+    write_u64(out, severity as u64);
+    out.extend_from_slice(b"},\"log\":{\"level\":\"");
+    out.extend_from_slice(SEVERITY_NAMES[severity].as_bytes());
+    out.extend_from_slice(b"\",\"syslog\":{\"priority\":");
+    write_u64(out, u64::from(ev.priority));
+    out.extend_from_slice(b",\"facility\":{\"code\":");
+    write_u64(out, facility as u64);
+    out.extend_from_slice(b",\"name\":\"");
+    out.extend_from_slice(FACILITY_NAMES[facility].as_bytes());
+    out.extend_from_slice(b"\"},\"severity\":{\"code\":");
+    write_u64(out, severity as u64);
+    out.extend_from_slice(b",\"name\":\"");
+    out.extend_from_slice(SEVERITY_NAMES[severity].as_bytes());
+    out.extend_from_slice(b"\"}");
+    if let Some(v) = ev.version {
+        out.extend_from_slice(b",\"version\":");
+        write_u64(out, u64::from(v));
+    }
+    for (key, value) in [
+        ("hostname", ev.hostname),
+        ("appname", ev.appname),
+        ("procid", ev.procid),
+        ("msgid", ev.msgid),
+    ] {
+        if let Some(v) = value {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+            write_str(out, v.as_bytes());
+        }
+    }
+    if let Some(sd) = ev.structured_data {
+        out.extend_from_slice(b",\"structured_data\":");
+        write_structured_data(out, sd);
+    }
+    out.extend_from_slice(b"}}");
+    if let Some(h) = ev.hostname {
+        out.extend_from_slice(b",\"host\":{\"hostname\":");
+        write_str(out, h.as_bytes());
+        out.push(b'}');
+    }
+    write_source(out, meta);
+    if let Some(m) = ev.message {
+        out.extend_from_slice(b",\"message\":");
+        write_str(out, m);
+    }
+    out.push(b'}');
+}
+
+/// Append a `pipeline_error` event for input that could not be parsed: it keeps the bytes
+/// in `event.original` and says what was wrong, and where, in `error.*`.
+pub fn write_pipeline_error(
+    out: &mut Vec<u8>,
+    raw: &[u8],
+    err: &ParseError,
+    dataset: &str,
+    meta: &ReceiveMeta,
+) {
+    let now = Timestamp {
+        unix_micros: meta.received_unix_micros,
+        frac_digits: 6,
+    };
+    out.extend_from_slice(b"{\"@timestamp\":\"");
+    write_rfc3339(out, now);
+    out.extend_from_slice(b"\",\"event\":{\"ingested\":\"");
+    write_rfc3339(out, now);
+    out.extend_from_slice(b"\",\"kind\":\"pipeline_error\",\"dataset\":");
+    write_str(out, dataset.as_bytes());
+    out.extend_from_slice(b",\"severity\":");
+    write_u64(out, PIPELINE_ERROR_SEVERITY as u64);
+    out.extend_from_slice(b",\"original\":");
+    write_str(out, raw);
+    out.extend_from_slice(b"},\"log\":{\"level\":\"");
+    out.extend_from_slice(SEVERITY_NAMES[PIPELINE_ERROR_SEVERITY].as_bytes());
+    out.extend_from_slice(b"\"},\"error\":{\"type\":");
+    write_str(out, err.code.as_bytes());
+    out.extend_from_slice(b",\"message\":\"expected ");
+    escape_into(out, err.expected.as_bytes());
+    out.extend_from_slice(b" at byte ");
+    write_u64(out, err.at as u64);
+    out.extend_from_slice(b"\"}");
+    write_source(out, meta);
+    out.push(b'}');
+}
+
+fn write_source(out: &mut Vec<u8>, meta: &ReceiveMeta) {
+    if let Some(peer) = meta.peer {
+        out.extend_from_slice(b",\"source\":{\"ip\":\"");
+        let _ = write!(out, "{}", peer.ip());
+        out.extend_from_slice(b"\",\"port\":");
+        write_u64(out, u64::from(peer.port()));
+        out.push(b'}');
+    }
+}
+
+/// `{"SD-ID":{"PARAM":"value",…},…}`, values unescaped; of a repeated SD-ID or PARAM only the
+/// last one is written.
+fn write_structured_data(out: &mut Vec<u8>, sd: &[u8]) {
+    out.push(b'{');
+    let mut first = true;
+    for (i, el) in sd_elements(sd).enumerate() {
+        if sd_elements(sd).skip(i + 1).any(|later| later.id == el.id) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_str(out, el.id.as_bytes());
+        out.extend_from_slice(b":{");
+        let mut first_param = true;
+        for (j, (name, value)) in el.params().enumerate() {
+            if el.params().skip(j + 1).any(|(later, _)| later == name) {
+                continue;
+            }
+            if !first_param {
+                out.push(b',');
+            }
+            first_param = false;
+            write_str(out, name.as_bytes());
+            out.extend_from_slice(b":\"");
+            write_sd_value(out, value);
+            out.push(b'"');
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+/// Unescape an SD PARAM-VALUE (`\"`, `\\`, `\]`; any other backslash stays) into JSON.
+fn write_sd_value(out: &mut Vec<u8>, v: &[u8]) {
+    let mut start = 0;
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'\\' && matches!(v.get(i + 1), Some(b'"' | b'\\' | b']')) {
+            escape_into(out, &v[start..i]);
+            start = i + 1;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    escape_into(out, &v[start..]);
+}
+
+/// Write `s` as a quoted JSON string.
+pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    escape_into(out, s);
+    out.push(b'"');
+}
+
+/// JSON-escape `s` (no quotes); invalid UTF-8 sequences become U+FFFD.
+pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
+    for chunk in s.utf8_chunks() {
+        escape_valid(out, chunk.valid().as_bytes());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+}
+
+fn escape_valid(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    for (i, &c) in s.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&s[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(c >> 4)]);
+            out.push(HEX[usize::from(c & 0xf)]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+fn write_u64(out: &mut Vec<u8>, v: u64) {
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(v).as_bytes());
+}
+
+fn push2(out: &mut Vec<u8>, v: i64) {
+    out.push(b'0' + (v / 10 % 10) as u8);
+    out.push(b'0' + (v % 10) as u8);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.f…]Z` with the timestamp's own number of fractional digits.
+pub fn write_rfc3339(out: &mut Vec<u8>, ts: Timestamp) {
+    let secs = ts.unix_micros.div_euclid(1_000_000);
+    let micros = ts.unix_micros.rem_euclid(1_000_000);
+    let (y, mo, d, h, mi, s) = civil_from_secs(secs);
+    let y = y.clamp(0, 9999);
+    push2(out, y / 100);
+    push2(out, y % 100);
+    out.push(b'-');
+    push2(out, mo);
+    out.push(b'-');
+    push2(out, d);
+    out.push(b'T');
+    push2(out, h);
+    out.push(b':');
+    push2(out, mi);
+    out.push(b':');
+    push2(out, s);
+    let digits = ts.frac_digits.min(6);
+    if digits > 0 {
+        out.push(b'.');
+        let mut div = 100_000;
+        for _ in 0..digits {
+            out.push(b'0' + (micros / div % 10) as u8);
+            div /= 10;
+        }
+    }
+    out.push(b'Z');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{parse, ParseOptions};
+
+    fn ecs(line: &str) -> serde_json::Value {
+        let meta = ReceiveMeta {
+            received_unix_micros: 1_736_334_000_000_001,
+            peer: Some("10.0.0.9:5140".parse().unwrap()),
+        };
+        let mut out = Vec::new();
+        let opts = ParseOptions {
+            year: Some(2025),
+            ..Default::default()
+        };
+        match parse(line.as_bytes(), &opts, meta.received_unix_micros) {
+            Ok(ev) => write_syslog_event(&mut out, &ev, &meta),
+            Err(e) => write_pipeline_error(&mut out, line.as_bytes(), &e, "syslog", &meta),
+        }
+        serde_json::from_slice(&out)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)))
+    }
+
+    #[test]
+    fn full_rfc5424_event() {
+        let v = ecs(
+            r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Appl\"ication" iut="4"] An application event"#,
+        );
+        assert_eq!(v["@timestamp"], "2003-10-11T22:14:15.003Z");
+        assert_eq!(v["event"]["ingested"], "2025-01-08T11:00:00.000001Z");
+        assert_eq!(v["event"]["kind"], "event");
+        assert_eq!(v["event"]["severity"], 5);
+        assert_eq!(v["log"]["level"], "notice");
+        let s = &v["log"]["syslog"];
+        assert_eq!(s["priority"], 165);
+        assert_eq!(
+            s["facility"],
+            serde_json::json!({"code": 20, "name": "local4"})
+        );
+        assert_eq!(
+            s["severity"],
+            serde_json::json!({"code": 5, "name": "notice"})
+        );
+        assert_eq!(s["version"], 1);
+        assert!(s.get("procid").is_none());
+        assert_eq!(
+            s["structured_data"],
+            serde_json::json!({"exampleSDID@32473": {"eventSource": "Appl\"ication", "iut": "4"}})
+        );
+        assert_eq!(v["host"]["hostname"], "mymachine.example.com");
+        assert_eq!(
+            v["source"],
+            serde_json::json!({"ip": "10.0.0.9", "port": 5140})
+        );
+        assert_eq!(v["message"], "An application event");
+    }
+
+    #[test]
+    fn pipeline_error_event() {
+        let v = ecs("<999>bad \u{1}\"");
+        assert_eq!(v["event"]["kind"], "pipeline_error");
+        assert_eq!(v["event"]["original"], "<999>bad \u{1}\"");
+        assert_eq!(v["error"]["type"], "syslog.bad_pri");
+        assert_eq!(
+            v["error"]["message"],
+            "expected PRI between 0 and 191 at byte 1"
+        );
+        assert_eq!(v["@timestamp"], "2025-01-08T11:00:00.000001Z");
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        let mut out = Vec::new();
+        write_str(&mut out, b"a\xffb\xe2\x82");
+        assert_eq!(String::from_utf8(out).unwrap(), "\"a\u{FFFD}b\u{FFFD}\"");
+    }
+
+    #[test]
+    fn precision_is_kept() {
+        let mut out = Vec::new();
+        write_rfc3339(
+            &mut out,
+            Timestamp {
+                unix_micros: 1_061_727_255_000_003,
+                frac_digits: 6,
+            },
+        );
+        assert_eq!(out, b"2003-08-24T12:14:15.000003Z");
+        out.clear();
+        write_rfc3339(
+            &mut out,
+            Timestamp {
+                unix_micros: 1_061_727_255_000_000,
+                frac_digits: 0,
+            },
+        );
+        assert_eq!(out, b"2003-08-24T12:14:15Z");
+    }
+}
