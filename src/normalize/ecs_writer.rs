@@ -163,7 +163,20 @@ pub fn write_pipeline_error(
 fn write_source(out: &mut Vec<u8>, meta: &ReceiveMeta) {
     if let Some(peer) = meta.peer {
         out.extend_from_slice(b",\"source\":{\"ip\":\"");
-        let _ = write!(out, "{}", peer.ip());
+        match peer.ip() {
+            // Four small integers: cheaper than going through `fmt` for every event.
+            std::net::IpAddr::V4(v4) => {
+                for (i, octet) in v4.octets().iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    write_u64(out, u64::from(*octet));
+                }
+            }
+            ip => {
+                let _ = write!(out, "{ip}");
+            }
+        }
         out.extend_from_slice(b"\",\"port\":");
         write_u64(out, u64::from(peer.port()));
         out.push(b'}');
@@ -227,8 +240,14 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
-/// JSON-escape `s` (no quotes); invalid UTF-8 sequences become U+FFFD.
+/// JSON-escape `s` (no quotes); invalid UTF-8 sequences become U+FFFD (exactly as
+/// `String::from_utf8_lossy` replaces them).
 pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
+    if s.is_ascii() {
+        // The common case, checked a word at a time by the standard library.
+        escape_valid(out, s);
+        return;
+    }
     for chunk in s.utf8_chunks() {
         escape_valid(out, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {
@@ -237,26 +256,39 @@ pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+/// Bytes that JSON needs escaped: controls, `"` and `\\` (DEL is escaped too, for logs' sake).
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t
+};
+
 fn escape_valid(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut start = 0;
     for (i, &c) in s.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
+        if !NEEDS_ESCAPE[usize::from(c)] {
+            continue;
+        }
         out.extend_from_slice(&s[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(c >> 4)]);
-            out.push(HEX[usize::from(c & 0xf)]);
-        } else {
-            out.extend_from_slice(esc);
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(c >> 4)]);
+                out.push(HEX[usize::from(c & 0xf)]);
+            }
         }
         start = i + 1;
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 use rdkafka::ClientContext;
 
 use crate::config::KafkaConfig;
@@ -79,10 +79,30 @@ pub enum SendError {
     Rejected(KafkaError),
 }
 
-/// A shard's Kafka producer and its topic names.
+/// A librdkafka topic handle, created once per shard so the hot path neither allocates a
+/// C string nor looks the topic up by name for every record (as rdkafka's `send` does).
+struct TopicHandle {
+    name: String,
+    rkt: *mut rdkafka::bindings::rd_kafka_topic_t,
+}
+
+impl Drop for TopicHandle {
+    fn drop(&mut self) {
+        // SAFETY: created by rd_kafka_topic_new; destroyed once, before the producer (see the
+        // field order of KafkaSink).
+        unsafe { rdkafka::bindings::rd_kafka_topic_destroy(self.rkt) };
+    }
+}
+
+// SAFETY: librdkafka topic handles are thread-safe reference-counted objects.
+unsafe impl Send for TopicHandle {}
+unsafe impl Sync for TopicHandle {}
+
+/// A shard's Kafka producer and its topic handles.
 pub struct KafkaSink {
+    // Declared before `producer`: topic handles must be destroyed before the client.
+    topics: [Option<TopicHandle>; TOPIC_COUNT],
     producer: BaseProducer<ShardContext>,
-    topics: [Option<String>; TOPIC_COUNT],
 }
 
 /// The librdkafka settings linerate applies, before `[kafka.properties]` overrides them.
@@ -113,13 +133,39 @@ pub fn producer_config(cfg: &KafkaConfig, bootstrap: &str, client_id: &str) -> C
 impl KafkaSink {
     /// Create shard `shard`'s producer against `bootstrap`.
     pub fn new(cfg: &KafkaConfig, bootstrap: &str, shard: usize) -> Result<Self, KafkaError> {
-        let producer = producer_config(cfg, bootstrap, &format!("linerate-shard-{shard}"))
-            .create_with_context(ShardContext::default())?;
+        let producer: BaseProducer<ShardContext> =
+            producer_config(cfg, bootstrap, &format!("linerate-shard-{shard}"))
+                .create_with_context(ShardContext::default())?;
+        let handle = |enabled: bool, name: &str| -> Result<Option<TopicHandle>, KafkaError> {
+            if !enabled {
+                return Ok(None);
+            }
+            let c_name = std::ffi::CString::new(name).map_err(|_| {
+                KafkaError::ClientCreation(format!("topic name {name:?} has a NUL byte"))
+            })?;
+            // SAFETY: a live client and a NUL-terminated name; a NULL conf means defaults.
+            let rkt = unsafe {
+                rdkafka::bindings::rd_kafka_topic_new(
+                    producer.client().native_ptr(),
+                    c_name.as_ptr(),
+                    std::ptr::null_mut(),
+                )
+            };
+            if rkt.is_null() {
+                return Err(KafkaError::ClientCreation(format!(
+                    "cannot create topic handle {name:?}"
+                )));
+            }
+            Ok(Some(TopicHandle {
+                name: name.to_string(),
+                rkt,
+            }))
+        };
         let topics = [
-            cfg.raw_enabled.then(|| cfg.raw_topic.clone()),
-            cfg.normalized_enabled.then(|| cfg.normalized_topic.clone()),
+            handle(cfg.raw_enabled, &cfg.raw_topic)?,
+            handle(cfg.normalized_enabled, &cfg.normalized_topic)?,
         ];
-        Ok(Self { producer, topics })
+        Ok(Self { topics, producer })
     }
 
     /// Whether `topic` is switched on.
@@ -129,23 +175,40 @@ impl KafkaSink {
 
     /// The configured name of `topic` (empty when switched off).
     pub fn topic_name(&self, topic: Topic) -> &str {
-        self.topics[topic as usize].as_deref().unwrap_or("")
+        self.topics[topic as usize]
+            .as_ref()
+            .map_or("", |t| t.name.as_str())
     }
 
-    /// Queue one record (librdkafka copies `payload` and `key`). Never blocks.
+    /// Queue one record (librdkafka copies `payload` and `key`; the partitioner hashes the
+    /// key). Never blocks. The delivery report carries the topic index as its opaque.
     pub fn try_send(&self, topic: Topic, key: &[u8], payload: &[u8]) -> Result<(), SendError> {
-        let Some(name) = self.topics[topic as usize].as_deref() else {
+        let Some(handle) = &self.topics[topic as usize] else {
             return Ok(());
         };
-        let record = BaseRecord::with_opaque_to(name, topic as usize)
-            .key(key)
-            .payload(payload);
-        match self.producer.send(record) {
-            Ok(()) => Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                Err(SendError::QueueFull)
-            }
-            Err((e, _)) => Err(SendError::Rejected(e)),
+        // SAFETY: a live topic handle; payload and key are only read (MSG_F_COPY copies them
+        // before returning); the opaque is a plain integer, read back as `usize` by
+        // ShardContext::delivery.
+        let rc = unsafe {
+            rdkafka::bindings::rd_kafka_produce(
+                handle.rkt,
+                -1, // RD_KAFKA_PARTITION_UA: the partitioner chooses (by key)
+                rdkafka::bindings::RD_KAFKA_MSG_F_COPY,
+                payload.as_ptr() as *mut std::ffi::c_void,
+                payload.len(),
+                key.as_ptr().cast(),
+                key.len(),
+                topic as usize as *mut std::ffi::c_void,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        // SAFETY: librdkafka's thread-local error of the call above, on this thread.
+        let code: RDKafkaErrorCode = unsafe { rdkafka::bindings::rd_kafka_last_error() }.into();
+        match code {
+            RDKafkaErrorCode::QueueFull => Err(SendError::QueueFull),
+            other => Err(SendError::Rejected(KafkaError::MessageProduction(other))),
         }
     }
 
