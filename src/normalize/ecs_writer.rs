@@ -67,13 +67,7 @@ pub fn write_syslog_event(out: &mut Vec<u8>, ev: &SyslogEvent<'_>, meta: &Receiv
         ),
     }
     out.extend_from_slice(b"\",\"event\":{\"ingested\":\"");
-    write_rfc3339(
-        out,
-        Timestamp {
-            unix_micros: meta.received_unix_micros,
-            frac_digits: 6,
-        },
-    );
+    write_ingested(out, meta.received_unix_micros);
     out.extend_from_slice(b"\",\"kind\":\"event\",\"dataset\":\"syslog\",\"severity\":");
     write_u64(out, severity as u64);
     out.extend_from_slice(b"},\"log\":{\"level\":\"");
@@ -270,10 +264,36 @@ const NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
+/// Whether any of the 8 bytes of `w` needs escaping (SWAR: a control byte, `"`, `\`, DEL).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
+    below_space != 0
+        || zero_byte(w ^ (LO * u64::from(b'"'))) != 0
+        || zero_byte(w ^ (LO * u64::from(b'\\'))) != 0
+        || zero_byte(w ^ (LO * 0x7f)) != 0
+}
+
 fn escape_valid(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Skip, 8 bytes at a time, the prefix that needs no escaping (most of most messages).
+    let mut clean = 0;
+    while let Some(chunk) = s.get(clean..clean + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        if word_needs_escape(w) {
+            break;
+        }
+        clean += 8;
+    }
+    if clean == s.len() {
+        out.extend_from_slice(s);
+        return;
+    }
     let mut start = 0;
-    for (i, &c) in s.iter().enumerate() {
+    for (i, &c) in s.iter().enumerate().skip(clean) {
         if !NEEDS_ESCAPE[usize::from(c)] {
             continue;
         }
@@ -303,6 +323,29 @@ fn write_u64(out: &mut Vec<u8>, v: u64) {
 fn push2(out: &mut Vec<u8>, v: i64) {
     out.push(b'0' + (v / 10 % 10) as u8);
     out.push(b'0' + (v % 10) as u8);
+}
+
+/// Length of `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+const RFC3339_MICROS_BYTES: usize = 27;
+
+thread_local! {
+    /// The last `event.ingested` text: every event of one receive batch shares its time.
+    static INGESTED: std::cell::Cell<(i64, [u8; RFC3339_MICROS_BYTES])> =
+        const { std::cell::Cell::new((i64::MIN, [0; RFC3339_MICROS_BYTES])) };
+}
+
+/// `event.ingested` (microsecond precision), formatted once per distinct receive time.
+fn write_ingested(out: &mut Vec<u8>, micros: i64) {
+    let (cached_at, text) = INGESTED.get();
+    if cached_at == micros {
+        out.extend_from_slice(&text);
+        return;
+    }
+    let start = out.len();
+    write_rfc3339(out, Timestamp { unix_micros: micros, frac_digits: 6 });
+    if let Ok(text) = <[u8; RFC3339_MICROS_BYTES]>::try_from(&out[start..]) {
+        INGESTED.set((micros, text));
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.f…]Z` with the timestamp's own number of fractional digits.
@@ -410,6 +453,31 @@ mod tests {
         let mut out = Vec::new();
         write_str(&mut out, b"a\xffb\xe2\x82");
         assert_eq!(String::from_utf8(out).unwrap(), "\"a\u{FFFD}b\u{FFFD}\"");
+    }
+
+    #[test]
+    fn swar_escape_matches_serde_json() {
+        let long = "a".repeat(20);
+        for s in [
+            "plain ascii text long enough",
+            "tab\there and more",
+            "12345678q\"uote",
+            "back\\slash",
+            "ünïcödé \u{1} end",
+            long.as_str(),
+            "",
+        ] {
+            let mut out = Vec::new();
+            write_str(&mut out, s.as_bytes());
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(s).unwrap(), "{s}");
+        }
+        let mut out = Vec::new();
+        write_str(&mut out, b"0123456789\x7f");
+        assert_eq!(out, b"\"0123456789\\u007f\"");
+        out.clear();
+        write_ingested(&mut out, 1_061_727_255_000_003);
+        write_ingested(&mut out, 1_061_727_255_000_003);
+        assert_eq!(out, b"2003-08-24T12:14:15.000003Z2003-08-24T12:14:15.000003Z");
     }
 
     #[test]
