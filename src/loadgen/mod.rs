@@ -11,6 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
+use crate::parse::timestamp::civil_from_secs;
+
 /// Bytes of TCP messages written per `write` call.
 const TCP_CHUNK_BYTES: usize = 64 << 10;
 /// Datagrams per `sendmmsg` call.
@@ -118,7 +120,7 @@ impl MessageBuilder {
             return;
         }
         self.header_secs = now.as_secs();
-        let (y, mo, d, h, mi, s) = civil(now.as_secs() as i64);
+        let (y, mo, d, h, mi, s) = civil_from_secs(now.as_secs() as i64);
         self.header.clear();
         match self.format {
             MsgFormat::Rfc5424 => {
@@ -152,22 +154,6 @@ impl MessageBuilder {
             out.resize(start + self.size, b'x');
         }
     }
-}
-
-/// Days-from-civil inverse: Unix seconds → (year, month, day, hour, minute, second), UTC.
-fn civil(t: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let days = t.div_euclid(86_400);
-    let sod = t.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, sod / 3600, sod % 3600 / 60, sod % 60)
 }
 
 struct Plan {
@@ -413,13 +399,6 @@ mod tests {
             assert!(text.contains(" seq=12345 x"), "{text}");
             assert!(text.starts_with("<134>"));
         }
-    }
-
-    #[test]
-    fn civil_matches_known_dates() {
-        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(civil(1_700_000_000), (2023, 11, 14, 22, 13, 20));
-        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
     }
 
     #[test]

@@ -342,7 +342,13 @@ fn write_ingested(out: &mut Vec<u8>, micros: i64) {
         return;
     }
     let start = out.len();
-    write_rfc3339(out, Timestamp { unix_micros: micros, frac_digits: 6 });
+    write_rfc3339(
+        out,
+        Timestamp {
+            unix_micros: micros,
+            frac_digits: 6,
+        },
+    );
     if let Ok(text) = <[u8; RFC3339_MICROS_BYTES]>::try_from(&out[start..]) {
         INGESTED.set((micros, text));
     }
@@ -469,7 +475,11 @@ mod tests {
         ] {
             let mut out = Vec::new();
             write_str(&mut out, s.as_bytes());
-            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(s).unwrap(), "{s}");
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(s).unwrap(),
+                "{s}"
+            );
         }
         let mut out = Vec::new();
         write_str(&mut out, b"0123456789\x7f");
@@ -477,7 +487,10 @@ mod tests {
         out.clear();
         write_ingested(&mut out, 1_061_727_255_000_003);
         write_ingested(&mut out, 1_061_727_255_000_003);
-        assert_eq!(out, b"2003-08-24T12:14:15.000003Z2003-08-24T12:14:15.000003Z");
+        assert_eq!(
+            out,
+            b"2003-08-24T12:14:15.000003Z2003-08-24T12:14:15.000003Z"
+        );
     }
 
     #[test]

@@ -126,6 +126,27 @@ pub fn civil_secs(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i6
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s.min(59))
 }
 
+/// Fractional seconds starting at `i` (after the `.`): (microseconds, digits kept (at most
+/// 6; more are read and dropped), index after the last digit). `None` without a digit.
+fn fraction(b: &[u8], mut i: usize) -> Option<(i64, u8, usize)> {
+    let start = i;
+    let (mut micros, mut digits) = (0i64, 0u8);
+    while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+        if digits < 6 {
+            micros = micros * 10 + i64::from(c - b'0');
+            digits += 1;
+        }
+        i += 1;
+    }
+    if i == start {
+        return None;
+    }
+    for _ in digits..6 {
+        micros *= 10;
+    }
+    Some((micros, digits, i))
+}
+
 /// Parse an RFC 3339 timestamp at the start of `b` (`2003-10-11T22:14:15.003Z`, any offset,
 /// 0-9 fractional digits, of which up to 6 are kept). Returns it and the bytes used.
 pub fn parse_rfc3339(b: &[u8]) -> Option<(Timestamp, usize)> {
@@ -142,24 +163,9 @@ pub fn parse_rfc3339(b: &[u8]) -> Option<(Timestamp, usize)> {
     }
     let (h, mi, s) = (num(b, 11, 2)?, num(b, 14, 2)?, num(b, 17, 2)?);
     let mut i = 19;
-    let mut micros = 0i64;
-    let mut digits = 0u8;
+    let (mut micros, mut digits) = (0i64, 0u8);
     if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-            if i - start < 6 {
-                micros = micros * 10 + i64::from(c - b'0');
-                digits += 1;
-            }
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        for _ in digits..6 {
-            micros *= 10;
-        }
+        (micros, digits, i) = fraction(b, i + 1)?;
     }
     let offset = match b.get(i)? {
         b'Z' | b'z' => {
@@ -237,18 +243,9 @@ pub fn parse_bsd(b: &[u8]) -> Option<(i64, i64, Option<i64>, i64, i64, i64, i64,
     }
     i += 8;
     let (mut micros, mut digits) = (0i64, 0u8);
-    if b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
-        i += 1;
-        let start = i;
-        while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-            if i - start < 6 {
-                micros = micros * 10 + i64::from(c - b'0');
-                digits += 1;
-            }
-            i += 1;
-        }
-        for _ in digits..6 {
-            micros *= 10;
+    if b.get(i) == Some(&b'.') {
+        if let Some(f) = fraction(b, i + 1) {
+            (micros, digits, i) = f;
         }
     }
     Some((mo, d, year, h, mi, s, micros, digits, i))
@@ -287,6 +284,17 @@ mod tests {
         assert_eq!((r.0, r.1, r.2), (1, 8, Some(2025)));
         let r = parse_bsd(b"Mar  1 18:46:11.123: %SYS").unwrap();
         assert_eq!((r.6, r.7, r.8), (123_000, 3, 19));
+    }
+
+    #[test]
+    fn civil_round_trips() {
+        assert_eq!(civil_from_secs(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil_from_secs(1_700_000_000), (2023, 11, 14, 22, 13, 20));
+        assert_eq!(civil_from_secs(951_782_400), (2000, 2, 29, 0, 0, 0));
+        for t in (-5_000_000_000i64..5_000_000_000).step_by(86_399_937) {
+            let (y, mo, d, h, mi, s) = civil_from_secs(t);
+            assert_eq!(civil_secs(y, mo, d, h, mi, s), Some(t), "{t}");
+        }
     }
 
     #[test]
