@@ -8,7 +8,9 @@
 //!   starts with `%` (Cisco mnemonics start the message);
 //! - a word is a TAG only when it ends with `:` or is followed by `[pid]`; otherwise the text is
 //!   all MSG (so a FortiGate `date=… time=… devname=…` body is kept whole);
-//! - a timestamp followed directly by `:` (Cisco IOS) has no hostname.
+//! - a timestamp followed directly by `:` (Cisco IOS) has no hostname;
+//! - a lone `:` after the hostname (Cisco ASA `device-id`) is a separator, not a TAG;
+//! - a 4-digit year before a BSD timestamp (Cisco NX-OS) is that timestamp's year.
 
 use super::timestamp::{civil_from_secs, civil_secs, parse_bsd, parse_rfc3339, Timestamp};
 use super::{strip_msg, ParseOptions, SyslogEvent};
@@ -51,11 +53,28 @@ pub(super) fn parse<'a>(
         ev.timestamp = Some(ts);
         i += n;
         have_ts = true;
-    } else if let Some((mo, d, year, h, mi, s, micros, digits, n)) = parse_bsd(&b[i..]) {
-        if let Some(ts) = bsd_timestamp(mo, d, year, h, mi, s, micros, digits, opts, now_micros) {
-            ev.timestamp = Some(ts);
-            i += n;
-            have_ts = true;
+    } else {
+        // Cisco NX-OS puts the year first: `2025 Jan  8 12:00:02`.
+        let year_first = b
+            .get(i..i + 5)
+            .filter(|y| y[..4].iter().all(u8::is_ascii_digit) && y[4] == b' ');
+        let (skip, year_prefix) = match year_first {
+            Some(y) => (
+                5,
+                y[..4]
+                    .iter()
+                    .try_fold(0i64, |n, c| Some(n * 10 + i64::from(c - b'0'))),
+            ),
+            None => (0, None),
+        };
+        if let Some((mo, d, year, h, mi, s, micros, digits, n)) = parse_bsd(&b[i + skip..]) {
+            let year = year.or(year_prefix);
+            if let Some(ts) = bsd_timestamp(mo, d, year, h, mi, s, micros, digits, opts, now_micros)
+            {
+                ev.timestamp = Some(ts);
+                i += skip + n;
+                have_ts = true;
+            }
         }
     }
     if have_ts && b.get(i) == Some(&b':') {
@@ -83,6 +102,10 @@ pub(super) fn parse<'a>(
             ev.hostname = std::str::from_utf8(word).ok();
             if ev.hostname.is_some() {
                 i = end + 1;
+                // Cisco ASA with `logging device-id`: `asa01 : %ASA-…`.
+                if b.get(i..i + 2) == Some(b": ") {
+                    i += 2;
+                }
             }
         }
     }
