@@ -72,7 +72,7 @@ pub fn run(args: &ParseArgs) -> Result<()> {
     let mut json = Vec::with_capacity(4096);
     let mut emit = |msg: &[u8], out: &mut dyn Write| -> Result<()> {
         let meta = ReceiveMeta {
-            received_unix_micros: crate::ingest::udp::now_micros(),
+            received_unix_micros: crate::normalize::unix_micros_now(),
             peer: None,
         };
         json.clear();

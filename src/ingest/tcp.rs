@@ -13,8 +13,7 @@ use futures_lite::{future, AsyncReadExt};
 use glommio::net::{TcpListener, TcpStream};
 
 use crate::ingest::framing::{Framer, Step};
-use crate::ingest::udp::now_micros;
-use crate::normalize::ReceiveMeta;
+use crate::normalize::{unix_micros_now, ReceiveMeta};
 use crate::shard::pipeline::Pipeline;
 use crate::shard::stats::{add, sub, Transport};
 
@@ -74,7 +73,7 @@ async fn serve_connection(p: Rc<Pipeline>, mut stream: TcpStream, read_buffer_by
                 // End of stream: a last message without its delimiter is still a message.
                 if let Some((msg, truncated)) = framer.finish(&buf[..filled]) {
                     let meta = ReceiveMeta {
-                        received_unix_micros: now_micros(),
+                        received_unix_micros: unix_micros_now(),
                         peer,
                     };
                     p.ingest(msg, truncated, &meta, Transport::Tcp, &mut scratch)
@@ -94,7 +93,7 @@ async fn serve_connection(p: Rc<Pipeline>, mut stream: TcpStream, read_buffer_by
         };
         filled += n;
         let meta = ReceiveMeta {
-            received_unix_micros: now_micros(),
+            received_unix_micros: unix_micros_now(),
             peer,
         };
         let mut pos = 0;

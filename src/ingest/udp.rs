@@ -9,7 +9,7 @@ use futures_lite::future;
 use glommio::net::UdpSocket;
 
 use crate::ingest::udp_batch::UdpBatch;
-use crate::normalize::ReceiveMeta;
+use crate::normalize::{unix_micros_now, ReceiveMeta};
 use crate::shard::pipeline::Pipeline;
 use crate::shard::stats::{add, sub, DropReason, Transport};
 
@@ -52,7 +52,7 @@ pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize) {
             }
             continue;
         }
-        let meta_time = now_micros();
+        let meta_time = unix_micros_now();
         for i in 0..n {
             let Some(d) = batch.get(i) else { break };
             let meta = ReceiveMeta {
@@ -74,12 +74,4 @@ pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize) {
         glommio::yield_if_needed().await;
     }
     sub(&p.stats.inputs_active, 1);
-}
-
-/// Wall-clock time in microseconds since the Unix epoch.
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }

@@ -17,6 +17,15 @@ pub struct ReceiveMeta {
     pub peer: Option<SocketAddr>,
 }
 
+/// Wall-clock time in microseconds since the Unix epoch: what inputs stamp as the receive
+/// time, once per read batch (not per event).
+pub fn unix_micros_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 /// Outcome of [`syslog_to_ecs`], so the caller can count and key the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Normalized<'a> {
