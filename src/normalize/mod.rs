@@ -1,7 +1,7 @@
 //! Normalization to the ECS contract of `shared/SCHEMA.md`, written as JSON straight into a
 //! reused buffer (no intermediate tree, no per-event allocation once the buffer has grown).
 
-mod ecs_writer;
+pub(crate) mod ecs_writer;
 
 use std::net::SocketAddr;
 

@@ -8,7 +8,7 @@ mod rfc3164;
 mod rfc5424;
 pub mod timestamp;
 
-pub use rfc5424::{sd_elements, SdElement};
+pub use rfc5424::{sd_elements, unescape_sd_value, SdElement};
 pub use timestamp::{TimeZone, Timestamp};
 
 /// Which grammar to apply; `Auto` detects per message (`<PRI>1 ` → RFC 5424, else RFC 3164).
@@ -75,6 +75,12 @@ pub struct ParseError {
 
 /// Parse one syslog message (without framing). `now_unix_micros` is used only to infer the
 /// year of RFC 3164 timestamps. Never panics; borrows every field from `input`.
+///
+/// Errors (`code`): `syslog.empty` (nothing but whitespace), `syslog.bad_pri` (a `<` that
+/// does not open a PRI of 1-3 digits up to 191, or no PRI where RFC 5424 is required),
+/// `syslog.bad_version`, `syslog.bad_timestamp`, `syslog.bad_header` and
+/// `syslog.bad_structured_data` (RFC 5424 only: RFC 3164 is lenient and turns anything
+/// else into an event, the whole text as MSG when no header is recognised).
 pub fn parse<'a>(
     input: &'a [u8],
     opts: &ParseOptions,
@@ -84,10 +90,12 @@ pub fn parse<'a>(
     if b.iter().all(|c| c.is_ascii_whitespace()) {
         return Err(err("syslog.empty", 0, "a message"));
     }
-    let (priority, pri_len) = if b[0] == b'<' { parse_pri(b)? } else { (13, 0) };
-    let is_5424 = pri_len > 0
-        && b.get(pri_len).is_some_and(u8::is_ascii_digit)
-        && b.get(pri_len + 1) == Some(&b' ');
+    let (priority, pri_len) = if b.first() == Some(&b'<') {
+        parse_pri(b)?
+    } else {
+        (13, 0)
+    };
+    let is_5424 = pri_len > 0 && b.get(pri_len..pri_len + 2) == Some(b"1 ");
     match opts.format {
         Format::Auto if is_5424 => rfc5424::parse(b, priority, pri_len),
         Format::Rfc5424 if pri_len == 0 => Err(err("syslog.bad_pri", 0, "<PRI>")),
@@ -98,9 +106,11 @@ pub fn parse<'a>(
     }
 }
 
-/// `<PRI>`: 1 to 3 digits, 0..=191. Returns the value and the bytes used.
+/// `<PRI>` at the start of `b` (which starts with `<`): 1 to 3 digits, 0..=191. Returns the
+/// value and the bytes used.
 fn parse_pri(b: &[u8]) -> Result<(u8, usize), ParseError> {
-    let digits = b[1..]
+    let body = b.get(1..).unwrap_or_default();
+    let digits = body
         .iter()
         .take(4)
         .take_while(|c| c.is_ascii_digit())
@@ -108,25 +118,26 @@ fn parse_pri(b: &[u8]) -> Result<(u8, usize), ParseError> {
     if digits == 0 || digits > 3 {
         return Err(err("syslog.bad_pri", 1, "1 to 3 digits of PRI"));
     }
-    if b.get(1 + digits) != Some(&b'>') {
+    if body.get(digits) != Some(&b'>') {
         return Err(err("syslog.bad_pri", 1 + digits, "> closing PRI"));
     }
-    let v = b[1..1 + digits]
+    let v = body
         .iter()
+        .take(digits)
         .fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
-    if v > 191 {
-        return Err(err("syslog.bad_pri", 1, "PRI between 0 and 191"));
+    match u8::try_from(v) {
+        Ok(v) if v <= 191 => Ok((v, digits + 2)),
+        _ => Err(err("syslog.bad_pri", 1, "PRI between 0 and 191")),
     }
-    Ok((v as u8, digits + 2))
 }
 
 /// Drop trailing `\n`, `\r\n` and NULs (framing leftovers).
 fn trim_end(b: &[u8]) -> &[u8] {
-    let mut end = b.len();
-    while end > 0 && matches!(b[end - 1], b'\n' | b'\r' | 0) {
-        end -= 1;
-    }
-    &b[..end]
+    let end = b
+        .iter()
+        .rposition(|c| !matches!(c, b'\n' | b'\r' | 0))
+        .map_or(0, |i| i + 1);
+    b.get(..end).unwrap_or_default()
 }
 
 /// MSG with a leading UTF-8 BOM removed; `None` when empty.

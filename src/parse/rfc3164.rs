@@ -1,24 +1,42 @@
 //! RFC 3164 and what devices really send, parsed leniently but deterministically:
-//! `[<PRI>][SEQ: ][*|.]TIMESTAMP[:] [HOSTNAME] [TAG[[PID]]:] MSG`, where TIMESTAMP is BSD
-//! (`Mmm dd hh:mm:ss[.frac]`, optionally with a year, Cisco ASA) or RFC 3339 (rsyslog
-//! forwarding), and may be missing.
+//!
+//! ```text
+//! [<PRI>] [SEQ": " | ": "] [ORIGIN": "] [*|.] TIMESTAMP [" "ZONE] [":"] " "
+//!         [HOSTNAME [" :"] " "] [TAG["["PID"]"][":"] " "] MSG
+//! ```
+//!
+//! TIMESTAMP is BSD (`Mmm dd hh:mm:ss[.frac]`, day space-padded or not, with a year after
+//! the day as Cisco ASA sends or before the month as Cisco NX-OS sends) or RFC 3339 (rsyslog
+//! forwarding; without an offset it is read in the configured zone). A Cisco IOS uptime
+//! (`00:01:23:`, `1w2d:`) stands in for a missing timestamp. When no header is recognised
+//! the whole text is MSG.
 //!
 //! Rules that decide the ambiguous cases:
-//! - a word right after the timestamp is the HOSTNAME unless it ends with `:`, holds `[`, or
-//!   starts with `%` (Cisco mnemonics start the message);
-//! - a word is a TAG only when it ends with `:` or is followed by `[pid]`; otherwise the text is
-//!   all MSG (so a FortiGate `date=… time=… devname=…` body is kept whole);
-//! - a timestamp followed directly by `:` (Cisco IOS) has no hostname;
-//! - a lone `:` after the hostname (Cisco ASA `device-id`) is a separator, not a TAG;
-//! - a 4-digit year before a BSD timestamp (Cisco NX-OS) is that timestamp's year.
+//! - `SEQ: ` (Cisco IOS sequence number), `ORIGIN: ` (IOS `logging origin-id`, taken as the
+//!   hostname) and the `*`/`.` time-sync markers are only taken when a timestamp follows;
+//! - a timestamp followed directly by `:` (Cisco IOS, ASA without device-id, NX-OS) has no
+//!   hostname after it;
+//! - a word right after the timestamp is the HOSTNAME unless it looks like a TAG (ends with
+//!   `:`, holds `[`), starts with `%` (a Cisco mnemonic starts the message) or holds bytes no
+//!   hostname has (`=`, `"`, `,`, controls …);
+//! - a lone `:` after the hostname (Cisco ASA `logging device-id`) is a separator;
+//! - a word is a TAG only when it is `name[pid]` or `name:` with `name` made of printable
+//!   ASCII holding a letter and none of `:[]=",{}` (so a FortiGate `date=… time=…` body, a
+//!   Palo Alto CSV record and a Snare tab-separated record stay whole in MSG); a TAG is only
+//!   looked for when the message had a PRI or a timestamp.
 
-use super::timestamp::{civil_from_secs, civil_secs, parse_bsd, parse_rfc3339, Timestamp};
+use super::timestamp::{civil_from_secs, civil_secs, parse_bsd, parse_iso, BsdTime, Timestamp};
 use super::{strip_msg, ParseOptions, SyslogEvent};
 
-/// Longest TAG accepted (RFC 3164 says 32; real daemons go further).
+/// Longest TAG name accepted (RFC 3164 says 32; real daemons go further).
 const TAG_BYTES_MAX: usize = 64;
+/// Longest HOSTNAME accepted (as RFC 5424).
+const HOSTNAME_BYTES_MAX: usize = 255;
+/// Longest Cisco sequence number accepted.
+const SEQ_DIGITS_MAX: usize = 10;
 
-/// Parse what follows the PRI. Never fails: unrecognised text becomes the MSG.
+/// Parse what follows the PRI (`start` is its length, 0 when there was none). Never fails:
+/// unrecognised text becomes the MSG.
 pub(super) fn parse<'a>(
     b: &'a [u8],
     priority: u8,
@@ -26,7 +44,6 @@ pub(super) fn parse<'a>(
     opts: &ParseOptions,
     now_micros: i64,
 ) -> SyslogEvent<'a> {
-    let mut i = start;
     let mut ev = SyslogEvent {
         priority,
         version: None,
@@ -38,145 +55,588 @@ pub(super) fn parse<'a>(
         structured_data: None,
         message: None,
     };
-    // Cisco IOS sequence number: `123: `.
-    let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-    if digits > 0 && b.get(i + digits) == Some(&b':') && b.get(i + digits + 1) == Some(&b' ') {
-        i += digits + 2;
+    let r = b.get(start..).unwrap_or_default();
+    let has_pri = start > 0;
+    let mut i = 0;
+    let mut look_for_tag = has_pri;
+    if let Some(h) = header(r, has_pri, opts, now_micros) {
+        ev.timestamp = h.timestamp;
+        ev.hostname = h.hostname;
+        i = h.end;
+        look_for_tag = true;
     }
-    // Cisco time-sync markers.
-    if matches!(b.get(i), Some(b'*' | b'.')) && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
-        i += 1;
-    }
-    let mut have_ts = false;
-    let mut ts_colon = false;
-    if let Some((ts, n)) = parse_rfc3339(&b[i..]) {
-        ev.timestamp = Some(ts);
-        i += n;
-        have_ts = true;
-    } else {
-        // Cisco NX-OS puts the year first: `2025 Jan  8 12:00:02`.
-        let year_first = b
-            .get(i..i + 5)
-            .filter(|y| y[..4].iter().all(u8::is_ascii_digit) && y[4] == b' ');
-        let (skip, year_prefix) = match year_first {
-            Some(y) => (
-                5,
-                y[..4]
-                    .iter()
-                    .try_fold(0i64, |n, c| Some(n * 10 + i64::from(c - b'0'))),
-            ),
-            None => (0, None),
-        };
-        if let Some((mo, d, year, h, mi, s, micros, digits, n)) = parse_bsd(&b[i + skip..]) {
-            let year = year.or(year_prefix);
-            if let Some(ts) = bsd_timestamp(mo, d, year, h, mi, s, micros, digits, opts, now_micros)
-            {
-                ev.timestamp = Some(ts);
-                i += skip + n;
-                have_ts = true;
+    if look_for_tag {
+        if let Some((appname, procid, end)) = tag(r, i) {
+            ev.appname = Some(appname);
+            ev.procid = procid;
+            i = end;
+            if r.get(i) == Some(&b' ') {
+                i += 1;
             }
         }
     }
-    if have_ts && b.get(i) == Some(&b':') {
-        ts_colon = true;
-        i += 1;
-    }
-    if have_ts {
-        if b.get(i) == Some(&b' ') {
-            i += 1;
-        } else if i < b.len() {
-            // Timestamp glued to text: not a header after all.
-            ev.timestamp = None;
-            return finish(ev, b, start);
-        }
-    }
-    if have_ts && !ts_colon {
-        let end = word_end(b, i);
-        let word = &b[i..end];
-        let is_host = !word.is_empty()
-            && !word.ends_with(b":")
-            && !word.contains(&b'[')
-            && !word.starts_with(b"%")
-            && end < b.len();
-        if is_host {
-            ev.hostname = std::str::from_utf8(word).ok();
-            if ev.hostname.is_some() {
-                i = end + 1;
-                // Cisco ASA with `logging device-id`: `asa01 : %ASA-…`.
-                if b.get(i..i + 2) == Some(b": ") {
-                    i += 2;
-                }
-            }
-        }
-    }
-    // TAG[PID]:
-    let end = word_end(b, i);
-    let word = &b[i..end];
-    if !word.is_empty() && word.len() <= TAG_BYTES_MAX + 16 && !word.starts_with(b"%") {
-        if let Some(open) = word.iter().position(|c| *c == b'[') {
-            let rest = &word[open..];
-            if let Some(close) = rest.iter().position(|c| *c == b']') {
-                let after = &rest[close + 1..];
-                if (after.is_empty() || after == b":") && open > 0 && open <= TAG_BYTES_MAX {
-                    ev.appname = std::str::from_utf8(&word[..open]).ok();
-                    ev.procid = std::str::from_utf8(&rest[1..close])
-                        .ok()
-                        .filter(|p| !p.is_empty());
-                    i = end;
-                }
-            }
-        } else if word.len() > 1 && word.ends_with(b":") && word.len() - 1 <= TAG_BYTES_MAX {
-            ev.appname = std::str::from_utf8(&word[..word.len() - 1]).ok();
-            if ev.appname.is_some() {
-                i = end;
-            }
-        }
-    }
-    if ev.appname.is_some() && b.get(i) == Some(&b' ') {
-        i += 1;
-    }
-    finish(ev, b, i)
-}
-
-fn finish<'a>(mut ev: SyslogEvent<'a>, b: &'a [u8], i: usize) -> SyslogEvent<'a> {
-    ev.message = b.get(i..).and_then(strip_msg);
+    ev.message = r.get(i..).and_then(strip_msg);
     ev
 }
 
-fn word_end(b: &[u8], i: usize) -> usize {
-    memchr::memchr(b' ', b.get(i..).unwrap_or_default()).map_or(b.len(), |n| i + n)
+/// What the header before the TAG gave.
+struct Header<'a> {
+    timestamp: Option<Timestamp>,
+    hostname: Option<&'a str>,
+    /// Index just past the header (and the space after it).
+    end: usize,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn bsd_timestamp(
-    mo: i64,
-    d: i64,
-    year: Option<i64>,
-    h: i64,
-    mi: i64,
-    s: i64,
-    micros: i64,
-    digits: u8,
+/// The header at the start of `r`, or `None` when there is none to recognise.
+fn header<'a>(
+    r: &'a [u8],
+    has_pri: bool,
     opts: &ParseOptions,
     now_micros: i64,
-) -> Option<Timestamp> {
-    let now_secs = now_micros.div_euclid(1_000_000);
-    let year = match (year, opts.year) {
-        (Some(y), _) => y,
-        (None, Some(y)) => i64::from(y),
-        (None, None) => {
-            // The current year, unless that puts the date more than a day in the future.
-            let (cy, ..) = civil_from_secs(now_secs);
-            match civil_secs(cy, mo, d, h, mi, s) {
-                Some(t) if opts.timezone.local_to_utc(t) > now_secs + 86_400 => cy - 1,
-                _ => cy,
+) -> Option<Header<'a>> {
+    // The Cisco sequence number is tried first, then the text as it stands.
+    let bases = [seq_prefix(r), Some(0)];
+    for base in bases.into_iter().flatten() {
+        let found = time_at(r, base, opts, now_micros)
+            .map(|t| (None, t))
+            .or_else(|| {
+                let (origin, after) = origin_prefix(r, base)?;
+                Some((Some(origin), time_at(r, after, opts, now_micros)?))
+            });
+        if let Some((origin, t)) = found {
+            let mut h = Header {
+                timestamp: Some(t.timestamp),
+                hostname: origin,
+                end: t.end,
+            };
+            if origin.is_none() && !t.colon {
+                hostname_at(r, &mut h);
+            }
+            return Some(h);
+        }
+        if has_pri {
+            if let Some(end) = uptime_at(r, base) {
+                return Some(Header {
+                    timestamp: None,
+                    hostname: None,
+                    end,
+                });
             }
         }
+    }
+    None
+}
+
+/// `DIGITS: ` (Cisco IOS `service sequence-numbers`) or a bare `: ` (NX-OS): the index
+/// after it.
+fn seq_prefix(r: &[u8]) -> Option<usize> {
+    let digits = r
+        .iter()
+        .take(SEQ_DIGITS_MAX + 1)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    (digits <= SEQ_DIGITS_MAX && r.get(digits..digits + 2) == Some(b": ")).then_some(digits + 2)
+}
+
+/// `HOST: ` at `i` (Cisco IOS `logging origin-id`): the host and the index after it.
+fn origin_prefix(r: &[u8], i: usize) -> Option<(&str, usize)> {
+    let end = word_end(r, i);
+    let word = r.get(i..end)?.strip_suffix(b":")?;
+    if r.get(end) != Some(&b' ') || !host_like(word) {
+        return None;
+    }
+    Some((std::str::from_utf8(word).ok()?, end + 1))
+}
+
+/// A recognised timestamp and where the header goes on after it.
+struct Time {
+    timestamp: Timestamp,
+    /// A `:` followed the timestamp (Cisco): no hostname comes next.
+    colon: bool,
+    /// Index after the timestamp, its colon and one space.
+    end: usize,
+}
+
+/// `[*|.]TIMESTAMP[:]` at `i`, followed by a space or the end of the message.
+fn time_at(r: &[u8], mut i: usize, opts: &ParseOptions, now_micros: i64) -> Option<Time> {
+    if matches!(r.get(i), Some(b'*' | b'.')) && r.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
+        i += 1;
+    }
+    let rest = r.get(i..)?;
+    let (timestamp, n) = match parse_iso(rest) {
+        Some((iso, n)) => {
+            let ts = match iso.offset {
+                Some(off) => iso.to_utc(i64::from(off)),
+                None => iso.to_utc(iso.local_secs - opts.timezone.local_to_utc(iso.local_secs)),
+            };
+            (ts, n)
+        }
+        None => {
+            let (bsd, n) = parse_bsd(rest)?;
+            (bsd_timestamp(&bsd, opts, now_micros)?, n)
+        }
     };
-    let local = civil_secs(year, mo, d, h, mi, s)?;
-    let utc = opts.timezone.local_to_utc(local);
-    Some(Timestamp {
-        unix_micros: utc * 1_000_000 + micros,
-        frac_digits: digits,
+    i += n;
+    let colon = r.get(i) == Some(&b':');
+    if colon {
+        i += 1;
+    }
+    match r.get(i) {
+        Some(b' ') => i += 1,
+        None => {}
+        Some(_) => return None,
+    }
+    Some(Time {
+        timestamp,
+        colon,
+        end: i,
     })
+}
+
+/// A Cisco IOS uptime in place of a timestamp (`service timestamps log uptime`):
+/// `hh:mm:ss[.mmm]: ` or `1w2d: ` / `3d04h: ` at `i`; the index after it.
+fn uptime_at(r: &[u8], i: usize) -> Option<usize> {
+    let end = word_end(r, i);
+    let word = r.get(i..end)?.strip_suffix(b":")?;
+    if r.get(end) != Some(&b' ') {
+        return None;
+    }
+    let clock = |w: &[u8]| {
+        let (hms, frac) = match w.iter().position(|c| *c == b'.') {
+            Some(dot) => (w.get(..dot)?, w.get(dot + 1..)?),
+            None => (w, &b""[..]),
+        };
+        let ok = matches!(hms, [h1, h2, b':', m1, m2, b':', s1, s2]
+            if [h1, h2, m1, m2, s1, s2].iter().all(|c| c.is_ascii_digit()))
+            && frac.iter().all(u8::is_ascii_digit);
+        ok.then_some(())
+    };
+    // `NuNu` with units from years down to minutes: `1w2d`, `3d04h`, `2y10w`.
+    let units = |w: &[u8]| {
+        let d1 = w.iter().take_while(|c| c.is_ascii_digit()).count();
+        let u1 = *w.get(d1)?;
+        let w2 = w.get(d1 + 1..)?;
+        let d2 = w2.iter().take_while(|c| c.is_ascii_digit()).count();
+        let u2 = *w2.get(d2)?;
+        let ok = d1 > 0
+            && d2 > 0
+            && d2 + 1 == w2.len()
+            && matches!(u1, b'y' | b'w' | b'd' | b'h')
+            && matches!(u2, b'w' | b'd' | b'h' | b'm');
+        ok.then_some(())
+    };
+    clock(word).or_else(|| units(word))?;
+    Some(end + 1)
+}
+
+/// Take the word at `h.end` as the HOSTNAME when it looks like one and more follows.
+fn hostname_at<'a>(r: &'a [u8], h: &mut Header<'a>) {
+    let i = h.end;
+    let end = word_end(r, i);
+    let Some(word) = r.get(i..end) else { return };
+    if r.get(end) != Some(&b' ') || !host_like(word) {
+        return;
+    }
+    let Ok(host) = std::str::from_utf8(word) else {
+        return;
+    };
+    h.hostname = Some(host);
+    h.end = end + 1;
+    // Cisco ASA with `logging device-id`: `asa01 : %ASA-…`.
+    if r.get(h.end..h.end + 2) == Some(b": ") {
+        h.end += 2;
+    }
+}
+
+/// Printable ASCII without the bytes no hostname (or IPv6 address) holds, with a letter or
+/// digit, not ending with `:` and not starting with `%`.
+fn host_like(w: &[u8]) -> bool {
+    !w.is_empty()
+        && w.len() <= HOSTNAME_BYTES_MAX
+        && w.first() != Some(&b'%')
+        && w.last() != Some(&b':')
+        && w.iter().any(u8::is_ascii_alphanumeric)
+        && w.iter().all(|c| {
+            (0x21..=0x7e).contains(c)
+                && !matches!(
+                    c,
+                    b'[' | b']'
+                        | b'='
+                        | b'"'
+                        | b'\''
+                        | b','
+                        | b'{'
+                        | b'}'
+                        | b'('
+                        | b')'
+                        | b'<'
+                        | b'>'
+                        | b';'
+                        | b'\\'
+                )
+        })
+}
+
+/// A TAG name: printable ASCII holding a letter, without `:[]=",{}`, not starting with `%`.
+fn tag_like(w: &[u8]) -> bool {
+    !w.is_empty()
+        && w.len() <= TAG_BYTES_MAX
+        && w.first() != Some(&b'%')
+        && w.iter().any(u8::is_ascii_alphabetic)
+        && w.iter().all(|c| {
+            (0x21..=0x7e).contains(c)
+                && !matches!(c, b':' | b'[' | b']' | b'=' | b'"' | b',' | b'{' | b'}')
+        })
+}
+
+/// `name[pid][:]` or `name:` at `i`: (appname, procid, index after the TAG).
+fn tag(r: &[u8], i: usize) -> Option<(&str, Option<&str>, usize)> {
+    let end = word_end(r, i);
+    let word = r.get(i..end)?;
+    if let Some(open) = memchr::memchr(b'[', word) {
+        let name = word.get(..open)?;
+        let rest = word.get(open + 1..)?;
+        let close = memchr::memchr(b']', rest)?;
+        let pid = rest.get(..close)?;
+        let after = rest.get(close + 1..)?;
+        if !tag_like(name)
+            || !(after.is_empty() || after == b":")
+            || !pid.iter().all(|c| (0x21..=0x7e).contains(c))
+        {
+            return None;
+        }
+        let procid = std::str::from_utf8(pid).ok().filter(|p| !p.is_empty());
+        return Some((std::str::from_utf8(name).ok()?, procid, end));
+    }
+    let name = word.strip_suffix(b":")?;
+    if !tag_like(name) {
+        return None;
+    }
+    Some((std::str::from_utf8(name).ok()?, None, end))
+}
+
+/// Index of the next space at or after `i`, or the end.
+fn word_end(b: &[u8], i: usize) -> usize {
+    match b.get(i..) {
+        Some(rest) => memchr::memchr(b' ', rest).map_or(b.len(), |n| i + n),
+        None => b.len(),
+    }
+}
+
+/// The instant of a BSD timestamp: its own year, else `opts.year`, else the year that puts
+/// it at most one day after `now` (the latest such, trying next year down to four years
+/// back so that a Feb 29 finds its leap year); its zone is UTC when it says so, else
+/// `opts.timezone`. `None` for an impossible date or time.
+fn bsd_timestamp(t: &BsdTime, opts: &ParseOptions, now_micros: i64) -> Option<Timestamp> {
+    let (h, mi, s) = t.hms;
+    let utc = |local: i64| match t.zone_utc {
+        Some(true) => local,
+        _ => opts.timezone.local_to_utc(local),
+    };
+    let secs = match t.year.or(opts.year.map(i64::from)) {
+        Some(y) => utc(civil_secs(y, t.month, t.day, h, mi, s)?),
+        None => {
+            let now_secs = now_micros.div_euclid(1_000_000);
+            let (cy, ..) = civil_from_secs(now_secs);
+            (cy - 4..=cy + 1)
+                .rev()
+                .filter_map(|y| civil_secs(y, t.month, t.day, h, mi, s).map(utc))
+                .find(|secs| *secs <= now_secs + 86_400)?
+        }
+    };
+    Some(Timestamp {
+        unix_micros: secs * 1_000_000 + t.micros,
+        frac_digits: t.frac_digits,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse as parse_any, Format, ParseOptions, SyslogEvent, TimeZone};
+
+    /// 2025-01-08T11:00:00Z.
+    const NOW: i64 = 1_736_334_000_000_000;
+
+    fn p(s: &str) -> SyslogEvent<'_> {
+        let opts = ParseOptions {
+            format: Format::Rfc3164,
+            year: Some(2025),
+            ..Default::default()
+        };
+        parse_any(s.as_bytes(), &opts, NOW).unwrap()
+    }
+
+    fn rfc3339(ev: &SyslogEvent<'_>) -> String {
+        let mut out = Vec::new();
+        if let Some(ts) = ev.timestamp {
+            crate::normalize::ecs_writer::write_rfc3339(&mut out, ts);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    fn fields<'a>(ev: &SyslogEvent<'a>) -> (Option<&'a str>, Option<&'a str>, Option<&'a str>) {
+        (ev.hostname, ev.appname, ev.procid)
+    }
+
+    fn msg<'a>(ev: &SyslogEvent<'a>) -> &'a str {
+        std::str::from_utf8(ev.message.unwrap_or_default()).unwrap()
+    }
+
+    #[test]
+    fn classic_bsd_header() {
+        let e = p("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8");
+        assert_eq!(e.priority, 34);
+        assert_eq!(e.version, None);
+        assert_eq!(rfc3339(&e), "2025-10-11T22:14:15Z");
+        assert_eq!(fields(&e), (Some("mymachine"), Some("su"), None));
+        assert_eq!(msg(&e), "'su root' failed for lonvick on /dev/pts/8");
+    }
+
+    #[test]
+    fn space_padded_and_unpadded_days() {
+        assert_eq!(
+            rfc3339(&p("<13>Oct  1 12:00:00 h a: m")),
+            "2025-10-01T12:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(&p("<13>Oct 1 12:00:00 h a: m")),
+            "2025-10-01T12:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(&p("<13>Oct 01 12:00:00 h a: m")),
+            "2025-10-01T12:00:00Z"
+        );
+    }
+
+    #[test]
+    fn missing_pri_gets_13() {
+        let e = p("Jan  8 12:00:00 web1 sshd[42]: x");
+        assert_eq!(e.priority, 13);
+        assert_eq!(fields(&e), (Some("web1"), Some("sshd"), Some("42")));
+    }
+
+    #[test]
+    fn rfc3339_in_bsd_header() {
+        let e = p("<30>2025-01-08T12:00:00.123456+01:00 web1 systemd[1]: Started x.");
+        assert_eq!(rfc3339(&e), "2025-01-08T11:00:00.123456Z");
+        assert_eq!(fields(&e), (Some("web1"), Some("systemd"), Some("1")));
+        // Without an offset it is local time in the configured zone.
+        let opts = ParseOptions {
+            timezone: TimeZone::parse("+02:00").unwrap(),
+            ..Default::default()
+        };
+        let e = parse_any(b"<13>2025-01-08T12:00:00 h a: m", &opts, NOW).unwrap();
+        assert_eq!(rfc3339(&e), "2025-01-08T10:00:00Z");
+    }
+
+    #[test]
+    fn cisco_asa_year_and_device_id() {
+        let e = p("<166>Jan 08 2025 12:00:00 asa01 : %ASA-6-302013: Built inbound");
+        assert_eq!(rfc3339(&e), "2025-01-08T12:00:00Z");
+        assert_eq!(fields(&e), (Some("asa01"), None, None));
+        assert_eq!(msg(&e), "%ASA-6-302013: Built inbound");
+        let e = p("<166>Jan 08 2024 12:00:00: %ASA-6-302013: Built inbound");
+        assert_eq!(rfc3339(&e), "2024-01-08T12:00:00Z");
+        assert_eq!(fields(&e), (None, None, None));
+        let e = p("<166>%ASA-6-302013: Built inbound");
+        assert_eq!((e.timestamp, fields(&e)), (None, (None, None, None)));
+        assert_eq!(msg(&e), "%ASA-6-302013: Built inbound");
+    }
+
+    #[test]
+    fn cisco_ios_sequence_marker_origin_and_zone() {
+        let e = p("<189>123: *Mar  1 18:46:11.123: %SYS-5-CONFIG_I: Configured from console");
+        assert_eq!(rfc3339(&e), "2025-03-01T18:46:11.123Z");
+        assert_eq!(fields(&e), (None, None, None));
+        assert_eq!(msg(&e), "%SYS-5-CONFIG_I: Configured from console");
+        let e = p("<187>000456: .Jan  8 12:00:00.001: %LINK-3-UPDOWN: down");
+        assert_eq!(rfc3339(&e), "2025-01-08T12:00:00.001Z");
+        let e = p("<189>45: router1: *Mar  1 00:10:12.345 UTC: %SYS-5-CONFIG_I: x");
+        assert_eq!(fields(&e), (Some("router1"), None, None));
+        assert_eq!(rfc3339(&e), "2025-03-01T00:10:12.345Z");
+        assert_eq!(msg(&e), "%SYS-5-CONFIG_I: x");
+        // A zone other than UTC is read as the configured zone.
+        let opts = ParseOptions {
+            year: Some(2025),
+            timezone: TimeZone::parse("+01:00").unwrap(),
+            ..Default::default()
+        };
+        let e = parse_any(b"<189>46: Jan  8 12:00:00 CET: %SYS-5-X: y", &opts, NOW).unwrap();
+        assert_eq!(rfc3339(&e), "2025-01-08T11:00:00Z");
+        let e = parse_any(b"<189>46: Jan  8 12:00:00 UTC: %SYS-5-X: y", &opts, NOW).unwrap();
+        assert_eq!(rfc3339(&e), "2025-01-08T12:00:00Z");
+    }
+
+    #[test]
+    fn cisco_ios_uptime_stands_for_the_timestamp() {
+        for line in [
+            "<189>12: 00:01:23: %SYS-5-CONFIG_I: x",
+            "<189>12: 1w2d: %SYS-5-CONFIG_I: x",
+            "<189>3d04h: %SYS-5-CONFIG_I: x",
+        ] {
+            let e = p(line);
+            assert_eq!(
+                (e.timestamp, fields(&e)),
+                (None, (None, None, None)),
+                "{line}"
+            );
+            assert_eq!(msg(&e), "%SYS-5-CONFIG_I: x", "{line}");
+        }
+        // A sequence number with nothing recognisable after it stays in the message.
+        assert_eq!(msg(&p("<13>123: hello")), "123: hello");
+    }
+
+    #[test]
+    fn cisco_nxos_year_first() {
+        let e = p("<189>: 2024 Dec 31 23:59:59 UTC: %ETHPORT-5-IF_UP: Interface up");
+        assert_eq!(rfc3339(&e), "2024-12-31T23:59:59Z");
+        assert_eq!(fields(&e), (None, None, None));
+        assert_eq!(msg(&e), "%ETHPORT-5-IF_UP: Interface up");
+        let e = p("<189>2025 Jan  8 12:00:02 nexus1 %ETHPORT-5-IF_UP: up");
+        assert_eq!(fields(&e), (Some("nexus1"), None, None));
+    }
+
+    #[test]
+    fn missing_hostname_is_not_the_tag() {
+        let e = p("<13>Jan  2 03:04:05 sshd[99]: no host");
+        assert_eq!(fields(&e), (None, Some("sshd"), Some("99")));
+        let e = p("<13>Jan  2 03:04:05 cron: no host");
+        assert_eq!(fields(&e), (None, Some("cron"), None));
+        let e = p("<166>Jan  2 03:04:05 %ASA-6-1: Built");
+        assert_eq!(fields(&e), (None, None, None));
+        assert_eq!(msg(&e), "%ASA-6-1: Built");
+        let e = p("<189>Jan  2 03:04:05 date=2025-01-02 time=03:04:05 devname=\"FG\"");
+        assert_eq!(fields(&e), (None, None, None));
+        assert_eq!(msg(&e), "date=2025-01-02 time=03:04:05 devname=\"FG\"");
+    }
+
+    #[test]
+    fn tags_with_and_without_pid_and_colon() {
+        let e = p("<22>Jan  8 12:00:00 mail1 postfix/smtpd[2345]: connect from x");
+        assert_eq!(
+            fields(&e),
+            (Some("mail1"), Some("postfix/smtpd"), Some("2345"))
+        );
+        let e = p("<13>Jan  8 12:00:00 h app[12] no colon");
+        assert_eq!(fields(&e), (Some("h"), Some("app"), Some("12")));
+        assert_eq!(msg(&e), "no colon");
+        let e = p("<13>Jan  8 12:00:00 h app[]: empty pid");
+        assert_eq!(fields(&e), (Some("h"), Some("app"), None));
+        let e = p("<13>Jan  8 12:00:00 h no tag here");
+        assert_eq!(fields(&e), (Some("h"), None, None));
+        assert_eq!(msg(&e), "no tag here");
+        let e = p("<13>Jan  8 12:00:00 h 123: digits are no tag");
+        assert_eq!(e.appname, None);
+        assert_eq!(msg(&e), "123: digits are no tag");
+        let e = p("<13>Jan  8 12:00:00 h app[1]x: not a tag");
+        assert_eq!(e.appname, None);
+    }
+
+    #[test]
+    fn kernel_messages() {
+        let e = p("<6>Jan  2 03:04:05 host kernel: [ 1.0] usb");
+        assert_eq!(fields(&e), (Some("host"), Some("kernel"), None));
+        assert_eq!(msg(&e), "[ 1.0] usb");
+        let e = p("<0>kernel: Kernel panic");
+        assert_eq!(
+            (e.priority, e.timestamp, e.appname),
+            (0, None, Some("kernel"))
+        );
+    }
+
+    #[test]
+    fn bodies_kept_whole() {
+        let fg = r#"<189>date=2025-01-08 time=12:00:00 devname="FG" type="traffic""#;
+        assert_eq!(msg(&p(fg)), &fg[5..]);
+        let e = p("<14>Jan  8 12:00:00 PA-VM 1,2025/01/08 12:00:00,0123,TRAFFIC");
+        assert_eq!(fields(&e), (Some("PA-VM"), None, None));
+        assert_eq!(msg(&e), "1,2025/01/08 12:00:00,0123,TRAFFIC");
+        let e = p("<14>Jan  8 12:00:00 WIN-DC01 MSWinEventLog\t1\tSecurity\t1");
+        assert_eq!(fields(&e), (Some("WIN-DC01"), None, None));
+        assert_eq!(msg(&e), "MSWinEventLog\t1\tSecurity\t1");
+        // No PRI and no timestamp: plain text, no TAG taken from it.
+        let e = p("Note: plain text");
+        assert_eq!((e.priority, e.appname), (13, None));
+        assert_eq!(msg(&e), "Note: plain text");
+    }
+
+    #[test]
+    fn unrecognised_headers_leave_the_whole_message() {
+        for line in [
+            "<13>Jan  8 12:00:00x rest",
+            "<13>Feb 30 12:00:00 h a: impossible date",
+            "<13>Jan  8 25:00:00 h a: impossible hour",
+            "<13>2025-13-01T00:00:00Z h a: impossible month",
+        ] {
+            let e = p(line);
+            assert_eq!((e.timestamp, e.hostname), (None, None), "{line}");
+            assert_eq!(msg(&e), &line[4..], "{line}");
+        }
+        let e = p("<13>Jan  8 12:00:00");
+        assert_eq!(
+            (rfc3339(&e).as_str(), e.message),
+            ("2025-01-08T12:00:00Z", None)
+        );
+        let e = p("<13>Jan  8 12:00:00 lonely");
+        assert_eq!((e.hostname, msg(&e)), (None, "lonely"));
+    }
+
+    #[test]
+    fn year_inference_and_zone() {
+        let opts = ParseOptions::default();
+        // 2025-01-01T00:30:00Z: Dec 31 is last year's, Jan 1 this year's, Jan 2 (more than
+        // a day ahead) last year's.
+        let now = 1_735_691_400_000_000;
+        let year = |line: &str| rfc3339(&parse_any(line.as_bytes(), &opts, now).unwrap());
+        assert_eq!(year("<13>Dec 31 23:00:00 h a: m"), "2024-12-31T23:00:00Z");
+        assert_eq!(year("<13>Jan  1 12:00:00 h a: m"), "2025-01-01T12:00:00Z");
+        assert_eq!(year("<13>Jan  3 00:30:01 h a: m"), "2024-01-03T00:30:01Z");
+        assert_eq!(year("<13>Jan  2 00:30:00 h a: m"), "2025-01-02T00:30:00Z");
+        // Feb 29 finds the latest leap year not in the future.
+        assert_eq!(year("<13>Feb 29 12:00:00 h a: m"), "2024-02-29T12:00:00Z");
+        // A local time a few hours into next year (zone east of UTC) is this instant.
+        let east = ParseOptions {
+            timezone: TimeZone::parse("+14:00").unwrap(),
+            ..Default::default()
+        };
+        let dec31 = 1_735_639_200_000_000; // 2024-12-31T10:00:00Z = Jan 1 00:00 at +14
+        let e = parse_any(b"<13>Jan  1 00:00:00 h a: m", &east, dec31).unwrap();
+        assert_eq!(rfc3339(&e), "2024-12-31T10:00:00Z");
+        // A pinned year wins; a year in the timestamp wins over it.
+        let pinned = ParseOptions {
+            year: Some(2019),
+            ..Default::default()
+        };
+        let e = parse_any(b"<13>Dec 31 23:00:00 h a: m", &pinned, now).unwrap();
+        assert_eq!(rfc3339(&e), "2019-12-31T23:00:00Z");
+        let e = parse_any(b"<13>Dec 31 2020 23:00:00 h a: m", &pinned, now).unwrap();
+        assert_eq!(rfc3339(&e), "2020-12-31T23:00:00Z");
+        // A named zone applies its DST offset.
+        let berlin = ParseOptions {
+            year: Some(2025),
+            timezone: TimeZone::parse("Europe/Berlin").unwrap(),
+            ..Default::default()
+        };
+        let e = parse_any(b"<13>Jul  1 12:00:00 h a: m", &berlin, now).unwrap();
+        assert_eq!(rfc3339(&e), "2025-07-01T10:00:00Z");
+        let e = parse_any(b"<13>Jan  1 12:00:00 h a: m", &berlin, now).unwrap();
+        assert_eq!(rfc3339(&e), "2025-01-01T11:00:00Z");
+    }
+
+    #[test]
+    fn never_panics_on_prefixes_of_real_lines() {
+        let opts = ParseOptions::default();
+        for line in [
+            "<189>45: router1: *Mar  1 00:10:12.345 UTC: %SYS-5-CONFIG_I: x",
+            "<166>Jan 08 2025 12:00:00 asa01 : %ASA-6-302013: Built inbound",
+            "<189>: 2024 Dec 31 23:59:59 UTC: %ETHPORT-5-IF_UP: Interface up",
+            "<22>Jan  8 12:00:00 mail1 postfix/smtpd[2345]: connect from x",
+            "<30>2025-01-08T12:00:00.123456+01:00 web1 systemd[1]: Started x.",
+            "<189>12: 1w2d: %SYS-5-CONFIG_I: x",
+        ] {
+            for end in 0..=line.len() {
+                let _ = parse_any(&line.as_bytes()[..end], &opts, NOW);
+            }
+        }
+    }
 }

@@ -1,30 +1,39 @@
-//! RFC 5424: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [MSG]`.
+//! RFC 5424: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [SP MSG]`.
+//!
+//! Strict where the RFC is unambiguous (VERSION 1, single spaces, printable-ASCII header
+//! fields, RFC 3339 TIMESTAMP with an offset, well-formed STRUCTURED-DATA with its closing
+//! quotes and brackets), lenient where real senders stray harmlessly: header fields may be
+//! up to 255 bytes (the RFC caps APP-NAME at 48, PROCID at 128 and MSGID at 32; container
+//! tooling sends longer app names), TIME-SECFRAC may have more than 6 digits (the rest is
+//! dropped), and SD-NAMEs are not length-checked.
 
 use super::timestamp::parse_rfc3339;
 use super::{err, strip_msg, ParseError, SyslogEvent};
 
+/// Longest header field accepted (HOSTNAME's limit in the RFC, applied to all four).
+const FIELD_BYTES_MAX: usize = 255;
+
 /// Parse a whole RFC 5424 message whose `<PRI>` (of `pri_len` bytes) was already read.
 pub(super) fn parse(b: &[u8], priority: u8, pri_len: usize) -> Result<SyslogEvent<'_>, ParseError> {
     let mut i = pri_len;
-    if b.get(i) != Some(&b'1') || b.get(i + 1) != Some(&b' ') {
+    if b.get(i..i + 2) != Some(b"1 ") {
         return Err(err("syslog.bad_version", i, "VERSION 1 and a space"));
     }
     i += 2;
-    let timestamp = if b.get(i) == Some(&b'-') {
+    let timestamp = if b.get(i..i + 2) == Some(b"- ") {
         i += 1;
         None
     } else {
-        let (ts, n) = parse_rfc3339(&b[i..]).ok_or(err(
+        let (ts, n) = b.get(i..).and_then(parse_rfc3339).ok_or(err(
             "syslog.bad_timestamp",
             i,
-            "an RFC 3339 TIMESTAMP or -",
+            "an RFC 3339 TIMESTAMP with an offset, or -",
         ))?;
         i += n;
         Some(ts)
     };
     let mut fields: [Option<&str>; 4] = [None; 4];
-    const MAX: [usize; 4] = [255, 48, 128, 32];
-    for (f, max) in MAX.iter().enumerate() {
+    for field in fields.iter_mut() {
         if b.get(i) != Some(&b' ') {
             return Err(err("syslog.bad_header", i, "a space between header fields"));
         }
@@ -33,15 +42,16 @@ pub(super) fn parse(b: &[u8], priority: u8, pri_len: usize) -> Result<SyslogEven
         while b.get(i).is_some_and(|c| (33..=126).contains(c)) {
             i += 1;
         }
-        if i == start || i - start > *max {
+        let value = b.get(start..i).unwrap_or_default();
+        if value.is_empty() || value.len() > FIELD_BYTES_MAX {
             return Err(err(
                 "syslog.bad_header",
                 start,
-                "a header field of printable ASCII or -",
+                "a header field of 1 to 255 printable ASCII bytes, or -",
             ));
         }
-        let s = ascii_str(&b[start..i]);
-        fields[f] = (s != "-").then_some(s);
+        let s = ascii_str(value);
+        *field = (s != "-").then_some(s);
     }
     if b.get(i) != Some(&b' ') {
         return Err(err(
@@ -56,13 +66,13 @@ pub(super) fn parse(b: &[u8], priority: u8, pri_len: usize) -> Result<SyslogEven
         None
     } else {
         let end = sd_end(b, i)?;
-        let sd = &b[i..end];
+        let sd = b.get(i..end);
         i = end;
-        Some(sd)
+        sd
     };
     let message = match b.get(i) {
         None => None,
-        Some(b' ') => strip_msg(&b[i + 1..]),
+        Some(b' ') => b.get(i + 1..).and_then(strip_msg),
         Some(_) => {
             return Err(err(
                 "syslog.bad_structured_data",
@@ -110,27 +120,18 @@ fn sd_end(b: &[u8], mut i: usize) -> Result<usize, ParseError> {
                     while b.get(i).is_some_and(|c| sd_name_char(*c)) {
                         i += 1;
                     }
-                    if i == name_start || b.get(i) != Some(&b'=') || b.get(i + 1) != Some(&b'"') {
-                        return Err(err("syslog.bad_structured_data", i, "PARAM-NAME=\"value\""));
+                    if i == name_start || b.get(i..i + 2) != Some(b"=\"") {
+                        return Err(err(
+                            "syslog.bad_structured_data",
+                            i,
+                            "PARAM-NAME=\"PARAM-VALUE\"",
+                        ));
                     }
-                    i += 2;
-                    loop {
-                        match b.get(i) {
-                            Some(b'\\') => i += 2,
-                            Some(b'"') => {
-                                i += 1;
-                                break;
-                            }
-                            Some(_) => i += 1,
-                            None => {
-                                return Err(err(
-                                    "syslog.bad_structured_data",
-                                    b.len(),
-                                    "a closing \" of PARAM-VALUE",
-                                ))
-                            }
-                        }
-                    }
+                    i = value_end(b, i + 2).ok_or(err(
+                        "syslog.bad_structured_data",
+                        b.len(),
+                        "a closing \" of PARAM-VALUE",
+                    ))? + 1;
                 }
                 _ => {
                     return Err(err(
@@ -143,6 +144,18 @@ fn sd_end(b: &[u8], mut i: usize) -> Result<usize, ParseError> {
         }
     }
     Ok(i)
+}
+
+/// Index of the closing `"` of a PARAM-VALUE starting at `i`, skipping `\`-escaped bytes.
+fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let n = memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        i += n;
+        if b.get(i) == Some(&b'"') {
+            return Some(i);
+        }
+        i += 2;
+    }
 }
 
 /// View bytes already checked to be printable ASCII (33..=126) as `&str`.
@@ -161,12 +174,15 @@ fn sd_name_char(c: u8) -> bool {
 /// One SD-ELEMENT: its SD-ID and its raw `PARAM="value"` list (escapes still in place).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SdElement<'a> {
+    /// The SD-ID, e.g. `exampleSDID@32473`.
     pub id: &'a str,
     params: &'a [u8],
 }
 
 impl<'a> SdElement<'a> {
-    /// `(name, raw escaped value)` pairs in order.
+    /// `(PARAM-NAME, raw PARAM-VALUE)` pairs in order; the value keeps its `\"`, `\\` and
+    /// `\]` escapes (see [`unescape_sd_value`]). Stops early, never panics, on bytes that
+    /// did not come from a validated STRUCTURED-DATA.
     pub fn params(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
         let b = self.params;
         let mut i = 0;
@@ -174,28 +190,24 @@ impl<'a> SdElement<'a> {
             while b.get(i) == Some(&b' ') {
                 i += 1;
             }
-            let ns = i;
-            while b.get(i).is_some_and(|c| *c != b'=') {
-                i += 1;
+            let name_start = i;
+            i += memchr::memchr(b'=', b.get(i..)?)?;
+            let name = std::str::from_utf8(b.get(name_start..i)?).ok()?;
+            if b.get(i + 1) != Some(&b'"') {
+                return None;
             }
-            let name = std::str::from_utf8(b.get(ns..i)?).ok()?;
-            i += 2; // ="
-            let vs = i;
-            loop {
-                match b.get(i)? {
-                    b'\\' => i += 2,
-                    b'"' => break,
-                    _ => i += 1,
-                }
-            }
-            let value = b.get(vs..i)?;
+            let value_start = i + 2;
+            i = value_end(b, value_start)?;
+            let value = b.get(value_start..i)?;
             i += 1;
             Some((name, value))
         })
     }
 }
 
-/// Iterate the SD-ELEMENTs of a validated STRUCTURED-DATA slice.
+/// Iterate the SD-ELEMENTs of a validated STRUCTURED-DATA slice (as in
+/// [`SyslogEvent::structured_data`](super::SyslogEvent)), in order. Stops early, never
+/// panics, on bytes that were not validated.
 pub fn sd_elements(sd: &[u8]) -> impl Iterator<Item = SdElement<'_>> + '_ {
     let mut i = 0;
     std::iter::from_fn(move || {
@@ -211,17 +223,7 @@ pub fn sd_elements(sd: &[u8]) -> impl Iterator<Item = SdElement<'_>> + '_ {
         let params_start = i;
         loop {
             match sd.get(i)? {
-                b'"' => {
-                    i += 1;
-                    loop {
-                        match sd.get(i)? {
-                            b'\\' => i += 2,
-                            b'"' => break,
-                            _ => i += 1,
-                        }
-                    }
-                    i += 1;
-                }
+                b'"' => i = value_end(sd, i + 1)? + 1,
                 b']' => break,
                 _ => i += 1,
             }
@@ -230,4 +232,196 @@ pub fn sd_elements(sd: &[u8]) -> impl Iterator<Item = SdElement<'_>> + '_ {
         i += 1;
         Some(SdElement { id, params })
     })
+}
+
+/// The pieces of a raw PARAM-VALUE with its escapes removed: `\"`, `\\` and `\]` lose their
+/// backslash; any other backslash stays, as RFC 5424 §6.3.3 says. Concatenated, the pieces
+/// are the value.
+pub fn unescape_sd_value(v: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
+    // `start`: where the next piece begins (an escaped byte is its first byte, kept);
+    // `from`: where to look for the next escape (past that escaped byte).
+    let mut start = 0;
+    let mut from = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut i = from;
+        while let Some(n) = memchr::memchr(b'\\', v.get(i..).unwrap_or_default()) {
+            i += n;
+            if matches!(v.get(i + 1), Some(b'"' | b'\\' | b']')) {
+                let piece = v.get(start..i);
+                start = i + 1;
+                from = i + 2;
+                return piece;
+            }
+            i += 1;
+        }
+        done = true;
+        v.get(start..)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse, Format, ParseError, ParseOptions};
+    use super::*;
+
+    fn p(s: &str) -> Result<crate::parse::SyslogEvent<'_>, ParseError> {
+        let opts = ParseOptions {
+            format: Format::Rfc5424,
+            ..Default::default()
+        };
+        parse(s.as_bytes(), &opts, 0)
+    }
+
+    fn code_at(s: &str) -> (&'static str, usize) {
+        let e = p(s).unwrap_err();
+        (e.code, e.at)
+    }
+
+    fn unescaped(v: &[u8]) -> Vec<u8> {
+        unescape_sd_value(v).flatten().copied().collect()
+    }
+
+    #[test]
+    fn nil_everywhere() {
+        let e = p("<0>1 - - - - - -").unwrap();
+        assert_eq!((e.priority, e.version, e.timestamp), (0, Some(1), None));
+        assert_eq!(
+            (e.hostname, e.appname, e.procid, e.msgid),
+            (None, None, None, None)
+        );
+        assert_eq!((e.structured_data, e.message), (None, None));
+        let e = p("<191>1 - - - - - - ").unwrap();
+        assert_eq!((e.priority, e.message), (191, None));
+    }
+
+    #[test]
+    fn bom_and_line_endings_are_removed() {
+        let e = p("<13>1 - h a p m - \u{FEFF}hello\r\n").unwrap();
+        assert_eq!(e.message, Some(&b"hello"[..]));
+        let e = p("<13>1 - h a p m - \u{FEFF}").unwrap();
+        assert_eq!(e.message, None);
+        // Only a leading BOM goes.
+        let e = p("<13>1 - h a p m - a\u{FEFF}").unwrap();
+        assert_eq!(e.message, Some("a\u{FEFF}".as_bytes()));
+    }
+
+    #[test]
+    fn header_errors_say_where() {
+        assert_eq!(code_at("<13>2 - - - - - -"), ("syslog.bad_version", 4));
+        assert_eq!(
+            code_at("<13>1 2003-10-11T22:14:15 h a - - -"),
+            ("syslog.bad_timestamp", 6)
+        );
+        assert_eq!(
+            code_at("<13>1 2003-10-32T22:14:15Z h a - - -"),
+            ("syslog.bad_timestamp", 6)
+        );
+        assert_eq!(code_at("<13>1 -  h a - - -"), ("syslog.bad_header", 8));
+        assert_eq!(code_at("<13>1 - h a - -"), ("syslog.bad_header", 15));
+        assert_eq!(
+            code_at("<13>1 - h a - - x"),
+            ("syslog.bad_structured_data", 16)
+        );
+        assert_eq!(
+            code_at("<13>1 - h a - - [x"),
+            ("syslog.bad_structured_data", 18)
+        );
+        assert_eq!(
+            code_at("<13>1 - h a - - [] m"),
+            ("syslog.bad_structured_data", 17)
+        );
+        assert_eq!(
+            code_at("<13>1 - h a - - [x a=b] m"),
+            ("syslog.bad_structured_data", 20)
+        );
+        assert_eq!(
+            code_at("<13>1 - h a - - [x a=\"b] m"),
+            ("syslog.bad_structured_data", 26)
+        );
+        assert_eq!(
+            code_at("<13>1 - h a - - [x a=\"b\"]m"),
+            ("syslog.bad_structured_data", 25)
+        );
+        assert_eq!(
+            code_at("<13>1 - h a - - -m"),
+            ("syslog.bad_structured_data", 17)
+        );
+        assert_eq!(code_at("<13>1 - h\u{e9} a - - -"), ("syslog.bad_header", 9));
+        let long = format!("<13>1 - {} a - - -", "h".repeat(256));
+        assert_eq!(code_at(&long), ("syslog.bad_header", 8));
+        // Fields longer than the RFC's per-field caps (but at most 255) are accepted.
+        let app = "a".repeat(60);
+        let ok = format!("<13>1 - h {app} - - -");
+        assert_eq!(p(&ok).unwrap().appname, Some(app.as_str()));
+        // Without a PRI, RFC 5424 cannot start.
+        assert_eq!(code_at("1 - - - - - -"), ("syslog.bad_pri", 0));
+    }
+
+    #[test]
+    fn timestamps_keep_precision_and_convert_offsets() {
+        let ts = |s: &str| p(s).unwrap().timestamp.unwrap();
+        let t = ts("<13>1 2003-10-11T22:14:15Z h a - - -");
+        assert_eq!((t.unix_micros, t.frac_digits), (1_065_910_455_000_000, 0));
+        let t = ts("<13>1 2003-10-11T22:14:15.1+00:00 h a - - -");
+        assert_eq!((t.unix_micros, t.frac_digits), (1_065_910_455_100_000, 1));
+        let t = ts("<13>1 2003-10-12T03:44:15.000001+05:30 h a - - -");
+        assert_eq!((t.unix_micros, t.frac_digits), (1_065_910_455_000_001, 6));
+        let t = ts("<13>1 2003-10-11T22:14:15.1234567Z h a - - -");
+        assert_eq!((t.unix_micros, t.frac_digits), (1_065_910_455_123_456, 6));
+    }
+
+    #[test]
+    fn sd_escapes_validate_and_unescape() {
+        let e = p(r#"<13>1 - h a - - [id k="a\"b\\c\]d\xe" e="" r="x]y"] m"#).unwrap();
+        let sd = e.structured_data.unwrap();
+        let el: Vec<_> = sd_elements(sd).collect();
+        assert_eq!(el.len(), 1);
+        let params: Vec<_> = el[0].params().collect();
+        assert_eq!(params[0], ("k", &br#"a\"b\\c\]d\xe"#[..]));
+        assert_eq!(unescaped(params[0].1), br#"a"b\c]d\xe"#);
+        assert_eq!(params[1], ("e", &b""[..]));
+        // An unescaped `]` inside quotes is part of the value.
+        assert_eq!(params[2], ("r", &b"x]y"[..]));
+        assert_eq!(e.message, Some(&b"m"[..]));
+        // A backslash before the closing quote escapes it: the value never closes.
+        assert_eq!(
+            code_at(r#"<13>1 - h a - - [id k="a\"] m"#).0,
+            "syslog.bad_structured_data"
+        );
+        assert_eq!(unescaped(br"\\\\"), br"\\");
+        assert_eq!(unescaped(br"trailing\"), br"trailing\");
+        assert_eq!(unescaped(b""), b"");
+    }
+
+    #[test]
+    fn several_elements_and_utf8_values() {
+        let e = p("<13>1 - h a - - [a x=\"1\"][b@1 y=\"\u{e9}t\u{e9}\" z=\"2\"][c]").unwrap();
+        let el: Vec<_> = sd_elements(e.structured_data.unwrap()).collect();
+        let ids: Vec<_> = el.iter().map(|e| e.id).collect();
+        assert_eq!(ids, ["a", "b@1", "c"]);
+        assert_eq!(el[1].params().count(), 2);
+        assert_eq!(el[1].params().next().unwrap().1, "\u{e9}t\u{e9}".as_bytes());
+        assert_eq!(el[2].params().count(), 0);
+        assert_eq!(e.message, None);
+    }
+
+    #[test]
+    fn iterators_stop_on_unvalidated_bytes() {
+        for raw in [
+            &b"[a k=\"v"[..],
+            b"[a k=v]",
+            b"[",
+            b"[a k",
+            b"x",
+            b"[a k=\"\\",
+        ] {
+            for el in sd_elements(raw) {
+                let _ = el.params().count();
+            }
+        }
+    }
 }

@@ -12,17 +12,94 @@ pub struct Timestamp {
 }
 
 /// The zone of timestamps that carry none (RFC 3164).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Converting a local time never calls a date library: a named zone's UTC offsets are read
+/// once, when it is parsed, into a table of transitions (years 1900 to 2200) searched by
+/// binary search; outside that range the nearest known offset applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimeZone {
     /// UTC.
     Utc,
     /// A fixed offset east of UTC, in seconds.
     Fixed(i32),
-    /// An IANA zone (offsets looked up per event, DST-aware).
-    Named(jiff::tz::TimeZone),
+    /// An IANA zone, DST-aware through its cached transitions.
+    Named(NamedZone),
 }
 
-impl Eq for TimeZone {}
+/// An IANA zone's offsets, cached as a transition table (cheap to clone: shared).
+#[derive(Clone)]
+pub struct NamedZone {
+    name: std::sync::Arc<str>,
+    /// Offset (seconds east of UTC) before the first transition.
+    initial: i32,
+    /// `(local boundary, offset from there on)`, sorted by boundary. The boundary is the
+    /// transition's UTC instant plus the larger of the offsets before and after it, so that
+    /// a local time in a gap or a fold resolves like jiff's `compatible` (the offset before
+    /// the transition).
+    periods: std::sync::Arc<[(i64, i32)]>,
+}
+
+impl NamedZone {
+    /// The IANA name, e.g. `Europe/Berlin`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn load(name: &str) -> Option<Self> {
+        /// 1900-01-01T00:00:00Z and 2200-01-01T00:00:00Z.
+        const FROM: i64 = -2_208_988_800;
+        const UNTIL: i64 = 7_258_118_400;
+        let tz = jiff::tz::TimeZone::get(name).ok()?;
+        let from = jiff::Timestamp::from_second(FROM).ok()?;
+        let initial = tz.to_offset(from).seconds();
+        let mut prev = initial;
+        let mut periods: Vec<(i64, i32)> = Vec::new();
+        for t in tz.following(from) {
+            let at = t.timestamp().as_second();
+            if at >= UNTIL {
+                break;
+            }
+            let off = t.offset().seconds();
+            if off == prev {
+                continue;
+            }
+            let mut boundary = at + i64::from(prev.max(off));
+            if let Some(&(last, _)) = periods.last() {
+                boundary = boundary.max(last);
+            }
+            periods.push((boundary, off));
+            prev = off;
+        }
+        Some(NamedZone {
+            name: name.into(),
+            initial,
+            periods: periods.into(),
+        })
+    }
+
+    /// Offset in seconds that applies to a local civil time (in seconds).
+    fn offset_at_local(&self, local_secs: i64) -> i32 {
+        let n = self.periods.partition_point(|(b, _)| *b <= local_secs);
+        match n.checked_sub(1).and_then(|k| self.periods.get(k)) {
+            Some(&(_, off)) => off,
+            None => self.initial,
+        }
+    }
+}
+
+impl std::fmt::Debug for NamedZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NamedZone({})", self.name)
+    }
+}
+
+impl PartialEq for NamedZone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for NamedZone {}
 
 impl TimeZone {
     /// UTC.
@@ -30,49 +107,48 @@ impl TimeZone {
         TimeZone::Utc
     }
 
-    /// `UTC`/`Z`, `+02:00`/`-0530`, or an IANA name such as `Europe/Berlin`.
+    /// `UTC`/`Z`/`GMT`, `+02:00`/`-0530`, or an IANA name such as `Europe/Berlin`
+    /// (looked up once here, in the system's or jiff's time zone database). `None` when
+    /// unknown.
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
         if s.eq_ignore_ascii_case("utc") || s == "Z" || s.eq_ignore_ascii_case("gmt") {
             return Some(TimeZone::Utc);
         }
         let b = s.as_bytes();
-        if matches!(b.first(), Some(b'+' | b'-')) {
-            let digits: Vec<u8> = b[1..].iter().copied().filter(|c| *c != b':').collect();
-            if digits.len() != 4 || !digits.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let h = i32::from(digits[0] - b'0') * 10 + i32::from(digits[1] - b'0');
-            let m = i32::from(digits[2] - b'0') * 10 + i32::from(digits[3] - b'0');
+        if let Some(sign @ (b'+' | b'-')) = b.first() {
+            let rest = b.get(1..).unwrap_or_default();
+            let (h, m) = match rest {
+                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => {
+                    (two_digits(*h1, *h2)?, two_digits(*m1, *m2)?)
+                }
+                [h1, h2] => (two_digits(*h1, *h2)?, 0),
+                _ => return None,
+            };
             if h > 23 || m > 59 {
                 return None;
             }
-            let secs = h * 3600 + m * 60;
-            return Some(TimeZone::Fixed(if b[0] == b'-' { -secs } else { secs }));
+            let secs = (h * 3600 + m * 60) as i32;
+            return Some(TimeZone::Fixed(if *sign == b'-' { -secs } else { secs }));
         }
-        jiff::tz::TimeZone::get(s).ok().map(TimeZone::Named)
+        NamedZone::load(s).map(TimeZone::Named)
     }
 
-    /// Convert a local civil time in this zone to UTC seconds.
+    /// Convert a local civil time in this zone (seconds as if it were UTC) to UTC seconds.
+    /// In a DST gap or fold the offset before the transition applies. Pure arithmetic
+    /// and a binary search: no date library call.
     pub fn local_to_utc(&self, local_secs: i64) -> i64 {
         match self {
             TimeZone::Utc => local_secs,
             TimeZone::Fixed(off) => local_secs - i64::from(*off),
-            TimeZone::Named(tz) => {
-                let (y, mo, d, h, mi, s) = civil_from_secs(local_secs);
-                let dt = jiff::civil::DateTime::new(
-                    y as i16, mo as i8, d as i8, h as i8, mi as i8, s as i8, 0,
-                );
-                match dt
-                    .ok()
-                    .and_then(|dt| tz.to_ambiguous_zoned(dt).compatible().ok())
-                {
-                    Some(z) => z.timestamp().as_second(),
-                    None => local_secs,
-                }
-            }
+            TimeZone::Named(z) => local_secs - i64::from(z.offset_at_local(local_secs)),
         }
     }
+}
+
+fn two_digits(a: u8, b: u8) -> Option<i64> {
+    (a.is_ascii_digit() && b.is_ascii_digit())
+        .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -148,8 +224,41 @@ fn fraction(b: &[u8], mut i: usize) -> Option<(i64, u8, usize)> {
 }
 
 /// Parse an RFC 3339 timestamp at the start of `b` (`2003-10-11T22:14:15.003Z`, any offset,
-/// 0-9 fractional digits, of which up to 6 are kept). Returns it and the bytes used.
+/// 0-9 fractional digits, of which up to 6 are kept). Returns it in UTC and the bytes used;
+/// `None` unless the date and time are valid and an offset (`Z` or `±hh:mm`) is given.
 pub fn parse_rfc3339(b: &[u8]) -> Option<(Timestamp, usize)> {
+    let (iso, n) = parse_iso(b)?;
+    let offset = iso.offset?;
+    Some((iso.to_utc(i64::from(offset)), n))
+}
+
+/// An ISO 8601 / RFC 3339 date-time as written: local civil seconds, fraction, and the
+/// offset when one was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IsoTime {
+    /// The civil date-time as if it were UTC (seconds since the epoch).
+    pub local_secs: i64,
+    /// Fraction of the second, in microseconds.
+    pub micros: i64,
+    /// Fractional digits given (0..=6).
+    pub frac_digits: u8,
+    /// Seconds east of UTC, `None` when the text had no `Z` / `±hh:mm`.
+    pub offset: Option<i32>,
+}
+
+impl IsoTime {
+    /// The instant, taking `offset` seconds east of UTC.
+    pub fn to_utc(self, offset: i64) -> Timestamp {
+        Timestamp {
+            unix_micros: (self.local_secs - offset) * 1_000_000 + self.micros,
+            frac_digits: self.frac_digits,
+        }
+    }
+}
+
+/// `YYYY-MM-DD(T|t| )hh:mm:ss[.frac][Z|±hh:mm]` at the start of `b`, the offset optional.
+/// Returns it and the bytes used; `None` unless the date and time are valid.
+pub fn parse_iso(b: &[u8]) -> Option<(IsoTime, usize)> {
     let y = num(b, 0, 4)?;
     if b.get(4) != Some(&b'-')
         || b.get(7) != Some(&b'-')
@@ -162,17 +271,18 @@ pub fn parse_rfc3339(b: &[u8]) -> Option<(Timestamp, usize)> {
         return None;
     }
     let (h, mi, s) = (num(b, 11, 2)?, num(b, 14, 2)?, num(b, 17, 2)?);
+    let local_secs = civil_secs(y, mo, d, h, mi, s)?;
     let mut i = 19;
-    let (mut micros, mut digits) = (0i64, 0u8);
+    let (mut micros, mut frac_digits) = (0i64, 0u8);
     if b.get(i) == Some(&b'.') {
-        (micros, digits, i) = fraction(b, i + 1)?;
+        (micros, frac_digits, i) = fraction(b, i + 1)?;
     }
-    let offset = match b.get(i)? {
-        b'Z' | b'z' => {
+    let offset = match b.get(i) {
+        Some(b'Z' | b'z') => {
             i += 1;
-            0
+            Some(0)
         }
-        sign @ (b'+' | b'-') => {
+        Some(sign @ (b'+' | b'-')) => {
             let oh = num(b, i + 1, 2)?;
             if b.get(i + 3) != Some(&b':') {
                 return None;
@@ -181,18 +291,18 @@ pub fn parse_rfc3339(b: &[u8]) -> Option<(Timestamp, usize)> {
             if oh > 23 || om > 59 {
                 return None;
             }
-            let off = oh * 3600 + om * 60;
-            let off = if *sign == b'-' { -off } else { off };
+            let off = (oh * 3600 + om * 60) as i32;
             i += 6;
-            off
+            Some(if *sign == b'-' { -off } else { off })
         }
-        _ => return None,
+        _ => None,
     };
-    let secs = civil_secs(y, mo, d, h, mi, s)? - offset;
     Some((
-        Timestamp {
-            unix_micros: secs * 1_000_000 + micros,
-            frac_digits: digits,
+        IsoTime {
+            local_secs,
+            micros,
+            frac_digits,
+            offset,
         },
         i,
     ))
@@ -210,16 +320,46 @@ pub fn month(b: &[u8]) -> Option<i64> {
         .map(|i| i as i64 + 1)
 }
 
-/// A BSD timestamp at the start of `b`: `Mmm dd hh:mm:ss[.frac]`, `Mmm  d …`, or with a
-/// year `Mmm dd yyyy hh:mm:ss` (Cisco ASA). Returns (month, day, year?, h, m, s, micros,
-/// frac digits, bytes used).
-#[allow(clippy::type_complexity)]
-pub fn parse_bsd(b: &[u8]) -> Option<(i64, i64, Option<i64>, i64, i64, i64, i64, u8, usize)> {
-    let mo = month(b)?;
-    if b.get(3) != Some(&b' ') {
+/// A BSD (RFC 3164) timestamp as written: no year unless the device added one, and no zone
+/// unless it named one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BsdTime {
+    /// Month 1..=12.
+    pub month: i64,
+    /// Day of month as written (1..=31; checked against the month once the year is known).
+    pub day: i64,
+    /// The year, when the timestamp carried one (Cisco ASA, NX-OS).
+    pub year: Option<i64>,
+    /// Hour, minute, second (not yet range-checked).
+    pub hms: (i64, i64, i64),
+    /// Fraction of the second, in microseconds.
+    pub micros: i64,
+    /// Fractional digits given (0..=6).
+    pub frac_digits: u8,
+    /// A zone abbreviation followed the time (`… 12:00:00.123 UTC:`, Cisco
+    /// `show-timezone`): `Some(true)` for UTC/GMT, `Some(false)` for any other name.
+    pub zone_utc: Option<bool>,
+}
+
+/// A BSD timestamp at the start of `b`: `Mmm dd hh:mm:ss[.frac]`, `Mmm  d …` (space-padded
+/// day), with a year `Mmm dd yyyy hh:mm:ss` (Cisco ASA) or `yyyy Mmm dd hh:mm:ss` (Cisco
+/// NX-OS), optionally followed by a zone abbreviation and a colon (` UTC:`; the colon is not
+/// consumed). Returns it and the bytes used.
+pub fn parse_bsd(b: &[u8]) -> Option<(BsdTime, usize)> {
+    let mut i = 0;
+    let mut year = None;
+    if b.get(4) == Some(&b' ') {
+        if let Some(y) = num(b, 0, 4) {
+            year = Some(y);
+            i = 5;
+        }
+    }
+    let month = month(b.get(i..)?)?;
+    i += 3;
+    if b.get(i) != Some(&b' ') {
         return None;
     }
-    let mut i = 4;
+    i += 1;
     if b.get(i) == Some(&b' ') {
         i += 1;
     }
@@ -227,28 +367,50 @@ pub fn parse_bsd(b: &[u8]) -> Option<(i64, i64, Option<i64>, i64, i64, i64, i64,
     while b.get(i).is_some_and(u8::is_ascii_digit) && i - dstart < 2 {
         i += 1;
     }
-    let d = num(b, dstart, i - dstart)?;
     if i == dstart || b.get(i) != Some(&b' ') {
         return None;
     }
+    let day = num(b, dstart, i - dstart)?;
     i += 1;
-    let mut year = None;
-    if num(b, i, 4).is_some() && b.get(i + 4) == Some(&b' ') {
-        year = num(b, i, 4);
-        i += 5;
+    if year.is_none() && b.get(i + 4) == Some(&b' ') {
+        if let Some(y) = num(b, i, 4) {
+            year = Some(y);
+            i += 5;
+        }
     }
-    let (h, mi, s) = (num(b, i, 2)?, num(b, i + 3, 2)?, num(b, i + 6, 2)?);
     if b.get(i + 2) != Some(&b':') || b.get(i + 5) != Some(&b':') {
         return None;
     }
+    let hms = (num(b, i, 2)?, num(b, i + 3, 2)?, num(b, i + 6, 2)?);
     i += 8;
-    let (mut micros, mut digits) = (0i64, 0u8);
+    let (mut micros, mut frac_digits) = (0i64, 0u8);
     if b.get(i) == Some(&b'.') {
         if let Some(f) = fraction(b, i + 1) {
-            (micros, digits, i) = f;
+            (micros, frac_digits, i) = f;
         }
     }
-    Some((mo, d, year, h, mi, s, micros, digits, i))
+    let mut zone_utc = None;
+    if b.get(i) == Some(&b' ') {
+        let name = b.get(i + 1..).unwrap_or_default();
+        let len = name.iter().take_while(|c| c.is_ascii_uppercase()).count();
+        if (3..=4).contains(&len) && name.get(len) == Some(&b':') {
+            let name = name.get(..len).unwrap_or_default();
+            zone_utc = Some(matches!(name, b"UTC" | b"GMT" | b"UCT"));
+            i += 1 + len;
+        }
+    }
+    Some((
+        BsdTime {
+            month,
+            day,
+            year,
+            hms,
+            micros,
+            frac_digits,
+            zone_utc,
+        },
+        i,
+    ))
 }
 
 #[cfg(test)]
@@ -278,12 +440,36 @@ mod tests {
 
     #[test]
     fn bsd_forms() {
-        let r = parse_bsd(b"Oct  1 12:00:00 host").unwrap();
-        assert_eq!((r.0, r.1, r.2, r.3, r.8), (10, 1, None, 12, 15));
-        let r = parse_bsd(b"Jan 08 2025 12:00:00 host").unwrap();
-        assert_eq!((r.0, r.1, r.2), (1, 8, Some(2025)));
-        let r = parse_bsd(b"Mar  1 18:46:11.123: %SYS").unwrap();
-        assert_eq!((r.6, r.7, r.8), (123_000, 3, 19));
+        let (t, n) = parse_bsd(b"Oct  1 12:00:00 host").unwrap();
+        assert_eq!(
+            (t.month, t.day, t.year, t.hms, n),
+            (10, 1, None, (12, 0, 0), 15)
+        );
+        let (t, n) = parse_bsd(b"Oct 1 12:00:00 host").unwrap();
+        assert_eq!((t.day, n), (1, 14));
+        let (t, _) = parse_bsd(b"Jan 08 2025 12:00:00 host").unwrap();
+        assert_eq!((t.month, t.day, t.year), (1, 8, Some(2025)));
+        let (t, n) = parse_bsd(b"2025 Jan  8 12:00:02 UTC: %ETH").unwrap();
+        assert_eq!((t.year, t.zone_utc, n), (Some(2025), Some(true), 24));
+        let (t, n) = parse_bsd(b"Mar  1 18:46:11.123: %SYS").unwrap();
+        assert_eq!((t.micros, t.frac_digits, n), (123_000, 3, 19));
+        let (t, n) = parse_bsd(b"Mar  1 18:46:11.123 CEST: %SYS").unwrap();
+        assert_eq!((t.zone_utc, n), (Some(false), 24));
+        let (t, n) = parse_bsd(b"Mar  1 18:46:11.1234567 x").unwrap();
+        assert_eq!((t.micros, t.frac_digits, n), (123_456, 6, 23));
+        // A word after the time is a hostname, not a zone, unless a colon follows it.
+        assert_eq!(
+            parse_bsd(b"Mar  1 18:46:11 HOST app: x")
+                .unwrap()
+                .0
+                .zone_utc,
+            None
+        );
+        assert!(parse_bsd(b"Mar 123 18:46:11 x").is_none());
+        assert!(parse_bsd(b"Foo  1 18:46:11 x").is_none());
+        assert!(parse_bsd(b"Mar  1 18:46").is_none());
+        assert!(parse_bsd(b"Mar  1 18-46-11 x").is_none());
+        assert!(parse_bsd(b"").is_none());
     }
 
     #[test]
