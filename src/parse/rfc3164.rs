@@ -26,7 +26,7 @@
 //!   looked for when the message had a PRI or a timestamp.
 
 use super::timestamp::{civil_from_secs, civil_secs, parse_bsd, parse_iso, BsdTime, Timestamp};
-use super::{strip_msg, ParseOptions, SyslogEvent};
+use super::{ascii_str, strip_msg, ParseOptions, SyslogEvent};
 
 /// Longest TAG name accepted (RFC 3164 says 32; real daemons go further).
 const TAG_BYTES_MAX: usize = 64;
@@ -140,12 +140,14 @@ fn seq_prefix(r: &[u8]) -> Option<usize> {
 
 /// `HOST: ` at `i` (Cisco IOS `logging origin-id`): the host and the index after it.
 fn origin_prefix(r: &[u8], i: usize) -> Option<(&str, usize)> {
-    let end = word_end(r, i);
-    let word = r.get(i..end)?.strip_suffix(b":")?;
-    if r.get(end) != Some(&b' ') || !host_like(word) {
+    let rest = r.get(i..)?;
+    // `:` is a hostname byte (IPv6), so the run ends at the space, the colon inside it.
+    let n = host_word_len(rest);
+    if rest.get(n) != Some(&b' ') {
         return None;
     }
-    Some((std::str::from_utf8(word).ok()?, end + 1))
+    let word = rest.get(..n)?.strip_suffix(b":")?;
+    host_word_ok(word).then(|| (ascii_str(word), i + n + 1))
 }
 
 /// A recognised timestamp and where the header goes on after it.
@@ -232,87 +234,99 @@ fn uptime_at(r: &[u8], i: usize) -> Option<usize> {
 /// Take the word at `h.end` as the HOSTNAME when it looks like one and more follows.
 fn hostname_at<'a>(r: &'a [u8], h: &mut Header<'a>) {
     let i = h.end;
-    let end = word_end(r, i);
-    let Some(word) = r.get(i..end) else { return };
-    if r.get(end) != Some(&b' ') || !host_like(word) {
+    let Some(rest) = r.get(i..) else { return };
+    let n = host_word_len(rest);
+    let Some(word) = rest.get(..n) else { return };
+    if rest.get(n) != Some(&b' ') || !host_word_ok(word) {
         return;
     }
-    let Ok(host) = std::str::from_utf8(word) else {
-        return;
-    };
-    h.hostname = Some(host);
-    h.end = end + 1;
+    h.hostname = Some(ascii_str(word));
+    h.end = i + n + 1;
     // Cisco ASA with `logging device-id`: `asa01 : %ASA-…`.
     if r.get(h.end..h.end + 2) == Some(b": ") {
         h.end += 2;
     }
 }
 
-/// Printable ASCII without the bytes no hostname (or IPv6 address) holds, with a letter or
-/// digit, not ending with `:` and not starting with `%`.
-fn host_like(w: &[u8]) -> bool {
+/// Bytes a hostname (or IPv6 address) may hold: printable ASCII except `[]="',{}()<>;\`.
+/// A table, because this test runs on every byte of every hostname and TAG.
+const HOST_CHAR: [bool; 256] = byte_class(b"[]=\"',{}()<>;\\");
+/// Bytes a TAG name may hold: printable ASCII except `:[]=",{}`.
+const TAG_CHAR: [bool; 256] = byte_class(b":[]=\",{}");
+
+/// Printable ASCII (33..=126) minus `except`.
+const fn byte_class(except: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 33;
+    while c <= 126 {
+        t[c] = true;
+        c += 1;
+    }
+    let mut i = 0;
+    while i < except.len() {
+        t[except[i] as usize] = false;
+        i += 1;
+    }
+    t
+}
+
+/// Length of the run of hostname bytes at the start of `b`.
+fn host_word_len(b: &[u8]) -> usize {
+    b.iter()
+        .position(|c| !HOST_CHAR[usize::from(*c)])
+        .unwrap_or(b.len())
+}
+
+/// A run of hostname bytes that is a hostname: not empty, at most 255 bytes, holding a
+/// letter or digit, not starting with `%` (a Cisco mnemonic) nor ending with `:`.
+fn host_word_ok(w: &[u8]) -> bool {
     !w.is_empty()
         && w.len() <= HOSTNAME_BYTES_MAX
         && w.first() != Some(&b'%')
         && w.last() != Some(&b':')
         && w.iter().any(u8::is_ascii_alphanumeric)
-        && w.iter().all(|c| {
-            (0x21..=0x7e).contains(c)
-                && !matches!(
-                    c,
-                    b'[' | b']'
-                        | b'='
-                        | b'"'
-                        | b'\''
-                        | b','
-                        | b'{'
-                        | b'}'
-                        | b'('
-                        | b')'
-                        | b'<'
-                        | b'>'
-                        | b';'
-                        | b'\\'
-                )
-        })
 }
 
-/// A TAG name: printable ASCII holding a letter, without `:[]=",{}`, not starting with `%`.
-fn tag_like(w: &[u8]) -> bool {
-    !w.is_empty()
-        && w.len() <= TAG_BYTES_MAX
-        && w.first() != Some(&b'%')
-        && w.iter().any(u8::is_ascii_alphabetic)
-        && w.iter().all(|c| {
-            (0x21..=0x7e).contains(c)
-                && !matches!(c, b':' | b'[' | b']' | b'=' | b'"' | b',' | b'{' | b'}')
-        })
-}
-
-/// `name[pid][:]` or `name:` at `i`: (appname, procid, index after the TAG).
+/// `name[pid][:]` or `name:` at `i`, followed by a space or the end: (appname, procid,
+/// index after the TAG). The name is TAG bytes holding a letter, not starting with `%`; the
+/// pid is printable ASCII up to the first `]`.
 fn tag(r: &[u8], i: usize) -> Option<(&str, Option<&str>, usize)> {
-    let end = word_end(r, i);
-    let word = r.get(i..end)?;
-    if let Some(open) = memchr::memchr(b'[', word) {
-        let name = word.get(..open)?;
-        let rest = word.get(open + 1..)?;
-        let close = memchr::memchr(b']', rest)?;
-        let pid = rest.get(..close)?;
-        let after = rest.get(close + 1..)?;
-        if !tag_like(name)
-            || !(after.is_empty() || after == b":")
-            || !pid.iter().all(|c| (0x21..=0x7e).contains(c))
-        {
-            return None;
-        }
-        let procid = std::str::from_utf8(pid).ok().filter(|p| !p.is_empty());
-        return Some((std::str::from_utf8(name).ok()?, procid, end));
-    }
-    let name = word.strip_suffix(b":")?;
-    if !tag_like(name) {
+    let rest = r.get(i..)?;
+    let n = rest
+        .iter()
+        .position(|c| !TAG_CHAR[usize::from(*c)])
+        .unwrap_or(rest.len());
+    let name = rest.get(..n)?;
+    if name.is_empty()
+        || name.len() > TAG_BYTES_MAX
+        || name.first() == Some(&b'%')
+        || !name.iter().any(u8::is_ascii_alphabetic)
+    {
         return None;
     }
-    Some((std::str::from_utf8(name).ok()?, None, end))
+    let ends_word = |j: usize| matches!(rest.get(j), None | Some(b' '));
+    match rest.get(n) {
+        Some(b'[') => {
+            let after_open = rest.get(n + 1..)?;
+            let close = after_open
+                .iter()
+                .position(|c| *c == b']' || !(33..=126).contains(c))?;
+            if after_open.get(close) != Some(&b']') {
+                return None;
+            }
+            let pid = after_open.get(..close)?;
+            let mut j = n + 2 + close;
+            if rest.get(j) == Some(&b':') {
+                j += 1;
+            }
+            ends_word(j).then(|| {
+                let procid = (!pid.is_empty()).then(|| ascii_str(pid));
+                (ascii_str(name), procid, i + j)
+            })
+        }
+        Some(b':') if ends_word(n + 1) => Some((ascii_str(name), None, i + n + 1)),
+        _ => None,
+    }
 }
 
 /// Index of the next space at or after `i`, or the end.
