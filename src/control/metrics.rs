@@ -9,6 +9,9 @@ use std::time::Instant;
 use crate::control::aggregator::State;
 use crate::shard::stats::{ShardSnapshot, DROP_REASON_NAMES, TRANSPORT_NAMES};
 
+/// Reads one per-topic counter (by topic index) from a shard snapshot.
+type TopicCounter = fn(&ShardSnapshot, usize) -> u64;
+
 type Getter = fn(&ShardSnapshot) -> u64;
 
 /// Render every metric of `state` as Prometheus text.
@@ -103,7 +106,7 @@ pub fn render(state: &State) -> String {
             let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.shard, get(s));
         }
     }
-    let per_topic: [(&str, &str, fn(&ShardSnapshot, usize) -> u64); 3] = [
+    let per_topic: [(&str, &str, TopicCounter); 3] = [
         (
             "linerate_events_produced_total",
             "Records handed to the Kafka producer.",
