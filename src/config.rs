@@ -17,6 +17,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub http: HttpConfig,
     pub stats: StatsConfig,
+    pub buffer: BufferConfig,
 }
 
 /// How many shards run and where: one glommio executor pinned per core.
@@ -165,6 +166,51 @@ impl Default for StatsConfig {
     }
 }
 
+/// When the ring's pages are forced to disk (msync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// Never: survives a process crash (the page cache holds the ring), not a power loss.
+    Never,
+    /// Every `fsync_interval_ms`: a power loss loses at most that much.
+    Interval,
+    /// After every append: survives a power loss; costs a disk write per event.
+    Always,
+}
+
+/// The durable per-shard buffer between the inputs and Kafka.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BufferConfig {
+    /// Directory of the shards' ring files (`shard-N.ring`), created if missing.
+    pub data_dir: PathBuf,
+    /// Data bytes of each shard's ring (a 256-byte event takes 312 bytes).
+    pub ring_bytes_max: u64,
+    /// Events handed to the producer and not yet acknowledged, per shard.
+    pub in_flight_events_max: usize,
+    /// `never`, `interval` or `always`.
+    pub fsync: FsyncPolicy,
+    /// Period of `fsync = "interval"`.
+    pub fsync_interval_ms: u64,
+    /// Longest wait between resends of failed deliveries (the wait starts at 10 ms and
+    /// doubles while they keep failing).
+    pub retry_backoff_ms_max: u64,
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            // About 1M events of 256 bytes.
+            ring_bytes_max: 320 << 20,
+            in_flight_events_max: 65_536,
+            fsync: FsyncPolicy::Interval,
+            fsync_interval_ms: 1000,
+            retry_backoff_ms_max: 5000,
+        }
+    }
+}
+
 /// A configuration that could not be loaded: where and why.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -263,6 +309,26 @@ impl Config {
                 "normalized_enabled",
                 "at least one topic must be enabled".into(),
             ));
+        }
+        let frame_max = crate::buffer::frame::frame_len(self.syslog.message_bytes_max) as u64;
+        let ring_min = (4 * frame_max).max(crate::buffer::ring::RING_BYTES_MIN);
+        if self.buffer.ring_bytes_max < ring_min {
+            return Err((
+                "ring_bytes_max",
+                format!("must be at least {ring_min} (4 frames of message_bytes_max, and 64 KiB)"),
+            ));
+        }
+        if !(1..=1 << 24).contains(&self.buffer.in_flight_events_max) {
+            return Err((
+                "in_flight_events_max",
+                "must be between 1 and 16777216".into(),
+            ));
+        }
+        if self.buffer.fsync_interval_ms == 0 {
+            return Err(("fsync_interval_ms", "must be at least 1".into()));
+        }
+        if self.buffer.retry_backoff_ms_max < 10 {
+            return Err(("retry_backoff_ms_max", "must be at least 10".into()));
         }
         if self.stats.interval_ms < 10 {
             return Err(("interval_ms", "must be at least 10".into()));

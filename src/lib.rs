@@ -3,6 +3,7 @@
 //! The modules follow the data flow: [`ingest`] (sockets, framing) → [`parse`] → [`normalize`]
 //! → [`sink`] (Kafka), with [`shard`] wiring them per core and [`control`] (HTTP, metrics) beside.
 
+pub mod buffer;
 pub mod cli_parse;
 pub mod config;
 pub mod control;

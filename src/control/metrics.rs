@@ -50,7 +50,7 @@ pub fn render(state: &State) -> String {
             );
         }
     }
-    let per_shard: [(&str, &str, &str, Getter); 8] = [
+    let per_shard: [(&str, &str, &str, Getter); 16] = [
         (
             "linerate_events_parsed_total",
             "counter",
@@ -90,8 +90,56 @@ pub fn render(state: &State) -> String {
         (
             "linerate_backpressure_waits_total",
             "counter",
-            "Times an input paused because the Kafka queue was full.",
+            "Times an event could not be handed to Kafka because the producer queue was full (it is resent).",
             |s| s.backpressure_waits,
+        ),
+        (
+            "linerate_backpressure_wait_microseconds_total",
+            "counter",
+            "Time TCP inputs waited for ring space, microseconds (the sockets were not read meanwhile).",
+            |s| s.backpressure_micros,
+        ),
+        (
+            "linerate_buffer_ring_bytes_used",
+            "gauge",
+            "Bytes of the ring holding events Kafka has not acknowledged.",
+            |s| s.ring_bytes_used,
+        ),
+        (
+            "linerate_buffer_ring_bytes_capacity",
+            "gauge",
+            "Data capacity of the ring (buffer.ring_bytes_max).",
+            |s| s.ring_bytes_capacity,
+        ),
+        (
+            "linerate_buffer_in_flight_events",
+            "gauge",
+            "Events handed to the producer and not yet acknowledged.",
+            |s| s.in_flight_events,
+        ),
+        (
+            "linerate_buffer_replayed_events_total",
+            "counter",
+            "Events an earlier run received and Kafka had not acknowledged, sent again at start (possible duplicates).",
+            |s| s.replayed,
+        ),
+        (
+            "linerate_buffer_resent_events_total",
+            "counter",
+            "Events sent again after a failed delivery or a full producer queue (possible duplicates).",
+            |s| s.resent,
+        ),
+        (
+            "linerate_buffer_corrupt_records_skipped_total",
+            "counter",
+            "Damaged ring frames (crc mismatch) skipped.",
+            |s| s.corrupt_skipped,
+        ),
+        (
+            "linerate_buffer_sync_errors_total",
+            "counter",
+            "Failed msyncs of the ring.",
+            |s| s.sync_errors,
         ),
         (
             "linerate_kafka_in_flight",
@@ -119,7 +167,7 @@ pub fn render(state: &State) -> String {
         ),
         (
             "linerate_delivery_failures_total",
-            "Records whose delivery failed for good.",
+            "Delivery reports that said failed (the record is sent again, not dropped).",
             |s, t| s.delivery_failed[t],
         ),
     ];

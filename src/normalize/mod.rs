@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 pub use ecs_writer::{write_pipeline_error, write_syslog_event};
 
 /// What the transport knows about a message, independent of its content.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiveMeta {
     /// Receive time, microseconds since the Unix epoch (UTC): `event.ingested`, and
     /// `@timestamp` when the message has none.

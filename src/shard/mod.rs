@@ -2,6 +2,7 @@
 //! counters. Shards share nothing on the per-event path; the only thing that leaves a shard
 //! is a [`stats::ShardSnapshot`] per interval, sent to the aggregator.
 
+pub mod delivery;
 pub mod pipeline;
 pub mod stats;
 
@@ -14,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
 
+use crate::buffer::ring::Ring;
 use crate::config::Config;
 use crate::sink::kafka::KafkaSink;
+use delivery::Delivery;
 use pipeline::Pipeline;
 use stats::{ShardSnapshot, ShardStats};
 
@@ -24,13 +27,15 @@ const KAFKA_POLL_INTERVAL: Duration = Duration::from_millis(1);
 /// How long shutdown waits for input tasks to notice it.
 const INPUTS_STOP_WAIT: Duration = Duration::from_secs(5);
 
-/// What one shard is given at start: its sockets (already bound, so bind errors surface
-/// before any thread starts) and its producer.
+/// What one shard is given at start: its sockets (already bound), its ring (already opened
+/// and checked) and its producer, so that every start-up error surfaces before any thread
+/// starts.
 pub struct ShardSetup {
     pub shard: usize,
     pub core: usize,
     pub udp: Option<socket2::Socket>,
     pub tcp: Option<socket2::Socket>,
+    pub ring: Ring,
     pub sink: KafkaSink,
 }
 
@@ -38,8 +43,9 @@ pub struct ShardSetup {
 pub type ShardHandle = glommio::ExecutorJoinHandle<()>;
 
 /// Start shard `setup.shard` on its core. It runs until `shutdown` is set, then stops reading,
-/// flushes its producer (bounded by `kafka.shutdown_flush_ms`), sends a last snapshot with
-/// `stopped = true` and returns.
+/// sends what its ring holds until Kafka acknowledged all of it (bounded by
+/// `kafka.shutdown_flush_ms`; what is left stays in the ring for the next start), syncs the
+/// ring, sends a last snapshot with `stopped = true` and returns.
 pub fn spawn(
     setup: ShardSetup,
     cfg: Arc<Config>,
@@ -51,8 +57,11 @@ pub fn spawn(
         core,
         udp,
         tcp,
+        ring,
         sink,
     } = setup;
+    let in_flight_max = sink.acks().capacity().min(cfg.buffer.in_flight_events_max);
+    let delivery = Delivery::new(ring, &cfg.buffer, in_flight_max);
     let parse = cfg.parse_options().map_err(std::io::Error::other)?;
     LocalExecutorBuilder::new(Placement::Fixed(core))
         .name(&format!("shard-{shard}"))
@@ -64,6 +73,7 @@ pub fn spawn(
                 stats: ShardStats::default(),
                 parse,
                 message_bytes_max: cfg.syslog.message_bytes_max,
+                delivery: std::cell::RefCell::new(delivery),
                 shutdown,
             });
             if let Some(sock) = udp {
@@ -91,7 +101,8 @@ pub fn spawn(
             let poller = p.clone();
             glommio::spawn_local(async move {
                 loop {
-                    poller.sink.poll_batch();
+                    poller.service();
+                    poller.delivery.borrow_mut().sync_if_due(&poller.stats);
                     glommio::timer::sleep(KAFKA_POLL_INTERVAL).await;
                 }
             })
@@ -118,18 +129,20 @@ pub fn spawn(
             }
             let flush_deadline =
                 Instant::now() + Duration::from_millis(cfg.kafka.shutdown_flush_ms);
-            while p.sink.in_flight() > 0 && Instant::now() < flush_deadline {
-                p.sink.poll();
+            while !p.delivery.borrow().is_drained() && Instant::now() < flush_deadline {
+                p.service();
                 glommio::timer::sleep(Duration::from_millis(2)).await;
             }
-            p.sink.poll();
+            p.service();
+            p.delivery.borrow_mut().sync(&p.stats);
             let mut last = p.stats.snapshot(shard, core, &p.sink);
             last.stopped = true;
-            if last.kafka_in_flight > 0 {
+            if !p.delivery.borrow().is_drained() {
                 tracing::error!(
                     shard,
-                    in_flight = last.kafka_in_flight,
-                    "shutdown flush timed out"
+                    ring_bytes_used = last.ring_bytes_used,
+                    in_flight = last.in_flight_events,
+                    "shutdown flush timed out: unacknowledged events stay in the ring and are sent at the next start"
                 );
             }
             let _ = stats_tx.send(last);

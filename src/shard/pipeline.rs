@@ -1,21 +1,21 @@
-//! The per-event path of a shard: count → parse and normalize → produce raw and normalized.
+//! The per-event path of a shard: count → append to the ring → hand to Kafka (see
+//! [`crate::shard::delivery`], which normalizes as it sends).
 //!
-//! Runs on the shard's thread only. No allocation per event: the ECS JSON goes into a scratch
-//! buffer owned by the calling input task, and the Kafka key is formatted on the stack.
+//! Runs on the shard's thread only. No allocation per event.
 
-use std::io::Write as _;
-use std::net::SocketAddr;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::normalize::{self, Normalized, ReceiveMeta};
+use crate::normalize::ReceiveMeta;
 use crate::parse::ParseOptions;
+use crate::shard::delivery::Delivery;
 use crate::shard::stats::{add, DropReason, ShardStats, Transport};
-use crate::sink::kafka::{KafkaSink, SendError, Topic};
+use crate::sink::kafka::KafkaSink;
 
-/// How long an input waits before retrying a full producer queue.
-const QUEUE_FULL_RETRY: Duration = Duration::from_millis(1);
+/// How long a TCP input waits before retrying a full ring.
+const RING_FULL_RETRY: Duration = Duration::from_millis(1);
 
 /// Everything a shard's inputs share (single-threaded; held in an `Rc`).
 pub struct Pipeline {
@@ -24,6 +24,8 @@ pub struct Pipeline {
     pub stats: ShardStats,
     pub parse: ParseOptions,
     pub message_bytes_max: usize,
+    /// The ring and its sender. Borrowed only between awaits.
+    pub delivery: RefCell<Delivery>,
     /// Set once by the main thread on SIGINT/SIGTERM; read by inputs between batches.
     pub shutdown: Arc<AtomicBool>,
 }
@@ -34,15 +36,16 @@ impl Pipeline {
         self.shutdown.load(Ordering::Relaxed)
     }
 
-    /// Take one framed message all the way into the producer queue. Waits (yielding to the
-    /// shard's other tasks) while Kafka's queue is full, so pressure reaches the socket.
+    /// Take one framed message into the ring, then send what can be sent. When the ring is
+    /// full a TCP input waits (yielding to the shard's other tasks), so pressure reaches the
+    /// socket; a UDP datagram is dropped and counted (`buffer_full`).
     pub async fn ingest(
         &self,
         raw: &[u8],
         truncated: bool,
         meta: &ReceiveMeta,
         transport: Transport,
-        scratch: &mut Vec<u8>,
+        _scratch: &mut Vec<u8>,
     ) {
         let t = transport as usize;
         add(&self.stats.received[t], 1);
@@ -50,68 +53,46 @@ impl Pipeline {
         if truncated {
             add(&self.stats.truncated, 1);
         }
-        scratch.clear();
-        let hostname = match normalize::syslog_to_ecs(raw, &self.parse, meta, scratch) {
-            Normalized::Event { hostname } => {
-                add(&self.stats.parsed, 1);
-                hostname
-            }
-            Normalized::PipelineError => {
-                add(&self.stats.parse_errors, 1);
-                None
-            }
-        };
-        let mut key_buf = [0u8; 64];
-        let key: &[u8] = match (hostname, meta.peer) {
-            (Some(h), _) => h.as_bytes(),
-            (None, Some(peer)) => ip_key(&mut key_buf, peer),
-            (None, None) => b"",
-        };
-        self.send(Topic::Raw, key, raw).await;
-        self.send(Topic::Normalized, key, scratch).await;
-    }
-
-    async fn send(&self, topic: Topic, key: &[u8], payload: &[u8]) {
-        if !self.sink.enabled(topic) {
-            return;
-        }
+        let mut waiting_since: Option<Instant> = None;
         loop {
-            match self.sink.try_send(topic, key, payload) {
-                Ok(()) => {
-                    add(&self.stats.produced[topic as usize], 1);
-                    return;
-                }
-                Err(SendError::QueueFull) => {
-                    add(&self.stats.backpressure_waits, 1);
-                    self.sink.poll();
-                    glommio::timer::sleep(QUEUE_FULL_RETRY).await;
-                }
-                Err(SendError::Rejected(e)) => {
-                    add(&self.stats.dropped[DropReason::ProduceRejected as usize], 1);
-                    tracing::warn!(shard = self.shard, error = %e, "kafka rejected a record");
-                    return;
-                }
+            let appended =
+                self.delivery
+                    .borrow_mut()
+                    .append(meta, transport, truncated, raw, &self.stats);
+            if appended.is_ok() {
+                break;
+            }
+            if transport == Transport::Udp {
+                add(&self.stats.dropped[DropReason::BufferFull as usize], 1);
+                return;
+            }
+            let since = *waiting_since.get_or_insert_with(Instant::now);
+            self.service();
+            let slept = Instant::now();
+            glommio::timer::sleep(RING_FULL_RETRY).await;
+            // Counted as it passes, so a long outage shows while it lasts.
+            add(
+                &self.stats.backpressure_micros,
+                slept.elapsed().as_micros() as u64,
+            );
+            if self.stopping() && since.elapsed() > Duration::from_secs(1) {
+                // Shutting down with a full ring: the event was counted as received and is
+                // reported as dropped rather than waited on forever.
+                add(&self.stats.dropped[DropReason::BufferFull as usize], 1);
+                return;
             }
         }
+        self.delivery
+            .borrow_mut()
+            .pump(&self.sink, &self.stats, &self.parse);
     }
-}
 
-/// Format the peer IP (no port) into `buf` without allocating.
-fn ip_key(buf: &mut [u8; 64], peer: SocketAddr) -> &[u8] {
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let _ = write!(cursor, "{}", peer.ip());
-    let n = cursor.position() as usize;
-    &buf[..n]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ip_key_formats_v4_and_v6() {
-        let mut b = [0u8; 64];
-        assert_eq!(ip_key(&mut b, "10.1.2.3:514".parse().unwrap()), b"10.1.2.3");
-        assert_eq!(ip_key(&mut b, "[::1]:514".parse().unwrap()), b"::1");
+    /// Serve delivery reports, free acknowledged ring space, resend failures and send
+    /// what is waiting. Called by the shard's poller and by inputs waiting for space.
+    pub fn service(&self) {
+        self.sink.poll_batch();
+        let mut d = self.delivery.borrow_mut();
+        d.settle(&self.sink, &self.stats, &self.parse);
+        d.pump(&self.sink, &self.stats, &self.parse);
     }
 }

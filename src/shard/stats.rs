@@ -25,8 +25,8 @@ pub const TRANSPORT_NAMES: [&str; TRANSPORT_COUNT] = ["udp", "tcp"];
 pub enum DropReason {
     /// Kafka refused the record for good at produce time (e.g. larger than message.max.bytes).
     ProduceRejected = 0,
-    /// Kafka reported the delivery failed after librdkafka's retries.
-    DeliveryFailed = 1,
+    /// A UDP datagram arrived while the shard's ring was full.
+    BufferFull = 1,
     /// The kernel dropped datagrams because the socket's receive buffer was full.
     UdpReceiveBufferFull = 2,
 }
@@ -34,11 +34,8 @@ pub enum DropReason {
 /// Number of [`DropReason`] variants.
 pub const DROP_REASON_COUNT: usize = 3;
 /// Label values of [`DropReason`], by index.
-pub const DROP_REASON_NAMES: [&str; DROP_REASON_COUNT] = [
-    "produce_rejected",
-    "delivery_failed",
-    "udp_receive_buffer_full",
-];
+pub const DROP_REASON_NAMES: [&str; DROP_REASON_COUNT] =
+    ["produce_rejected", "buffer_full", "udp_receive_buffer_full"];
 
 /// The live counters of one shard (single-threaded; see module docs).
 #[derive(Debug, Default)]
@@ -53,8 +50,25 @@ pub struct ShardStats {
     pub tcp_connections_open: Cell<u64>,
     pub tcp_connections_accepted: Cell<u64>,
     pub tcp_connections_rejected: Cell<u64>,
-    /// Times an input waited because the Kafka queue was full.
+    /// Times an event could not be handed to Kafka because its queue was full.
     pub backpressure_waits: Cell<u64>,
+    /// Time TCP inputs spent waiting for ring space, microseconds.
+    pub backpressure_micros: Cell<u64>,
+    /// Events sent again because an earlier run wrote them and did not see them
+    /// acknowledged (possible duplicates).
+    pub replayed: Cell<u64>,
+    /// Events sent again after a failed delivery or a full producer queue.
+    pub resent: Cell<u64>,
+    /// Damaged ring frames (or regions) skipped since start.
+    pub corrupt_skipped: Cell<u64>,
+    /// Bytes of the ring holding unacknowledged events.
+    pub ring_bytes_used: Cell<u64>,
+    /// Data capacity of the ring.
+    pub ring_bytes_capacity: Cell<u64>,
+    /// Failed msyncs of the ring.
+    pub sync_errors: Cell<u64>,
+    /// Events handed to the producer, not yet acknowledged.
+    pub in_flight_events: Cell<u64>,
     /// Input tasks still running (shutdown waits for zero).
     pub inputs_active: Cell<u64>,
 }
@@ -89,6 +103,14 @@ pub struct ShardSnapshot {
     pub tcp_connections_accepted: u64,
     pub tcp_connections_rejected: u64,
     pub backpressure_waits: u64,
+    pub backpressure_micros: u64,
+    pub replayed: u64,
+    pub resent: u64,
+    pub corrupt_skipped: u64,
+    pub ring_bytes_used: u64,
+    pub ring_bytes_capacity: u64,
+    pub sync_errors: u64,
+    pub in_flight_events: u64,
     pub kafka_in_flight: u64,
     /// Set on the last snapshot a shard sends, after its producer was flushed.
     pub stopped: bool,
@@ -110,8 +132,7 @@ impl ShardStats {
         let counters = sink.counters();
         let delivered = std::array::from_fn(|i| counters.delivered[i].load(Relaxed));
         let delivery_failed = std::array::from_fn(|i| counters.failed[i].load(Relaxed));
-        let mut dropped = copy(&self.dropped);
-        dropped[DropReason::DeliveryFailed as usize] = delivery_failed.iter().sum();
+        let dropped = copy(&self.dropped);
         ShardSnapshot {
             shard,
             core,
@@ -128,6 +149,14 @@ impl ShardStats {
             tcp_connections_accepted: self.tcp_connections_accepted.get(),
             tcp_connections_rejected: self.tcp_connections_rejected.get(),
             backpressure_waits: self.backpressure_waits.get(),
+            backpressure_micros: self.backpressure_micros.get(),
+            replayed: self.replayed.get(),
+            resent: self.resent.get(),
+            corrupt_skipped: self.corrupt_skipped.get(),
+            ring_bytes_used: self.ring_bytes_used.get(),
+            ring_bytes_capacity: self.ring_bytes_capacity.get(),
+            sync_errors: self.sync_errors.get(),
+            in_flight_events: self.in_flight_events.get(),
             kafka_in_flight: u64::try_from(sink.in_flight()).unwrap_or(0),
             stopped: false,
         }

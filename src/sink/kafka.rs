@@ -14,6 +14,7 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 use rdkafka::ClientContext;
 
+use crate::buffer::acks::AckSlots;
 use crate::config::KafkaConfig;
 
 /// The topics a shard writes; the index is the record's delivery opaque.
@@ -45,26 +46,30 @@ fn bump(c: &AtomicU64) {
     c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
-/// Per-shard producer context: counts delivery reports.
-#[derive(Debug, Default)]
+/// Per-shard producer context: counts delivery reports and marks them in the shard's
+/// [`AckSlots`], which move the ring's acknowledged position.
+#[derive(Debug)]
 pub struct ShardContext {
     pub counters: DeliveryCounters,
+    pub acks: AckSlots,
 }
 
 impl ClientContext for ShardContext {}
 
 impl ProducerContext for ShardContext {
+    /// [`AckSlots::opaque`] of the event's sequence number and the topic index.
     type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, topic_index: usize) {
-        let i = topic_index.min(TOPIC_COUNT - 1);
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let topic = opaque & 1;
         match result {
-            Ok(_) => bump(&self.counters.delivered[i]),
+            Ok(_) => bump(&self.counters.delivered[topic]),
             Err((e, _)) => {
-                bump(&self.counters.failed[i]);
-                tracing::warn!(error = %e, "kafka delivery failed");
+                bump(&self.counters.failed[topic]);
+                tracing::warn!(error = %e, "kafka delivery failed; the event will be sent again");
             }
         }
+        self.acks.report(opaque, result.is_ok());
     }
 }
 
@@ -131,11 +136,21 @@ pub fn producer_config(cfg: &KafkaConfig, bootstrap: &str, client_id: &str) -> C
 }
 
 impl KafkaSink {
-    /// Create shard `shard`'s producer against `bootstrap`.
-    pub fn new(cfg: &KafkaConfig, bootstrap: &str, shard: usize) -> Result<Self, KafkaError> {
+    /// Create shard `shard`'s producer against `bootstrap`, tracking up to
+    /// `in_flight_events_max` events' deliveries.
+    pub fn new(
+        cfg: &KafkaConfig,
+        bootstrap: &str,
+        shard: usize,
+        in_flight_events_max: usize,
+    ) -> Result<Self, KafkaError> {
+        let context = ShardContext {
+            counters: DeliveryCounters::default(),
+            acks: AckSlots::new(in_flight_events_max),
+        };
         let producer: BaseProducer<ShardContext> =
             producer_config(cfg, bootstrap, &format!("linerate-shard-{shard}"))
-                .create_with_context(ShardContext::default())?;
+                .create_with_context(context)?;
         let handle = |enabled: bool, name: &str| -> Result<Option<TopicHandle>, KafkaError> {
             if !enabled {
                 return Ok(None);
@@ -181,8 +196,14 @@ impl KafkaSink {
     }
 
     /// Queue one record (librdkafka copies `payload` and `key`; the partitioner hashes the
-    /// key). Never blocks. The delivery report carries the topic index as its opaque.
-    pub fn try_send(&self, topic: Topic, key: &[u8], payload: &[u8]) -> Result<(), SendError> {
+    /// key). Never blocks. The delivery report carries `opaque` ([`AckSlots::opaque`]).
+    pub fn try_send(
+        &self,
+        topic: Topic,
+        key: &[u8],
+        payload: &[u8],
+        opaque: usize,
+    ) -> Result<(), SendError> {
         let Some(handle) = &self.topics[topic as usize] else {
             return Ok(());
         };
@@ -198,7 +219,7 @@ impl KafkaSink {
                 payload.len(),
                 key.as_ptr().cast(),
                 key.len(),
-                topic as usize as *mut std::ffi::c_void,
+                opaque as *mut std::ffi::c_void,
             )
         };
         if rc == 0 {
@@ -228,6 +249,11 @@ impl KafkaSink {
     /// Records queued or in flight, not yet reported.
     pub fn in_flight(&self) -> i32 {
         self.producer.in_flight_count()
+    }
+
+    /// The delivery state of this producer's events.
+    pub fn acks(&self) -> &AckSlots {
+        &self.producer.context().acks
     }
 
     /// Delivery counters of this producer.

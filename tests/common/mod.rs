@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -71,18 +71,56 @@ pub struct Appliance {
     pub syslog_port: u16,
     pub http_port: u16,
     pub dir: tempfile::TempDir,
+    /// The data directory, when the appliance owns it.
+    pub data: Option<tempfile::TempDir>,
 }
 
+/// Keys added to sections of the test config, one `key = value` per line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Keys<'a> {
+    pub kafka: &'a str,
+    pub buffer: &'a str,
+}
+
+/// Ring size per shard in tests (tests that fill it set their own).
+pub const RING_BYTES_TEST: u64 = 64 << 20;
+
 impl Appliance {
-    /// Start with `brokers` and extra TOML appended to a 2-shard loopback config.
+    /// Start with `brokers` and extra TOML appended to a 2-shard loopback config, with its
+    /// own temporary data directory.
     pub fn start(brokers: &str, extra: &str) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let mut a = Self::start_in(data.path(), brokers, extra, Keys::default());
+        a.data = Some(data);
+        a
+    }
+
+    /// Start with the ring files in `data_dir` (so a test can restart on the same one),
+    /// `keys` added to the `[kafka]` and `[buffer]` sections and `extra` (whole sections)
+    /// appended.
+    pub fn start_in(data_dir: &Path, brokers: &str, extra: &str, keys: Keys) -> Self {
+        let a = Self::spawn_in(data_dir, brokers, extra, keys);
+        a.wait_healthy(Duration::from_secs(30));
+        a
+    }
+
+    /// As [`Appliance::start_in`], without waiting for health.
+    pub fn spawn_in(data_dir: &Path, brokers: &str, extra: &str, keys: Keys) -> Self {
+        let Keys { kafka, buffer } = keys;
+        let ring = if buffer.contains("ring_bytes_max") {
+            String::new()
+        } else {
+            format!("ring_bytes_max = {RING_BYTES_TEST}")
+        };
         let syslog_port = free_syslog_port();
         let http_port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let cfg = format!(
             "[shards]\ncount = 2\n\n[syslog]\nudp_listen = \"127.0.0.1:{syslog_port}\"\n\
-             tcp_listen = \"127.0.0.1:{syslog_port}\"\nyear = 2025\n\n[kafka]\nbrokers = \"{brokers}\"\n\n\
-             [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[stats]\ninterval_ms = 200\n{extra}"
+             tcp_listen = \"127.0.0.1:{syslog_port}\"\nyear = 2025\n\n[kafka]\nbrokers = \"{brokers}\"\n{kafka}\n\n\
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[stats]\ninterval_ms = 200\n\n\
+             [buffer]\ndata_dir = \"{}\"\n{ring}\n{buffer}\n{extra}",
+            data_dir.display(),
         );
         let path = dir.path().join("linerate.toml");
         std::fs::write(&path, cfg).unwrap();
@@ -94,14 +132,30 @@ impl Appliance {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn linerate");
-        let a = Self {
+        Self {
             child,
             syslog_port,
             http_port,
             dir,
-        };
-        a.wait_healthy(Duration::from_secs(30));
-        a
+            data: None,
+        }
+    }
+
+    /// Resident set size of the process, bytes (from /proc).
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// SIGKILL and reap: no shutdown path runs.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn wait_healthy(&self, timeout: Duration) {

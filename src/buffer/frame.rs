@@ -1,0 +1,252 @@
+//! The on-disk frame of one buffered event, as the ring stores it.
+//!
+//! ```text
+//! header (24 bytes, little-endian):
+//!   0  magic        u32   FRAME_MAGIC, or WRAP_MAGIC for "continue at offset 0"
+//!   4  payload_len  u32
+//!   8  seq          u64   per-shard sequence number, +1 per event, kept across restarts
+//!   16 payload_crc  u32   crc32 of the payload
+//!   20 header_crc   u32   crc32 of bytes 0..20
+//! payload:
+//!   0  received_unix_micros i64
+//!   8  transport u8, 9 flags u8 (bit 0: truncated), 10 peer family u8 (0, 4 or 6)
+//!   11 peer port u16, 13 peer address [u8; 16]
+//!   29 the message as received
+//! padding to a multiple of 8 bytes
+//! ```
+//!
+//! The ring keeps what was received, not what was made of it: normalization is a pure
+//! function of these bytes (and the config), so it runs when the event is sent, and again
+//! if it is sent again. The header has its own crc so that a damaged length is never
+//! trusted: a reader that finds a bad header resynchronises on the next valid one.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::normalize::ReceiveMeta;
+use crate::shard::stats::Transport;
+
+/// Bytes of a frame header.
+pub const HEADER_BYTES: usize = 24;
+/// Bytes of the receive metadata at the start of a payload.
+pub const META_BYTES: usize = 29;
+/// Frames start at multiples of this.
+pub const ALIGN_BYTES: usize = 8;
+/// Magic of an event frame ("LRF1").
+pub const FRAME_MAGIC: u32 = 0x3146_524c;
+/// Magic of a wrap marker ("LRWP"): the rest of the ring's end is padding.
+pub const WRAP_MAGIC: u32 = 0x5057_524c;
+
+/// One event as the ring holds it, borrowed from the ring's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event<'a> {
+    pub seq: u64,
+    pub meta: ReceiveMeta,
+    pub transport: Transport,
+    pub truncated: bool,
+    pub raw: &'a [u8],
+}
+
+/// What a frame position holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// An event and the frame's total length (header, payload, padding).
+    Event(Event<'a>, usize),
+    /// A wrap marker.
+    Wrap,
+}
+
+/// Why the bytes at a position are not a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// No magic, a header crc mismatch, or a length past the readable bytes: the header
+    /// cannot be trusted, so neither can the frame's length.
+    #[error("damaged frame header")]
+    Header,
+    /// The header is sound but the payload's crc does not match: skip `len` bytes.
+    #[error("damaged frame payload")]
+    Payload { len: usize },
+}
+
+/// Total bytes of the frame of a `raw_len`-byte message.
+pub fn frame_len(raw_len: usize) -> usize {
+    (HEADER_BYTES + META_BYTES + raw_len).next_multiple_of(ALIGN_BYTES)
+}
+
+/// Write the frame of one event into `dst` (at least [`frame_len`] bytes). Writes the
+/// payload before the header, so a frame cut short by a crash has no valid header.
+pub fn write_event(
+    dst: &mut [u8],
+    seq: u64,
+    meta: &ReceiveMeta,
+    transport: Transport,
+    truncated: bool,
+    raw: &[u8],
+) {
+    let payload_len = META_BYTES + raw.len();
+    let (header, rest) = dst.split_at_mut(HEADER_BYTES);
+    let payload = &mut rest[..payload_len];
+    payload[0..8].copy_from_slice(&meta.received_unix_micros.to_le_bytes());
+    payload[8] = transport as u8;
+    payload[9] = u8::from(truncated);
+    let (family, port, addr) = match meta.peer {
+        None => (0u8, 0u16, [0u8; 16]),
+        Some(SocketAddr::V4(a)) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&a.ip().octets());
+            (4, a.port(), b)
+        }
+        Some(SocketAddr::V6(a)) => (6, a.port(), a.ip().octets()),
+    };
+    payload[10] = family;
+    payload[11..13].copy_from_slice(&port.to_le_bytes());
+    payload[13..29].copy_from_slice(&addr);
+    payload[29..].copy_from_slice(raw);
+    let payload_crc = crc32fast::hash(payload);
+    write_header(header, FRAME_MAGIC, payload_len as u32, seq, payload_crc);
+}
+
+/// Write a wrap marker into `dst` (at least [`HEADER_BYTES`] bytes).
+pub fn write_wrap(dst: &mut [u8]) {
+    write_header(&mut dst[..HEADER_BYTES], WRAP_MAGIC, 0, 0, 0);
+}
+
+fn write_header(h: &mut [u8], magic: u32, payload_len: u32, seq: u64, payload_crc: u32) {
+    h[0..4].copy_from_slice(&magic.to_le_bytes());
+    h[4..8].copy_from_slice(&payload_len.to_le_bytes());
+    h[8..16].copy_from_slice(&seq.to_le_bytes());
+    h[16..20].copy_from_slice(&payload_crc.to_le_bytes());
+    let header_crc = crc32fast::hash(&h[0..20]);
+    h[20..24].copy_from_slice(&header_crc.to_le_bytes());
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut v = [0u8; 4];
+    v.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(v)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
+}
+
+/// Decode the frame at the start of `src` (the readable bytes from a frame position).
+pub fn decode(src: &[u8]) -> Result<Frame<'_>, FrameError> {
+    let Some(h) = src.get(..HEADER_BYTES) else {
+        return Err(FrameError::Header);
+    };
+    let magic = u32_at(h, 0);
+    if (magic != FRAME_MAGIC && magic != WRAP_MAGIC) || crc32fast::hash(&h[0..20]) != u32_at(h, 20)
+    {
+        return Err(FrameError::Header);
+    }
+    if magic == WRAP_MAGIC {
+        return Ok(Frame::Wrap);
+    }
+    let payload_len = u32_at(h, 4) as usize;
+    let len = frame_len(payload_len.saturating_sub(META_BYTES));
+    let Some(payload) = src.get(HEADER_BYTES..HEADER_BYTES + payload_len) else {
+        return Err(FrameError::Header);
+    };
+    if payload_len < META_BYTES || len > src.len() {
+        return Err(FrameError::Header);
+    }
+    if crc32fast::hash(payload) != u32_at(h, 16) {
+        return Err(FrameError::Payload { len });
+    }
+    let port = u16::from_le_bytes([payload[11], payload[12]]);
+    let mut addr = [0u8; 16];
+    addr.copy_from_slice(&payload[13..29]);
+    let peer = match payload[10] {
+        4 => Some(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3])),
+            port,
+        )),
+        6 => Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(addr)), port)),
+        _ => None,
+    };
+    let transport = if payload[8] == Transport::Udp as u8 {
+        Transport::Udp
+    } else {
+        Transport::Tcp
+    };
+    Ok(Frame::Event(
+        Event {
+            seq: u64_at(h, 8),
+            meta: ReceiveMeta {
+                received_unix_micros: u64_at(payload, 0) as i64,
+                peer,
+            },
+            transport,
+            truncated: payload[9] & 1 == 1,
+            raw: &payload[META_BYTES..],
+        },
+        len,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(peer: &str) -> ReceiveMeta {
+        ReceiveMeta {
+            received_unix_micros: 1_736_334_000_123_456,
+            peer: peer.parse().ok(),
+        }
+    }
+
+    #[test]
+    fn round_trips_every_field() {
+        for peer in ["10.1.2.3:514", "[2001:db8::1]:6514", "none"] {
+            let raw = b"<13>Jan  8 12:00:00 h app: hello";
+            let mut buf = vec![0u8; frame_len(raw.len())];
+            write_event(&mut buf, 42, &meta(peer), Transport::Tcp, true, raw);
+            let Ok(Frame::Event(ev, len)) = decode(&buf) else {
+                panic!("not an event")
+            };
+            assert_eq!(len, buf.len());
+            assert_eq!(len % ALIGN_BYTES, 0);
+            assert_eq!(ev.seq, 42);
+            assert_eq!(ev.meta, meta(peer));
+            assert_eq!(
+                (ev.transport, ev.truncated, ev.raw),
+                (Transport::Tcp, true, &raw[..])
+            );
+        }
+    }
+
+    #[test]
+    fn any_flipped_byte_is_detected() {
+        let raw = b"payload bytes";
+        let mut good = vec![0u8; frame_len(raw.len())];
+        write_event(
+            &mut good,
+            7,
+            &meta("10.0.0.1:1"),
+            Transport::Udp,
+            false,
+            raw,
+        );
+        for i in 0..HEADER_BYTES + META_BYTES + raw.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x10;
+            let r = decode(&bad);
+            if i < HEADER_BYTES {
+                assert_eq!(r, Err(FrameError::Header), "byte {i}");
+            } else {
+                assert_eq!(r, Err(FrameError::Payload { len: good.len() }), "byte {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn short_or_zeroed_input_is_a_bad_header() {
+        assert_eq!(decode(&[0u8; 64]), Err(FrameError::Header));
+        assert_eq!(decode(&[0u8; 3]), Err(FrameError::Header));
+        let mut w = [0u8; HEADER_BYTES];
+        write_wrap(&mut w);
+        assert_eq!(decode(&w), Ok(Frame::Wrap));
+    }
+}
