@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end throughput benchmark, one run, two measurements per transport:
 #   (a) baseline: raw_drain (reads the socket and counts, nothing else), and
-#   (b) linerate: parse + ECS JSON + produce to logs.raw and logs.normalized on the embedded
-#       Kafka mock cluster (which runs inside linerate's process and is counted in its CPU),
+#   (b) linerate: through its durable ring, parse + ECS JSON + produce to logs.raw and
+#       logs.normalized on the embedded Kafka mock cluster (which runs inside linerate's
+#       process and is counted in its CPU), counted when Kafka acknowledged,
 # both fed by the same `linerate loadgen` with 256-byte RFC 5424 messages.
 # Prints a markdown table and writes it to bench/results/e2e-latest.md.
 # Usage: bash bench/e2e.sh [TCP_COUNT] [UDP_COUNT]
@@ -16,8 +17,10 @@ PORT_LR=5700
 HTTP_PORT=9600
 TICK=$(getconf CLK_TCK)
 tmp=$(mktemp -d)
+# The rings live on the repository's disk (not a tmpfs /tmp), as they would in production.
+data=$(pwd)/target/bench-e2e-data
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp" "$data"; }
 trap cleanup EXIT
 
 bash scripts/setup.sh
@@ -63,7 +66,10 @@ brokers = "embedded"
 listen = "127.0.0.1:$HTTP_PORT"
 [stats]
 interval_ms = 100
+[buffer]
+data_dir = "$data"
 TOML
+  rm -rf "$data"
   LINERATE_LOG=error "$LR" run --config "$tmp/lr.toml" > /dev/null 2>&1 &
   local pid=$!; pids+=("$pid")
   for _ in $(seq 100); do curl -sf "127.0.0.1:$HTTP_PORT/health" > /dev/null && break; sleep 0.1; done

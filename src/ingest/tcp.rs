@@ -62,7 +62,6 @@ async fn serve_connection(p: Rc<Pipeline>, mut stream: TcpStream, read_buffer_by
     let _ = stream.set_read_timeout(Some(IDLE_CHECK));
     let mut framer = Framer::new(p.message_bytes_max);
     let mut buf = vec![0u8; read_buffer_bytes.max(framer.buffer_bytes_min())];
-    let mut scratch = Vec::with_capacity(4096);
     let mut filled = 0usize;
     loop {
         if p.stopping() {
@@ -76,8 +75,7 @@ async fn serve_connection(p: Rc<Pipeline>, mut stream: TcpStream, read_buffer_by
                         received_unix_micros: unix_micros_now(),
                         peer,
                     };
-                    p.ingest(msg, truncated, &meta, Transport::Tcp, &mut scratch)
-                        .await;
+                    p.ingest(msg, truncated, &meta, Transport::Tcp).await;
                 }
                 break;
             }
@@ -104,8 +102,7 @@ async fn serve_connection(p: Rc<Pipeline>, mut stream: TcpStream, read_buffer_by
                     truncated,
                     consumed,
                 } => {
-                    p.ingest(message, truncated, &meta, Transport::Tcp, &mut scratch)
-                        .await;
+                    p.ingest(message, truncated, &meta, Transport::Tcp).await;
                     pos += consumed;
                 }
                 Step::Skip { consumed } => pos += consumed,

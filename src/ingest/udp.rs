@@ -23,7 +23,6 @@ pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize) {
     add(&p.stats.inputs_active, 1);
     let slot = p.message_bytes_max.min(65_536);
     let mut batch = UdpBatch::new(batch_max, slot);
-    let mut scratch = Vec::with_capacity(4096);
     let mut kernel_drops_seen: Option<u32> = None;
     let fd = socket.as_raw_fd();
     while !p.stopping() {
@@ -59,7 +58,7 @@ pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize) {
                 received_unix_micros: meta_time,
                 peer: d.peer,
             };
-            p.ingest(d.payload, d.truncated, &meta, Transport::Udp, &mut scratch)
+            p.ingest(d.payload, d.truncated, &meta, Transport::Udp)
                 .await;
         }
         if let Some(total) = batch.kernel_drops() {

@@ -45,7 +45,6 @@ impl Pipeline {
         truncated: bool,
         meta: &ReceiveMeta,
         transport: Transport,
-        _scratch: &mut Vec<u8>,
     ) {
         let t = transport as usize;
         add(&self.stats.received[t], 1);
