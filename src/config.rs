@@ -195,6 +195,20 @@ pub struct BufferConfig {
     /// Longest wait between resends of failed deliveries (the wait starts at 10 ms and
     /// doubles while they keep failing).
     pub retry_backoff_ms_max: u64,
+    /// Move the ring's oldest events to segment files on disk when it runs full.
+    pub spill_enabled: bool,
+    /// Start spilling when the ring is this full (percent of `ring_bytes_max`).
+    pub spill_high_watermark_percent: u8,
+    /// Stop spilling once the ring is back below this (percent).
+    pub spill_low_watermark_percent: u8,
+    /// Bytes of spill segments on disk per shard, at most (compressed).
+    pub spill_bytes_max: u64,
+    /// Bytes per segment file before a new one is started.
+    pub spill_segment_bytes_max: u64,
+    /// Bytes of ring frames per compressed block (the unit of a spill write and read).
+    pub spill_block_bytes_max: usize,
+    /// zstd level of spill blocks (1 is fastest).
+    pub spill_zstd_level: i32,
 }
 
 impl Default for BufferConfig {
@@ -207,6 +221,14 @@ impl Default for BufferConfig {
             fsync: FsyncPolicy::Interval,
             fsync_interval_ms: 1000,
             retry_backoff_ms_max: 5000,
+            spill_enabled: true,
+            spill_high_watermark_percent: 80,
+            spill_low_watermark_percent: 60,
+            // About 10M events of 256 bytes even before compression (3.1 GB of frames).
+            spill_bytes_max: 3 << 30,
+            spill_segment_bytes_max: 64 << 20,
+            spill_block_bytes_max: 256 << 10,
+            spill_zstd_level: 1,
         }
     }
 }
@@ -329,6 +351,40 @@ impl Config {
         }
         if self.buffer.retry_backoff_ms_max < 10 {
             return Err(("retry_backoff_ms_max", "must be at least 10".into()));
+        }
+        let b = &self.buffer;
+        if !(1..=99).contains(&b.spill_high_watermark_percent) {
+            return Err((
+                "spill_high_watermark_percent",
+                "must be between 1 and 99".into(),
+            ));
+        }
+        if b.spill_low_watermark_percent >= b.spill_high_watermark_percent {
+            return Err((
+                "spill_low_watermark_percent",
+                "must be below spill_high_watermark_percent".into(),
+            ));
+        }
+        if !(4096..=64 << 20).contains(&b.spill_block_bytes_max) {
+            return Err((
+                "spill_block_bytes_max",
+                "must be between 4096 and 67108864".into(),
+            ));
+        }
+        if b.spill_segment_bytes_max < 4 * b.spill_block_bytes_max as u64 {
+            return Err((
+                "spill_segment_bytes_max",
+                "must hold at least 4 blocks (4 × spill_block_bytes_max)".into(),
+            ));
+        }
+        if b.spill_bytes_max < b.spill_segment_bytes_max {
+            return Err((
+                "spill_bytes_max",
+                "must hold at least one segment (spill_segment_bytes_max)".into(),
+            ));
+        }
+        if !(1..=19).contains(&b.spill_zstd_level) {
+            return Err(("spill_zstd_level", "must be between 1 and 19".into()));
         }
         if self.stats.interval_ms < 10 {
             return Err(("interval_ms", "must be at least 10".into()));

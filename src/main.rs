@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use linerate::buffer::ring::Ring;
 use linerate::config::Config;
 use linerate::control::aggregator::{self, State};
 use linerate::shard::{self, ShardSetup};
@@ -159,20 +158,8 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             })
             .transpose()
             .with_context(|| format!("binding TCP {}", cfg.syslog.tcp_listen))?;
-        let ring_path = cfg.buffer.data_dir.join(format!("shard-{shard}.ring"));
-        let (ring, recovery) = Ring::open(&ring_path, cfg.buffer.ring_bytes_max)
-            .with_context(|| format!("opening shard {shard}'s ring"))?;
-        if recovery.pending_events > 0 || recovery.corrupt_frames > 0 {
-            tracing::warn!(
-                shard,
-                ring = %ring_path.display(),
-                events = recovery.pending_events,
-                bytes = recovery.pending_bytes,
-                damaged_frames = recovery.corrupt_frames,
-                "replaying events an earlier run received but Kafka had not acknowledged \
-                 (at-least-once: some may be duplicates; damaged frames are skipped and counted)"
-            );
-        }
+        let buffer = linerate::buffer::open_shard(&cfg.buffer, shard)
+            .with_context(|| format!("opening shard {shard}'s buffer"))?;
         let sink = KafkaSink::new(
             &cfg.kafka,
             &bootstrap,
@@ -185,7 +172,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             core,
             udp,
             tcp,
-            ring,
+            buffer,
             sink,
         });
     }

@@ -42,7 +42,12 @@ fn kill_9_with_kafka_down_then_restart_delivers_every_received_event() {
     let _g = heavy();
     let kafka = Kafka::start();
     let data = tempfile::tempdir().unwrap();
-    let app = Appliance::start_in(data.path(), &kafka.bootstrap(), "", Keys::default());
+    // 2 MiB rings: most of the backlog moves to the spill before the kill.
+    let small = Keys {
+        buffer: "ring_bytes_max = 2097152",
+        ..Keys::default()
+    };
+    let app = Appliance::start_in(data.path(), &kafka.bootstrap(), "", small);
     kafka.cluster.broker_down(1).unwrap();
     const N: u64 = 20_000;
     let report = loadgen(
@@ -61,15 +66,21 @@ fn kill_9_with_kafka_down_then_restart_delivers_every_received_event() {
         m.sum("linerate_events_received_total", &[]) == N
     });
     assert_eq!(m.sum("linerate_events_received_total", &[]), N);
-    let used = m.sum("linerate_buffer_ring_bytes_used", &[]);
+    let m = app.wait_metrics(Duration::from_secs(10), |m| {
+        m.sum("linerate_buffer_spilled_events_total", &[]) > 0
+    });
+    let (used, spilled) = (
+        m.sum("linerate_buffer_ring_bytes_used", &[]),
+        m.sum("linerate_buffer_spill_bytes", &[]),
+    );
     assert!(
-        used > N * 256,
-        "the ring holds what Kafka has not acked: {used} bytes"
+        used > 0 && spilled > 0,
+        "ring and spill hold what Kafka has not acked: ring {used} bytes, spill {spilled} bytes"
     );
     app.kill9();
 
     kafka.cluster.broker_up(1).unwrap();
-    let app = Appliance::start_in(data.path(), &kafka.bootstrap(), "", Keys::default());
+    let app = Appliance::start_in(data.path(), &kafka.bootstrap(), "", small);
     let (seqs, records) = consume_seqs(&kafka, N, Duration::from_secs(20));
     let lost = missing(&seqs, N);
     assert!(
@@ -80,7 +91,13 @@ fn kill_9_with_kafka_down_then_restart_delivers_every_received_event() {
     );
     let m = app.wait_metrics(Duration::from_secs(10), |m| {
         m.sum("linerate_buffer_ring_bytes_used", &[]) == 0
+            && m.sum("linerate_buffer_spill_segments", &[]) == 0
     });
+    assert_eq!(
+        m.sum("linerate_buffer_spill_segments", &[]),
+        0,
+        "acknowledged segments are deleted"
+    );
     let replayed = m.sum("linerate_buffer_replayed_events_total", &[]);
     assert!(
         replayed > 0 && replayed <= N,
@@ -99,7 +116,7 @@ fn kafka_outage_under_steady_load_loses_nothing_and_memory_stays_bounded() {
     let _g = heavy();
     let kafka = Kafka::start();
     let data = tempfile::tempdir().unwrap();
-    // Small rings so the outage fills them and the inputs must push back.
+    // Small rings so the outage spills them to disk.
     const RING_BYTES: u64 = 4 << 20;
     const SHARDS: u64 = 2;
     let buffer = format!("ring_bytes_max = {RING_BYTES}\nin_flight_events_max = 4096");
@@ -154,22 +171,25 @@ fn kafka_outage_under_steady_load_loses_nothing_and_memory_stays_bounded() {
     std::thread::sleep(Duration::from_secs(3));
     kafka.cluster.broker_down(1).unwrap();
     let down_at = Instant::now();
-    // While Kafka is down the rings fill up and the TCP inputs stop reading.
+    // While Kafka is down the rings pass their high watermark and spill to disk.
     let m = app.wait_metrics(Duration::from_secs(30), |m| {
-        m.sum("linerate_backpressure_wait_microseconds_total", &[]) > 0
+        m.sum("linerate_buffer_spill_bytes", &[]) > 0
     });
     assert!(
-        m.sum("linerate_backpressure_wait_microseconds_total", &[]) > 0,
-        "the full ring pushed back on the TCP inputs"
-    );
-    let used = m.sum("linerate_buffer_ring_bytes_used", &[]);
-    // At least one shard's ring is full (the kernel may give both connections to one).
-    assert!(
-        used >= RING_BYTES - 4096,
-        "a ring filled while Kafka was down: {used} bytes"
+        m.sum("linerate_buffer_spill_bytes", &[]) > 0,
+        "the rings spilled while Kafka was down"
     );
     std::thread::sleep(Duration::from_secs(30).saturating_sub(down_at.elapsed()));
     let mid_outage = app.metrics();
+    let spilled = mid_outage.sum("linerate_buffer_spilled_events_total", &[]);
+    assert!(
+        spilled > 40_000,
+        "most of the outage's backlog went to disk: {spilled} events"
+    );
+    assert_eq!(
+        mid_outage.sum("linerate_buffer_spill_write_errors_total", &[]),
+        0
+    );
     kafka.cluster.broker_up(1).unwrap();
     phase.store(1, Ordering::Relaxed);
     let status = load.wait().unwrap();
@@ -177,11 +197,17 @@ fn kafka_outage_under_steady_load_loses_nothing_and_memory_stays_bounded() {
     let m = app.wait_metrics(Duration::from_secs(60), |m| {
         m.sum("linerate_events_received_total", &[]) == N
             && m.sum("linerate_buffer_ring_bytes_used", &[]) == 0
+            && m.sum("linerate_buffer_spill_segments", &[]) == 0
     });
     sampling.store(false, Ordering::Relaxed);
     sampler.join().unwrap();
     assert_eq!(m.sum("linerate_events_received_total", &[]), N);
     assert_eq!(m.sum("linerate_buffer_ring_bytes_used", &[]), 0, "drained");
+    assert_eq!(
+        m.sum("linerate_buffer_spill_segments", &[]),
+        0,
+        "acknowledged segments deleted"
+    );
     let (seqs, _) = consume_seqs(&kafka, N, Duration::from_secs(20));
     let lost = missing(&seqs, N);
     assert!(
@@ -192,10 +218,10 @@ fn kafka_outage_under_steady_load_loses_nothing_and_memory_stays_bounded() {
     );
     // Memory: the rings (file pages, counted in RSS once touched) plus a stated margin.
     // While Kafka is down the margin is the in-flight window (4096 events × 2 records per
-    // shard held by librdkafka) and buffers: 64 MiB (measured: about 30). During the
-    // catch-up after it, at full speed, librdkafka's batches, compression contexts and the
-    // allocator's retained pages add more: 128 MiB (measured: about 110). Neither grows
-    // with the outage's length: the backlog waits in the rings and the senders' sockets.
+    // shard held by librdkafka), the spill's block buffers and the rest: 64 MiB (measured:
+    // about 30). During the catch-up after it, at full speed, librdkafka's batches,
+    // compression contexts and the allocator's retained pages add more: 128 MiB (measured:
+    // about 110). Neither grows with the outage's length: the backlog waits on disk.
     const MARGIN_OUTAGE: u64 = 64 << 20;
     const MARGIN_CATCH_UP: u64 = 128 << 20;
     let (outage, after) = (
@@ -220,17 +246,18 @@ fn kafka_outage_under_steady_load_loses_nothing_and_memory_stays_bounded() {
 }
 
 #[test]
-fn damaged_ring_frames_are_skipped_counted_and_the_rest_replayed() {
+fn damaged_ring_frames_and_spill_blocks_are_skipped_counted_and_the_rest_replayed() {
     let _g = heavy();
     let kafka = Kafka::start();
     let data = tempfile::tempdir().unwrap();
-    let quick_stop = Keys {
+    // 2 MiB rings: part of the backlog is in the rings, part in the spills.
+    let keys = Keys {
         kafka: "shutdown_flush_ms = 300",
-        ..Keys::default()
+        buffer: "ring_bytes_max = 2097152",
     };
-    let app = Appliance::start_in(data.path(), &kafka.bootstrap(), "", quick_stop);
+    let app = Appliance::start_in(data.path(), &kafka.bootstrap(), "", keys);
     kafka.cluster.broker_down(1).unwrap();
-    const N: u64 = 2_000;
+    const N: u64 = 20_000;
     loadgen(
         app.syslog_port,
         &[
@@ -244,18 +271,22 @@ fn damaged_ring_frames_are_skipped_counted_and_the_rest_replayed() {
     );
     app.wait_metrics(Duration::from_secs(30), |m| {
         m.sum("linerate_events_received_total", &[]) == N
+            && m.sum("linerate_buffer_spilled_events_total", &[]) > 0
     });
-    // A clean stop with Kafka down: the events stay in the rings.
+    // A clean stop with Kafka down: the events stay in the rings and spills.
     let (code, _) = app.terminate();
     assert_eq!(code, 0);
 
-    // Damage the eighth frame's payload in each ring file that has one (the kernel spreads
-    // the connections over the shards), and remember which events those were.
+    // Damage the eighth unacknowledged frame's payload in each ring file that has one (the
+    // kernel spreads the connections over the shards), and remember which events those were.
     let mut damaged = HashSet::new();
+    let mut spill_blocks = 0;
     for shard in 0..2 {
         let path = data.path().join(format!("shard-{shard}.ring"));
         let mut bytes = std::fs::read(&path).unwrap();
-        let mut at = 4096; // after the header page
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        let (cap, ack) = (word(8), word(24));
+        let mut at = 4096 + (ack % cap) as usize; // after the header page
         let mut index = 0;
         while let Ok(Frame::Event(ev, len)) = frame::decode(&bytes[at..]) {
             if index == 7 {
@@ -276,26 +307,198 @@ fn damaged_ring_frames_are_skipped_counted_and_the_rest_replayed() {
             index += 1;
         }
         std::fs::write(&path, &bytes).unwrap();
+        // And one byte of the compressed payload of the first spill block.
+        let dir = data.path().join(format!("shard-{shard}.spill"));
+        let mut segs: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        segs.sort();
+        if let Some(first) = segs.first() {
+            let mut b = std::fs::read(first).unwrap();
+            b[48 + 100] ^= 0x5a;
+            std::fs::write(first, b).unwrap();
+            spill_blocks += 1;
+        }
     }
     assert!(!damaged.is_empty(), "a ring to damage");
+    assert!(spill_blocks > 0, "a spill to damage");
     let d = damaged.len() as u64;
 
     kafka.cluster.broker_up(1).unwrap();
-    let app = Appliance::start_in(data.path(), &kafka.bootstrap(), "", quick_stop);
-    let (seqs, _) = consume_seqs(&kafka, N - d, Duration::from_secs(15));
+    let app = Appliance::start_in(data.path(), &kafka.bootstrap(), "", keys);
+    // Not every event arrives (the damaged ones): read until the topic is idle.
+    let (seqs, _) = consume_seqs(&kafka, N, Duration::from_secs(8));
     let m = app.wait_metrics(Duration::from_secs(10), |m| {
         m.sum("linerate_buffer_ring_bytes_used", &[]) == 0
+            && m.sum("linerate_buffer_spill_segments", &[]) == 0
     });
-    assert_eq!(
-        m.sum("linerate_buffer_corrupt_records_skipped_total", &[]),
-        d,
-        "each damaged frame is counted"
+    let corrupt = m.sum("linerate_buffer_corrupt_records_skipped_total", &[]);
+    assert!(
+        corrupt > d,
+        "damaged ring frames ({d}) and spilled events are counted: {corrupt}"
     );
     let lost: HashSet<u64> = missing(&seqs, N).into_iter().collect();
-    assert_eq!(lost, damaged, "exactly the damaged events are missing");
+    assert!(
+        damaged.is_subset(&lost),
+        "the damaged ring frames are missing"
+    );
+    assert_eq!(
+        lost.len() as u64,
+        corrupt,
+        "exactly the events counted as damaged are missing"
+    );
     assert_eq!(
         m.sum("linerate_buffer_replayed_events_total", &[]),
-        N - d,
-        "every sound frame was replayed"
+        N - corrupt,
+        "every sound event was replayed"
     );
+}
+
+/// Unmounts a test filesystem when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    /// A tmpfs of `size` at a new temporary directory, or `None` where mounting is not
+    /// allowed (not root).
+    fn tmpfs(size: &str) -> Option<(Mount, tempfile::TempDir)> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "linerate-test",
+            ])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| (Mount(dir.path().to_owned()), dir))
+    }
+
+    fn resize(&self, size: &str) {
+        let st = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(st.success(), "remount {size}");
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn full_disk_backs_off_counts_and_recovers_when_space_returns() {
+    let _g = heavy();
+    // A 5 MiB filesystem: two 2 MiB rings and about 1 MiB for the spills.
+    let Some((mount, dir)) = Mount::tmpfs("5m") else {
+        eprintln!("SKIPPED full_disk_backs_off_counts_and_recovers_when_space_returns: mounting a tmpfs needs root");
+        return;
+    };
+    let kafka = Kafka::start();
+    let keys = Keys {
+        kafka: "shutdown_flush_ms = 300",
+        buffer: "ring_bytes_max = 2097152\nspill_block_bytes_max = 65536",
+    };
+    let app = Appliance::start_in(dir.path(), &kafka.bootstrap(), "", keys);
+    kafka.cluster.broker_down(1).unwrap();
+    const N: u64 = 300_000;
+    let mut load = Command::new(bin())
+        .args([
+            "loadgen",
+            "--target",
+            &format!("127.0.0.1:{}", app.syslog_port),
+        ])
+        .args(["--transport", "tcp", "--connections", "2"])
+        .args(["--count", &N.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The disk fills: spill writes fail, the rings fill, TCP inputs stop reading.
+    let m = app.wait_metrics(Duration::from_secs(60), |m| {
+        m.sum("linerate_buffer_spill_write_errors_total", &[]) > 0
+            && m.sum("linerate_backpressure_wait_microseconds_total", &[]) > 0
+    });
+    assert!(
+        m.sum("linerate_buffer_spill_write_errors_total", &[]) > 0,
+        "spill writes failed on the full disk"
+    );
+    assert!(m.sum("linerate_buffer_spill_blocked", &[]) > 0);
+    assert!(
+        m.sum("linerate_backpressure_wait_microseconds_total", &[]) > 0,
+        "the TCP inputs backed off"
+    );
+    let received = m.sum("linerate_events_received_total", &[]);
+    assert!(
+        received < N,
+        "the senders were held back: {received} of {N}"
+    );
+    // UDP cannot be held back: with the rings full, datagrams are dropped and counted.
+    let udp = loadgen(
+        app.syslog_port,
+        &[
+            "--transport",
+            "udp",
+            "--format",
+            "rfc3164",
+            "--count",
+            "2000",
+            "--rate",
+            "20000",
+        ],
+    );
+    assert_eq!(udp["sent"], 2000);
+    let m = app.wait_metrics(Duration::from_secs(10), |m| {
+        m.sum("linerate_events_dropped_total", &["reason=\"buffer_full\""]) > 0
+    });
+    assert!(m.sum("linerate_events_dropped_total", &["reason=\"buffer_full\""]) > 0);
+    // Still alive and serving.
+    std::thread::sleep(Duration::from_secs(2));
+    app.metrics();
+
+    // Space returns, then Kafka: everything sent over TCP arrives.
+    mount.resize("512m");
+    app.wait_metrics(Duration::from_secs(30), |m| {
+        m.sum("linerate_buffer_spill_blocked", &[]) == 0
+    });
+    kafka.cluster.broker_up(1).unwrap();
+    let status = load.wait().unwrap();
+    assert!(status.success(), "loadgen exit {status}");
+    let m = app.wait_metrics(Duration::from_secs(120), |m| {
+        m.sum("linerate_buffer_ring_bytes_used", &[]) == 0
+            && m.sum("linerate_buffer_spill_segments", &[]) == 0
+            && m.sum("linerate_events_received_total", &["transport=\"tcp\""]) == N
+    });
+    assert_eq!(
+        m.sum("linerate_events_received_total", &["transport=\"tcp\""]),
+        N
+    );
+    // RFC 5424 events are the TCP ones (the UDP sender used RFC 3164).
+    let events = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        4 * N as usize,
+        Duration::from_secs(10),
+    );
+    let seqs: HashSet<u64> = events
+        .iter()
+        .filter(|e| e["log"]["syslog"]["version"] == 1)
+        .filter_map(seq_of)
+        .collect();
+    let lost = missing(&seqs, N);
+    assert!(
+        lost.is_empty(),
+        "{} of {N} lost across the full disk; first {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    drop(app);
+    drop(mount);
 }

@@ -31,6 +31,7 @@ use std::sync::atomic::{compiler_fence, Ordering};
 use memmap2::MmapMut;
 
 use super::frame::{self, Event, Frame, FrameError, ALIGN_BYTES, HEADER_BYTES};
+use super::spill::Collected;
 use crate::normalize::ReceiveMeta;
 use crate::shard::stats::Transport;
 
@@ -42,6 +43,8 @@ const CAPACITY_AT: usize = 8;
 const WRITE_AT: usize = 16;
 const ACK_AT: usize = 24;
 const NEXT_SEQ_AT: usize = 32;
+/// Every event with a smaller sequence number is acknowledged (ring or spill).
+const ACKED_SEQ_AT: usize = 40;
 /// Smallest ring accepted.
 pub const RING_BYTES_MIN: u64 = 64 << 10;
 
@@ -292,6 +295,79 @@ impl Ring {
             Ok(Frame::Event(e, _)) => Some(e),
             _ => None,
         }
+    }
+
+    /// Copy frames from the oldest unacknowledged one on into `out` (cleared first), up to
+    /// `bytes_max` bytes (at least one frame), for the spill. Damaged frames are skipped
+    /// (counted unless the sender already counted them). `None` when the ring is empty.
+    pub fn collect_oldest(&mut self, out: &mut Vec<u8>, bytes_max: usize) -> Option<Collected> {
+        out.clear();
+        let mut pos = self.ack;
+        let mut c: Option<Collected> = None;
+        while pos < self.write {
+            let len = match self.classify(pos, pos < self.replay_end) {
+                Class::Event(len) => len,
+                Class::Skip(n) => {
+                    pos += n;
+                    continue;
+                }
+                Class::Corrupt(len) => {
+                    if pos >= self.read {
+                        self.corrupt_skipped += 1;
+                    }
+                    pos = match len {
+                        Some(len) => pos + len,
+                        None => self.resync(pos + ALIGN_BYTES as u64),
+                    };
+                    continue;
+                }
+            };
+            if c.is_some() && out.len() + len as usize > bytes_max {
+                break;
+            }
+            let at = self.data_offset(pos);
+            let bytes = &self.map[at..at + len as usize];
+            let seq = get_u64(bytes, 8);
+            out.extend_from_slice(bytes);
+            pos += len;
+            let e = c.get_or_insert(Collected {
+                count: 0,
+                first_seq: seq,
+                last_seq: seq,
+                ring_end: pos,
+            });
+            e.count += 1;
+            e.last_seq = seq;
+            e.ring_end = pos;
+        }
+        c
+    }
+
+    /// Free everything before `pos` because it is safe elsewhere (written to the spill):
+    /// the acknowledged position moves there, and so does the read position if behind.
+    pub fn release(&mut self, pos: u64) {
+        let pos = pos.clamp(self.ack, self.write);
+        self.read = self.read.max(pos);
+        if pos != self.ack {
+            self.ack = pos;
+            set_u64(&mut self.map, ACK_AT, pos);
+        }
+    }
+
+    /// Record that every event with a smaller sequence number is acknowledged (stored in
+    /// the header page, for the spill's replay after a restart).
+    pub fn set_acked_seq(&mut self, seq: u64) {
+        set_u64(&mut self.map, ACKED_SEQ_AT, seq);
+    }
+
+    /// What [`Ring::set_acked_seq`] last stored.
+    pub fn acked_seq(&self) -> u64 {
+        get_u64(&self.map, ACKED_SEQ_AT)
+    }
+
+    /// The sequence number the next appended event gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 
     /// Mark everything before `end` as handed to the sender.
@@ -576,6 +652,35 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(r.corrupt_skipped(), 2);
         assert!(r.is_drained());
+    }
+
+    #[test]
+    fn collect_oldest_and_release_hand_frames_to_the_spill() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut r, _) = Ring::open(&dir.path().join("s0.ring"), RING_BYTES_MIN).unwrap();
+        for i in 0..100 {
+            r.append(&meta(i), Transport::Tcp, false, &msg(i as u64))
+                .unwrap();
+        }
+        // Ten are in flight; the spill takes the oldest frames, in flight or not.
+        for _ in 0..10 {
+            let end = r.next_unsent().unwrap().end;
+            r.advance_read(end);
+        }
+        let mut out = Vec::new();
+        let c = r.collect_oldest(&mut out, 2000).unwrap();
+        assert_eq!((c.first_seq, c.last_seq), (0, u64::from(c.count) - 1));
+        assert!(c.count > 10 && out.len() <= 2000, "{c:?}");
+        let used = r.used_bytes();
+        r.release(c.ring_end);
+        assert_eq!(r.used_bytes(), used - out.len() as u64);
+        // The sender goes on after what was released.
+        assert_eq!(r.next_unsent().unwrap().event.seq, c.last_seq + 1);
+        // A frame bigger than bytes_max is still taken alone.
+        let c2 = r.collect_oldest(&mut out, 1).unwrap();
+        assert_eq!((c2.count, c2.first_seq), (1, c.last_seq + 1));
+        r.set_acked_seq(42);
+        assert_eq!(r.acked_seq(), 42);
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub fn render(state: &State) -> String {
             );
         }
     }
-    let per_shard: [(&str, &str, &str, Getter); 16] = [
+    let per_shard: [(&str, &str, &str, Getter); 21] = [
         (
             "linerate_events_parsed_total",
             "counter",
@@ -132,8 +132,38 @@ pub fn render(state: &State) -> String {
         (
             "linerate_buffer_corrupt_records_skipped_total",
             "counter",
-            "Damaged ring frames (crc mismatch) skipped.",
+            "Damaged buffered events (ring frames or spill blocks failing their crc) skipped.",
             |s| s.corrupt_skipped,
+        ),
+        (
+            "linerate_buffer_spill_bytes",
+            "gauge",
+            "Bytes of spill segments on disk (compressed).",
+            |s| s.spill_bytes,
+        ),
+        (
+            "linerate_buffer_spill_segments",
+            "gauge",
+            "Spill segment files on disk.",
+            |s| s.spill_segments,
+        ),
+        (
+            "linerate_buffer_spilled_events_total",
+            "counter",
+            "Events moved from the ring to spill segments.",
+            |s| s.spilled_events,
+        ),
+        (
+            "linerate_buffer_spill_write_errors_total",
+            "counter",
+            "Spill block writes that failed (disk full, I/O error); their events stayed in the ring.",
+            |s| s.spill_write_errors,
+        ),
+        (
+            "linerate_buffer_spill_blocked",
+            "gauge",
+            "1 while the spill cannot take more (spill_bytes_max reached or writes failing): the ring fills and inputs back off.",
+            |s| s.spill_blocked,
         ),
         (
             "linerate_buffer_sync_errors_total",

@@ -10,6 +10,9 @@
 //!   a restart resends exactly the events not known to be in Kafka.
 //! - Bounded: at most `in_flight_events_max` events between the ring and Kafka's reports;
 //!   the normalized JSON is built in one reused buffer.
+//! - With a spill: above the high watermark the spill task moves the ring's oldest events
+//!   to disk ([`crate::buffer::spill`]); the sender takes events from the spill and the ring
+//!   in sequence order, so nothing overtakes what spilled before it.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 use crate::buffer::acks::AckSlots;
 use crate::buffer::frame::Event;
 use crate::buffer::ring::{Full, Ring};
+use crate::buffer::spill::{Collected, Spill};
 use crate::config::{BufferConfig, FsyncPolicy};
 use crate::normalize::{self, Normalized, ReceiveMeta};
 use crate::parse::ParseOptions;
@@ -31,12 +35,20 @@ const TOPICS: [Topic; 2] = [Topic::Raw, Topic::Normalized];
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
     seq: u64,
-    pos: u64,
+    /// Its frame's ring position, or `None` when it was read from the spill.
+    pos: Option<u64>,
 }
 
 /// A shard's ring and what is in flight from it (see the module docs).
 pub struct Delivery {
     ring: Ring,
+    spill: Option<Spill>,
+    /// The next sequence number to send: events below it were handed to the producer.
+    next_seq: u64,
+    /// Ring bytes above which spilling starts, and below which it stops.
+    spill_high_bytes: u64,
+    spill_low_bytes: u64,
+    spilling: bool,
     in_flight: VecDeque<InFlight>,
     scratch: Vec<u8>,
     fsync: FsyncPolicy,
@@ -73,9 +85,15 @@ fn ip_key(buf: &mut [u8; 64], peer: std::net::SocketAddr) -> &[u8] {
 }
 
 impl Delivery {
-    /// Wrap an opened ring.
-    pub fn new(ring: Ring, cfg: &BufferConfig, in_flight_max: usize) -> Self {
+    /// Wrap an opened ring and, when spilling is on, its opened spill.
+    pub fn new(ring: Ring, spill: Option<Spill>, cfg: &BufferConfig, in_flight_max: usize) -> Self {
+        let cap = ring.capacity_bytes();
         Self {
+            next_seq: ring.acked_seq(),
+            spill_high_bytes: cap / 100 * u64::from(cfg.spill_high_watermark_percent),
+            spill_low_bytes: cap / 100 * u64::from(cfg.spill_low_watermark_percent),
+            spilling: false,
+            spill,
             ring,
             in_flight: VecDeque::with_capacity(in_flight_max),
             scratch: Vec::with_capacity(64 << 10),
@@ -112,30 +130,61 @@ impl Delivery {
         let acks = sink.acks();
         let window = acks.capacity().min(self.in_flight.capacity());
         while self.in_flight.len() < window {
-            let Some(u) = self.ring.next_unsent() else {
-                break;
+            // The ring's next event, past copies of what was already sent (a spill write
+            // the ring had not let go of when the process stopped).
+            let ring_seq = loop {
+                match self.ring.next_unsent() {
+                    Some(u) if u.event.seq < self.next_seq => {
+                        let end = u.end;
+                        self.ring.advance_read(end);
+                    }
+                    u => break u.map(|u| u.event.seq),
+                }
             };
-            let (seq, pos, end) = (u.event.seq, u.pos, u.end);
+            let spill_seq = match &mut self.spill {
+                Some(sp) if !sp.is_empty_from(self.next_seq) => sp.next_seq_from(self.next_seq),
+                _ => None,
+            };
+            let (seq, from_spill) = match (ring_seq, spill_seq) {
+                (None, None) => break,
+                (Some(r), Some(s)) if s < r => (s, true),
+                (None, Some(s)) => (s, true),
+                (Some(r), _) => (r, false),
+            };
             if !acks.state(seq).free() {
                 // A slot still held by an older event (sequence gap after damage): wait.
                 break;
             }
-            if u.replayed {
-                add(&stats.replayed, 1);
-            }
             let all = [true, true];
-            let queue_full = send(
-                sink,
-                acks,
-                stats,
-                parse,
-                &mut self.scratch,
-                &u.event,
-                all,
-                true,
-            );
+            let (queue_full, pos) = if from_spill {
+                let sp = self.spill.as_mut().expect("spill_seq came from it");
+                if sp.is_replay(seq) {
+                    add(&stats.replayed, 1);
+                }
+                let e = sp.event(seq).expect("just found");
+                let full = send(sink, acks, stats, parse, &mut self.scratch, &e, all, true);
+                (full, None)
+            } else {
+                let u = self.ring.next_unsent().expect("just found");
+                if u.replayed {
+                    add(&stats.replayed, 1);
+                }
+                let (pos, end) = (u.pos, u.end);
+                let full = send(
+                    sink,
+                    acks,
+                    stats,
+                    parse,
+                    &mut self.scratch,
+                    &u.event,
+                    all,
+                    true,
+                );
+                self.ring.advance_read(end);
+                (full, Some(pos))
+            };
+            self.next_seq = seq + 1;
             self.in_flight.push_back(InFlight { seq, pos });
-            self.ring.advance_read(end);
             if queue_full {
                 self.schedule_retry(Instant::now());
                 break;
@@ -156,11 +205,27 @@ impl Delivery {
             acks.clear(f.seq);
             self.in_flight.pop_front();
         }
-        let ack_to = self
-            .in_flight
-            .front()
-            .map_or(self.ring.read_pos(), |f| f.pos);
-        self.ring.set_ack(ack_to);
+        match self.in_flight.front() {
+            // Everything before the oldest event in flight is acknowledged.
+            Some(f) => {
+                if let Some(pos) = f.pos {
+                    self.ring.set_ack(pos);
+                }
+                let seq = f.seq;
+                self.ring.set_acked_seq(seq);
+                if let Some(sp) = &mut self.spill {
+                    sp.ack(seq);
+                }
+            }
+            None => {
+                let read = self.ring.read_pos();
+                self.ring.set_ack(read);
+                self.ring.set_acked_seq(self.next_seq);
+                if let Some(sp) = &mut self.spill {
+                    sp.ack(self.next_seq);
+                }
+            }
+        }
         let now = Instant::now();
         if acks.failures() != self.failures_seen && self.retry_due.is_none() {
             self.schedule_retry(now);
@@ -188,9 +253,44 @@ impl Delivery {
         }
     }
 
-    /// Everything appended has been acknowledged.
+    /// Everything appended has been acknowledged (ring and spill).
     pub fn is_drained(&self) -> bool {
-        self.ring.is_drained()
+        self.ring.is_drained() && self.spill.as_ref().is_none_or(|s| s.is_drained())
+    }
+
+    /// Whether the spill task should move a block out of the ring now (above the high
+    /// watermark, and until below the low one).
+    pub fn spill_wanted(&mut self) -> bool {
+        if self.spill.is_none() {
+            return false;
+        }
+        let used = self.ring.used_bytes();
+        if used >= self.spill_high_bytes {
+            self.spilling = true;
+        } else if used < self.spill_low_bytes {
+            self.spilling = false;
+        }
+        self.spilling
+    }
+
+    /// Copy the ring's oldest frames (up to `bytes_max`) into `out` for a spill block.
+    pub fn collect_for_spill(&mut self, out: &mut Vec<u8>, bytes_max: usize) -> Option<Collected> {
+        self.ring.collect_oldest(out, bytes_max)
+    }
+
+    /// The block `c` is on disk: the ring lets go of its frames.
+    pub fn spilled(&mut self, c: &Collected) {
+        self.ring.release(c.ring_end);
+    }
+
+    /// The spill, when spilling is on.
+    pub fn spill_mut(&mut self) -> Option<&mut Spill> {
+        self.spill.as_mut()
+    }
+
+    /// The spill, when spilling is on.
+    pub fn spill(&self) -> Option<&Spill> {
+        self.spill.as_ref()
     }
 
     /// Events handed to the producer and not yet acknowledged.
@@ -220,9 +320,21 @@ impl Delivery {
                 continue;
             }
             let topics = [st.topic_failed(0), st.topic_failed(1)];
-            let Some(event) = self.ring.event_at(f.pos) else {
+            let in_ring = f
+                .pos
+                .and_then(|pos| self.ring.event_at(pos))
+                .filter(|e| e.seq == f.seq);
+            let event = match in_ring {
+                Some(e) => Some(e),
+                // Moved to the spill since it was sent (or read from there).
+                None => self.spill.as_mut().and_then(|sp| sp.event(f.seq)),
+            };
+            let Some(event) = event else {
                 // Damaged after it was first read: nothing left to send.
-                tracing::error!(seq = f.seq, "ring frame damaged before its resend; skipped");
+                tracing::error!(
+                    seq = f.seq,
+                    "buffered event damaged before its resend; skipped"
+                );
                 acks.clear(f.seq);
                 continue;
             };
@@ -314,7 +426,15 @@ fn send(
 fn add_gauge(stats: &ShardStats, d: &Delivery) {
     stats.ring_bytes_used.set(d.ring.used_bytes());
     stats.ring_bytes_capacity.set(d.ring.capacity_bytes());
-    stats.corrupt_skipped.set(d.ring.corrupt_skipped());
+    let spill_corrupt = d.spill.as_ref().map_or(0, |s| s.corrupt_skipped());
+    stats
+        .corrupt_skipped
+        .set(d.ring.corrupt_skipped() + spill_corrupt);
+    if let Some(sp) = &d.spill {
+        stats.spill_bytes.set(sp.disk_bytes());
+        stats.spill_segments.set(sp.segment_count() as u64);
+        stats.spilled_events.set(sp.spilled_events());
+    }
     stats.in_flight_events.set(d.in_flight.len() as u64);
 }
 

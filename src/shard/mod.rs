@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
 
-use crate::buffer::ring::Ring;
+use crate::buffer::spill::{Spill, SpillWriter};
+use crate::buffer::ShardBuffer;
 use crate::config::Config;
+use crate::config::FsyncPolicy;
 use crate::sink::kafka::KafkaSink;
 use delivery::Delivery;
 use pipeline::Pipeline;
@@ -35,8 +37,83 @@ pub struct ShardSetup {
     pub core: usize,
     pub udp: Option<socket2::Socket>,
     pub tcp: Option<socket2::Socket>,
-    pub ring: Ring,
+    pub buffer: ShardBuffer,
     pub sink: KafkaSink,
+}
+
+/// First wait after a failed spill write; doubles up to [`SPILL_RETRY_MAX`].
+const SPILL_RETRY_MIN: Duration = Duration::from_millis(20);
+const SPILL_RETRY_MAX: Duration = Duration::from_secs(1);
+/// How often an idle spill task looks at the ring.
+const SPILL_POLL_INTERVAL: Duration = Duration::from_millis(2);
+
+/// The shard's spill task: while the ring is above its high watermark (until below the
+/// low one), move its oldest events to the spill a block at a time. A failed write (disk
+/// full) leaves the events in the ring and is retried with backoff; meanwhile the ring
+/// fills and the inputs back off. Stops at shutdown (the ring keeps what it holds).
+async fn run_spill(p: Rc<Pipeline>, mut w: SpillWriter, cfg: Arc<Config>) {
+    let with_spill = |f: &mut dyn FnMut(&mut Spill)| {
+        if let Some(s) = p.delivery.borrow_mut().spill_mut() {
+            f(s)
+        }
+    };
+    let block_bytes_max = cfg.buffer.spill_block_bytes_max;
+    let sync_interval = Duration::from_millis(cfg.buffer.fsync_interval_ms);
+    let mut last_sync = Instant::now();
+    let mut backoff = SPILL_RETRY_MIN;
+    while !p.stopping() {
+        let wanted = p.delivery.borrow_mut().spill_wanted();
+        let collected = if wanted {
+            p.delivery
+                .borrow_mut()
+                .collect_for_spill(&mut w.frames, block_bytes_max)
+        } else {
+            None
+        };
+        let Some(c) = collected else {
+            // Idle: seal a segment whose events are all acknowledged, so it can go.
+            let drained = p.delivery.borrow().spill().is_some_and(|s| s.is_drained());
+            if w.is_open() && drained {
+                if let Err(e) = w.close(&with_spill).await {
+                    tracing::warn!(shard = p.shard, error = %e, "spill: closing a segment failed");
+                }
+            }
+            if cfg.buffer.fsync == FsyncPolicy::Interval && last_sync.elapsed() >= sync_interval {
+                last_sync = Instant::now();
+                if let Err(e) = w.sync().await {
+                    stats::add(&p.stats.sync_errors, 1);
+                    tracing::error!(shard = p.shard, error = %e, "spill: fdatasync failed");
+                }
+            }
+            glommio::timer::sleep(SPILL_POLL_INTERVAL).await;
+            continue;
+        };
+        match w.write_block(c, &with_spill).await {
+            Ok(_) => {
+                p.delivery.borrow_mut().spilled(&c);
+                if p.stats.spill_blocked.get() != 0 {
+                    tracing::info!(shard = p.shard, "spill: writing again");
+                }
+                p.stats.spill_blocked.set(0);
+                backoff = SPILL_RETRY_MIN;
+            }
+            Err(e) => {
+                let budget = matches!(e, crate::buffer::spill::WriteError::BudgetFull);
+                if !budget {
+                    stats::add(&p.stats.spill_write_errors, 1);
+                }
+                if p.stats.spill_blocked.get() == 0 {
+                    tracing::error!(shard = p.shard, error = %e, "spill: cannot write; events stay in the ring (inputs back off when it is full) and the write is retried");
+                }
+                p.stats.spill_blocked.set(1);
+                glommio::timer::sleep(backoff).await;
+                backoff = (backoff * 2).min(SPILL_RETRY_MAX);
+            }
+        }
+    }
+    if let Err(e) = w.close(&with_spill).await {
+        tracing::warn!(shard = p.shard, error = %e, "spill: closing the segment at shutdown failed");
+    }
 }
 
 /// A running shard; join it to wait for its shutdown to finish.
@@ -57,11 +134,11 @@ pub fn spawn(
         core,
         udp,
         tcp,
-        ring,
+        buffer,
         sink,
     } = setup;
     let in_flight_max = sink.acks().capacity().min(cfg.buffer.in_flight_events_max);
-    let delivery = Delivery::new(ring, &cfg.buffer, in_flight_max);
+    let delivery = Delivery::new(buffer.ring, buffer.spill, &cfg.buffer, in_flight_max);
     let parse = cfg.parse_options().map_err(std::io::Error::other)?;
     LocalExecutorBuilder::new(Placement::Fixed(core))
         .name(&format!("shard-{shard}"))
@@ -97,6 +174,16 @@ pub fn spawn(
                     cfg.syslog.tcp_connections_max,
                 ))
                 .detach();
+            }
+            let writer = p.delivery.borrow().spill().map(SpillWriter::new);
+            match writer {
+                Some(Ok(w)) => {
+                    glommio::spawn_local(run_spill(p.clone(), w, cfg.clone())).detach();
+                }
+                Some(Err(e)) => {
+                    tracing::error!(shard, error = %e, "spill: cannot start the writer; the ring will not spill")
+                }
+                None => {}
             }
             let poller = p.clone();
             glommio::spawn_local(async move {

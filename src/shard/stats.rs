@@ -59,7 +59,7 @@ pub struct ShardStats {
     pub replayed: Cell<u64>,
     /// Events sent again after a failed delivery or a full producer queue.
     pub resent: Cell<u64>,
-    /// Damaged ring frames (or regions) skipped since start.
+    /// Damaged ring frames (or regions) and spilled events skipped since start.
     pub corrupt_skipped: Cell<u64>,
     /// Bytes of the ring holding unacknowledged events.
     pub ring_bytes_used: Cell<u64>,
@@ -71,6 +71,16 @@ pub struct ShardStats {
     pub in_flight_events: Cell<u64>,
     /// Input tasks still running (shutdown waits for zero).
     pub inputs_active: Cell<u64>,
+    /// Bytes of spill segments on disk.
+    pub spill_bytes: Cell<u64>,
+    /// Spill segment files on disk.
+    pub spill_segments: Cell<u64>,
+    /// Events moved from the ring to the spill since start.
+    pub spilled_events: Cell<u64>,
+    /// Spill block writes that failed (disk full, I/O error); the events stayed in the ring.
+    pub spill_write_errors: Cell<u64>,
+    /// 1 while spilling is held back (spill_bytes_max reached or writes failing).
+    pub spill_blocked: Cell<u64>,
 }
 
 /// Add `n` to a shard-local counter.
@@ -112,6 +122,11 @@ pub struct ShardSnapshot {
     pub sync_errors: u64,
     pub in_flight_events: u64,
     pub kafka_in_flight: u64,
+    pub spill_bytes: u64,
+    pub spill_segments: u64,
+    pub spilled_events: u64,
+    pub spill_write_errors: u64,
+    pub spill_blocked: u64,
     /// Set on the last snapshot a shard sends, after its producer was flushed.
     pub stopped: bool,
 }
@@ -158,6 +173,11 @@ impl ShardStats {
             sync_errors: self.sync_errors.get(),
             in_flight_events: self.in_flight_events.get(),
             kafka_in_flight: u64::try_from(sink.in_flight()).unwrap_or(0),
+            spill_bytes: self.spill_bytes.get(),
+            spill_segments: self.spill_segments.get(),
+            spilled_events: self.spilled_events.get(),
+            spill_write_errors: self.spill_write_errors.get(),
+            spill_blocked: self.spill_blocked.get(),
             stopped: false,
         }
     }
