@@ -32,6 +32,24 @@ pub struct ShardsConfig {
     pub io_memory_bytes: usize,
 }
 
+/// Smallest io_uring buffer memory a shard is given, whatever `io_memory_bytes` says.
+pub const IO_MEMORY_BYTES_MIN: usize = 256 << 10;
+/// Locked memory a shard takes beside its io_uring buffers (its rings' own pages).
+const LOCKED_OVERHEAD_BYTES_PER_SHARD: u64 = 1 << 20;
+/// File descriptors a shard holds beside its TCP connections: its sockets, ring file,
+/// io_uring instances and eventfds, and its producer's broker sockets and wake-up fds.
+const FDS_PER_SHARD_BASE: u64 = 64;
+/// File descriptors of the process beside its shards (HTTP, embedded Kafka, logs, libraries).
+const FDS_PROCESS_BASE: u64 = 256;
+
+impl ShardsConfig {
+    /// The io_uring buffer memory each shard is actually given (at least
+    /// [`IO_MEMORY_BYTES_MIN`]).
+    pub fn io_memory_effective_bytes(&self) -> usize {
+        self.io_memory_bytes.max(IO_MEMORY_BYTES_MIN)
+    }
+}
+
 impl Default for ShardsConfig {
     fn default() -> Self {
         Self {
@@ -408,6 +426,19 @@ impl Config {
             .map(|n| n.get())
             .unwrap_or(1);
         (0..n).map(|i| i % cpus).collect()
+    }
+
+    /// RLIMIT_MEMLOCK the shards need: their io_uring buffers and rings, locked by glommio.
+    pub fn locked_memory_bytes(&self) -> u64 {
+        self.shard_cores().len() as u64
+            * (self.shards.io_memory_effective_bytes() as u64 + LOCKED_OVERHEAD_BYTES_PER_SHARD)
+    }
+
+    /// RLIMIT_NOFILE the appliance needs with every shard at `tcp_connections_max`.
+    pub fn open_files_needed(&self) -> u64 {
+        self.shard_cores().len() as u64
+            * (self.syslog.tcp_connections_max as u64 + FDS_PER_SHARD_BASE)
+            + FDS_PROCESS_BASE
     }
 
     /// Parser settings derived from `[syslog]`.

@@ -2,14 +2,17 @@
 //!
 //! The modules follow the data flow: [`ingest`] (sockets, framing) → [`parse`] → [`normalize`]
 //! → [`sink`] (Kafka), with [`shard`] wiring them per core and [`control`] (HTTP, metrics) beside.
+//! [`doctor`] checks a host against a tuning profile and a config.
 
 pub mod buffer;
 pub mod cli_parse;
 pub mod config;
 pub mod control;
+pub mod doctor;
 pub mod ingest;
 pub mod loadgen;
 pub mod normalize;
 pub mod parse;
+pub mod rlimit;
 pub mod shard;
 pub mod sink;

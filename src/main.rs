@@ -1,4 +1,5 @@
-//! The `linerate` binary: `run` the appliance, `parse` syslog from stdin or a file, `loadgen`.
+//! The `linerate` binary: `run` the appliance, `parse` syslog from stdin or a file, `loadgen`,
+//! `doctor` (this host against a tuning profile and a config).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +10,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use linerate::config::Config;
 use linerate::control::aggregator::{self, State};
+use linerate::doctor::{self, profile::Profile, Summary};
+use linerate::rlimit::{self, Resource};
 use linerate::shard::{self, ShardSetup};
 use linerate::sink::kafka::{EmbeddedKafka, KafkaSink};
 
@@ -38,7 +41,23 @@ enum Command {
     Parse(linerate::cli_parse::ParseArgs),
     /// Send syslog load at an address.
     Loadgen(linerate::loadgen::LoadgenArgs),
+    /// Check this host against a sysctl profile and a config: one line per check, exit 1 on
+    /// any FAIL.
+    Doctor {
+        /// sysctl profile: a name in tuning/ (`throughput`, `low-latency`) or a file.
+        #[arg(long, default_value = DEFAULT_PROFILE)]
+        profile: String,
+        /// TOML configuration file to check (default: the built-in defaults `run` uses).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// One JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
+
+/// The profile `doctor` checks when none is named; its absence is a SKIP, not an error.
+const DEFAULT_PROFILE: &str = "throughput";
 
 fn main() {
     let cli = Cli::parse();
@@ -46,6 +65,11 @@ fn main() {
         Command::Run { config } => run(config),
         Command::Parse(args) => linerate::cli_parse::run(&args),
         Command::Loadgen(args) => linerate::loadgen::run(&args).map(|_| ()),
+        Command::Doctor {
+            profile,
+            config,
+            json,
+        } => doctor(&profile, config, json),
     };
     if let Err(e) = result {
         eprintln!("linerate: {e:#}");
@@ -62,34 +86,68 @@ fn init_logging() {
         .init();
 }
 
-/// glommio locks its io_uring buffers; raise RLIMIT_MEMLOCK as far as we are allowed.
-fn raise_memlock(needed: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+/// Raise a resource limit towards what the config needs, and say so when it falls short.
+fn raise_limit(resource: Resource, needed: u64, hint: &str) {
+    match rlimit::raise(resource, needed) {
+        Ok(limit) if limit.soft_allows(needed) => {}
+        Ok(limit) => tracing::warn!(
+            ?resource,
+            needed,
+            soft = ?limit.soft,
+            hard = ?limit.hard,
+            "could not raise the limit as far as the config needs ({hint}; `linerate doctor` checks it)"
+        ),
+        Err(e) => tracing::warn!(?resource, error = %e, "getrlimit/setrlimit failed"),
+    }
+}
+
+/// `linerate doctor`: print the checks, exit 1 when any failed.
+fn doctor(profile: &str, config: Option<PathBuf>, json: bool) -> Result<()> {
+    let cfg = match &config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
     };
-    // SAFETY: plain getrlimit/setrlimit on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) != 0 || lim.rlim_cur >= needed {
-            return;
+    // A profile named on the command line must exist; the default one may be absent.
+    let (profile, why_no_profile) = match doctor::profile::resolve(profile) {
+        Ok(path) => (Some(Profile::load(&path)?), String::new()),
+        Err(e) if profile == DEFAULT_PROFILE => {
+            (None, format!("no profile: {e}; pass --profile FILE"))
         }
-        let want = libc::rlimit {
-            rlim_cur: needed.max(lim.rlim_cur),
-            rlim_max: needed.max(lim.rlim_max),
-        };
-        if libc::setrlimit(libc::RLIMIT_MEMLOCK, &want) != 0 {
-            let soft = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            libc::setrlimit(libc::RLIMIT_MEMLOCK, &soft);
-            tracing::warn!(
-                needed,
-                hard_limit = lim.rlim_max,
-                "could not raise RLIMIT_MEMLOCK; shards may fail to start (see `ulimit -l`)"
-            );
+        Err(e) => return Err(e.into()),
+    };
+    let checks = doctor::run(&doctor::Inputs {
+        profile: profile.as_ref(),
+        why_no_profile,
+        config: &cfg,
+    });
+    let summary = Summary::of(&checks);
+    let about = format!(
+        "profile {}, config {}",
+        profile
+            .as_ref()
+            .map_or("none".into(), |p| p.path.display().to_string()),
+        config
+            .as_ref()
+            .map_or("defaults".into(), |p| p.display().to_string())
+    );
+    if json {
+        let out = serde_json::json!({
+            "profile": profile.as_ref().map(|p| p.path.display().to_string()),
+            "config": config.as_ref().map(|p| p.display().to_string()),
+            "checks": checks,
+            "summary": summary,
+        });
+        println!("{out}");
+    } else {
+        for c in &checks {
+            println!("{c}");
         }
     }
+    eprintln!("doctor: {summary} ({about})");
+    if summary.fail > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn run(config: Option<PathBuf>) -> Result<()> {
@@ -100,8 +158,15 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     };
     let cfg = Arc::new(cfg);
     let cores = cfg.shard_cores();
-    raise_memlock(
-        cores.len() as u64 * (cfg.shards.io_memory_bytes.max(256 << 10) as u64 + (1 << 20)),
+    raise_limit(
+        Resource::LockedMemory,
+        cfg.locked_memory_bytes(),
+        "glommio locks its io_uring buffers: shards may fail to start; see `ulimit -l`",
+    );
+    raise_limit(
+        Resource::OpenFiles,
+        cfg.open_files_needed(),
+        "TCP connections past it are refused; see `ulimit -n`",
     );
 
     let topics: Vec<&str> = [

@@ -120,10 +120,20 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RingError + '_ {
 }
 
 impl Ring {
+    /// Size on disk of a ring file of `capacity_bytes` (the header page and the data, as
+    /// [`Ring::open`] rounds it): what a shard reserves at start.
+    pub fn file_bytes(capacity_bytes: u64) -> u64 {
+        HEADER_PAGE_BYTES as u64 + Self::data_bytes(capacity_bytes)
+    }
+
+    fn data_bytes(capacity_bytes: u64) -> u64 {
+        capacity_bytes.max(RING_BYTES_MIN) / ALIGN_BYTES as u64 * ALIGN_BYTES as u64
+    }
+
     /// Open (or create) the ring file at `path` with `capacity_bytes` of data (rounded down
     /// to a multiple of 8, at least [`RING_BYTES_MIN`]), and check what an earlier run left.
     pub fn open(path: &Path, capacity_bytes: u64) -> Result<(Ring, Recovery), RingError> {
-        let cap = capacity_bytes.max(RING_BYTES_MIN) / ALIGN_BYTES as u64 * ALIGN_BYTES as u64;
+        let cap = Self::data_bytes(capacity_bytes);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_err(path))?;
         }

@@ -142,7 +142,7 @@ pub fn spawn(
     let parse = cfg.parse_options().map_err(std::io::Error::other)?;
     LocalExecutorBuilder::new(Placement::Fixed(core))
         .name(&format!("shard-{shard}"))
-        .io_memory(cfg.shards.io_memory_bytes.max(256 << 10))
+        .io_memory(cfg.shards.io_memory_effective_bytes())
         .spawn(move || async move {
             let p = Rc::new(Pipeline {
                 shard,
