@@ -1,4 +1,5 @@
-//! The `linerate` binary: `run` the appliance, `parse` syslog from stdin or a file, `loadgen`.
+//! The `linerate` binary: `run` the appliance, `parse` syslog from stdin or a file, `import`
+//! Windows and cloud log files, `loadgen`.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +38,9 @@ enum Command {
     },
     /// Parse syslog lines and print one ECS JSON object per message.
     Parse(linerate::cli_parse::ParseArgs),
+    /// Import Windows and cloud log files, normalized to ECS (to Kafka, or `--stdout`).
+    #[command(subcommand)]
+    Import(linerate::cli_import::ImportCommand),
     /// Send syslog load at an address.
     Loadgen(linerate::loadgen::LoadgenArgs),
 }
@@ -46,6 +50,7 @@ fn main() {
     let result = match cli.command {
         Command::Run { config } => run(config),
         Command::Parse(args) => linerate::cli_parse::run(&args),
+        Command::Import(cmd) => linerate::cli_import::run(&cmd),
         Command::Loadgen(args) => linerate::loadgen::run(&args).map(|_| ()),
     };
     if let Err(e) = result {
