@@ -522,3 +522,46 @@ fn missing_file_fails_the_run() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nonexistent"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Kafka path (no --stdout)
+
+fn import_to_kafka(kind: &str, file: &Path, config: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linerate"));
+    cmd.args(["import", kind]).arg(file);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.output().expect("run linerate")
+}
+
+#[test]
+fn kafka_path_waits_for_every_delivery_report() {
+    let f = testdata().join("cloud/azure/activitylog-eventhub-records.json");
+    let out = import_to_kafka("azure", &f, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout without --stdout");
+    assert!(stderr.contains("EMBEDDED KAFKA"), "{stderr}");
+    assert!(
+        stderr.contains("5 records read, 5 events, 0 pipeline errors")
+            && stderr.contains("5 produced, 5 delivered, 0 failed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn kafka_delivery_failure_exits_non_zero() {
+    let (_d, cfg) = temp_file(
+        "unreachable.toml",
+        b"[kafka]\nbrokers = \"127.0.0.1:1\"\nshutdown_flush_ms = 10000\n[kafka.properties]\n\"message.timeout.ms\" = \"1500\"\n",
+    );
+    let f = testdata().join("cloud/azure/PT1H.json");
+    let out = import_to_kafka("azure", &f, Some(&cfg));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 produced, 0 delivered, 2 failed"),
+        "{stderr}"
+    );
+}
