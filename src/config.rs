@@ -18,6 +18,30 @@ pub struct Config {
     pub http: HttpConfig,
     pub stats: StatsConfig,
     pub buffer: BufferConfig,
+    pub import: ImportConfig,
+}
+
+/// `linerate import` (Windows and cloud files).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportConfig {
+    /// Keep each record as received in `event.original`.
+    pub keep_original: bool,
+    /// Zone of NXLog CE's `EventTime`, which is the agent host's local time with no zone:
+    /// `UTC`, `+02:00`, or an IANA name.
+    pub nxlog_timezone: String,
+    /// Largest input file, bytes (also the limit after gzip decompression).
+    pub file_bytes_max: u64,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        Self {
+            keep_original: true,
+            nxlog_timezone: "UTC".into(),
+            file_bytes_max: 1 << 30,
+        }
+    }
 }
 
 /// How many shards run and where: one glommio executor pinned per core.
@@ -403,6 +427,15 @@ impl Config {
         }
         if !(1..=19).contains(&b.spill_zstd_level) {
             return Err(("spill_zstd_level", "must be between 1 and 19".into()));
+        }
+        if crate::parse::TimeZone::parse(&self.import.nxlog_timezone).is_none() {
+            return Err((
+                "nxlog_timezone",
+                format!("unknown time zone `{}`", self.import.nxlog_timezone),
+            ));
+        }
+        if self.import.file_bytes_max == 0 {
+            return Err(("file_bytes_max", "must be at least 1".into()));
         }
         if self.stats.interval_ms < 10 {
             return Err(("interval_ms", "must be at least 10".into()));

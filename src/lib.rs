@@ -3,12 +3,15 @@
 //! The modules follow the data flow: [`ingest`] (sockets, framing) → [`parse`] → [`normalize`]
 //! → [`sink`] (Kafka), with [`shard`] wiring them per core and [`control`] (HTTP, metrics) beside.
 //! [`doctor`] checks a host against a tuning profile and a config.
+//! Windows and cloud log files take [`import`] → [`normalize`] → stdout or Kafka.
 
 pub mod buffer;
+pub mod cli_import;
 pub mod cli_parse;
 pub mod config;
 pub mod control;
 pub mod doctor;
+pub mod import;
 pub mod ingest;
 pub mod loadgen;
 pub mod normalize;

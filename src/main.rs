@@ -1,5 +1,6 @@
-//! The `linerate` binary: `run` the appliance, `parse` syslog from stdin or a file, `loadgen`,
-//! `doctor` (this host against a tuning profile and a config).
+//! The `linerate` binary: `run` the appliance, `parse` syslog from stdin or a file, `import`
+//! Windows and cloud log files, `loadgen`, `doctor` (this host against a tuning profile and a
+//! config).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +40,9 @@ enum Command {
     },
     /// Parse syslog lines and print one ECS JSON object per message.
     Parse(linerate::cli_parse::ParseArgs),
+    /// Import Windows and cloud log files, normalized to ECS (to Kafka, or `--stdout`).
+    #[command(subcommand)]
+    Import(linerate::cli_import::ImportCommand),
     /// Send syslog load at an address.
     Loadgen(linerate::loadgen::LoadgenArgs),
     /// Check this host against a sysctl profile and a config: one line per check, exit 1 on
@@ -64,6 +68,7 @@ fn main() {
     let result = match cli.command {
         Command::Run { config } => run(config),
         Command::Parse(args) => linerate::cli_parse::run(&args),
+        Command::Import(cmd) => linerate::cli_import::run(&cmd),
         Command::Loadgen(args) => linerate::loadgen::run(&args).map(|_| ()),
         Command::Doctor {
             profile,

@@ -23,12 +23,12 @@ pub struct Limit {
 impl Limit {
     /// Whether the soft limit allows `needed`.
     pub fn soft_allows(&self, needed: u64) -> bool {
-        self.soft.map_or(true, |s| s >= needed)
+        self.soft.is_none_or(|s| s >= needed)
     }
 
     /// Whether the hard limit allows `needed` (the process may raise its soft limit to it).
     pub fn hard_allows(&self, needed: u64) -> bool {
-        self.hard.map_or(true, |h| h >= needed)
+        self.hard.is_none_or(|h| h >= needed)
     }
 }
 

@@ -127,6 +127,37 @@ pub fn write_pipeline_error(
     dataset: &str,
     meta: &ReceiveMeta,
 ) {
+    write_pipeline_error_with(out, raw, err.code, dataset, meta, |out| {
+        out.extend_from_slice(b"expected ");
+        escape_into(out, err.expected.as_bytes());
+        out.extend_from_slice(b" at byte ");
+        write_u64(out, err.at as u64);
+    });
+}
+
+/// Append a `pipeline_error` event whose `error.message` is `message` (any text; escaped
+/// here). `event.original` holds `raw` (invalid UTF-8 replaced), `error.type` holds `code`.
+pub fn write_pipeline_error_message(
+    out: &mut Vec<u8>,
+    raw: &[u8],
+    code: &str,
+    message: &str,
+    dataset: &str,
+    meta: &ReceiveMeta,
+) {
+    write_pipeline_error_with(out, raw, code, dataset, meta, |out| {
+        escape_into(out, message.as_bytes())
+    });
+}
+
+fn write_pipeline_error_with(
+    out: &mut Vec<u8>,
+    raw: &[u8],
+    code: &str,
+    dataset: &str,
+    meta: &ReceiveMeta,
+    message: impl FnOnce(&mut Vec<u8>),
+) {
     let now = Timestamp {
         unix_micros: meta.received_unix_micros,
         frac_digits: 6,
@@ -144,11 +175,9 @@ pub fn write_pipeline_error(
     out.extend_from_slice(b"},\"log\":{\"level\":\"");
     out.extend_from_slice(SEVERITY_NAMES[PIPELINE_ERROR_SEVERITY].as_bytes());
     out.extend_from_slice(b"\"},\"error\":{\"type\":");
-    write_str(out, err.code.as_bytes());
-    out.extend_from_slice(b",\"message\":\"expected ");
-    escape_into(out, err.expected.as_bytes());
-    out.extend_from_slice(b" at byte ");
-    write_u64(out, err.at as u64);
+    write_str(out, code.as_bytes());
+    out.extend_from_slice(b",\"message\":\"");
+    message(out);
     out.extend_from_slice(b"\"}");
     write_source(out, meta);
     out.push(b'}');
@@ -315,7 +344,7 @@ fn escape_valid(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&s[start..]);
 }
 
-fn write_u64(out: &mut Vec<u8>, v: u64) {
+pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
     let mut buf = itoa::Buffer::new();
     out.extend_from_slice(buf.format(v).as_bytes());
 }
@@ -335,7 +364,7 @@ thread_local! {
 }
 
 /// `event.ingested` (microsecond precision), formatted once per distinct receive time.
-fn write_ingested(out: &mut Vec<u8>, micros: i64) {
+pub(crate) fn write_ingested(out: &mut Vec<u8>, micros: i64) {
     let (cached_at, text) = INGESTED.get();
     if cached_at == micros {
         out.extend_from_slice(&text);

@@ -1,11 +1,62 @@
 //! Normalization to the ECS contract of `shared/SCHEMA.md`, written as JSON straight into a
 //! reused buffer (no intermediate tree, no per-event allocation once the buffer has grown).
 
+pub mod azure;
+pub mod cloudtrail;
+pub mod ecs_record;
 pub(crate) mod ecs_writer;
+pub mod gcp;
+pub(crate) mod json_record;
+pub mod mapping;
+pub mod windows;
 
 use std::net::SocketAddr;
 
-pub use ecs_writer::{write_pipeline_error, write_syslog_event};
+pub use azure::azure_to_ecs;
+pub use cloudtrail::cloudtrail_to_ecs;
+pub use ecs_writer::{write_pipeline_error, write_pipeline_error_message, write_syslog_event};
+pub use gcp::gcp_to_ecs;
+pub use windows::{windows_to_ecs, windows_xml_to_ecs};
+
+/// Settings of the Windows and cloud normalizers, fixed for an input.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// Keep the record as received in `event.original` (`pipeline_error` events always do).
+    pub keep_original: bool,
+    /// Zone of NXLog CE's `EventTime`, which carries none (the agent host's local time).
+    pub nxlog_timezone: crate::parse::TimeZone,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        Self {
+            keep_original: true,
+            nxlog_timezone: crate::parse::TimeZone::utc(),
+        }
+    }
+}
+
+/// What a Windows or cloud normalizer appended: an event or a `pipeline_error` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// A normalized event.
+    Event,
+    /// The record could not be read; a `pipeline_error` event was written instead.
+    PipelineError,
+}
+
+/// Append a `pipeline_error` event for `record` and say so.
+pub(crate) fn pipeline_error(
+    out: &mut Vec<u8>,
+    record: &[u8],
+    code: &str,
+    message: &dyn std::fmt::Display,
+    dataset: &str,
+    meta: &ReceiveMeta,
+) -> RecordOutcome {
+    write_pipeline_error_message(out, record, code, &message.to_string(), dataset, meta);
+    RecordOutcome::PipelineError
+}
 
 /// What the transport knows about a message, independent of its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

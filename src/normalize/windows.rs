@@ -1,0 +1,561 @@
+//! Windows events to ECS, per SCHEMA.md, from each form they arrive in: NXLog `to_json()`
+//! (CE and EE dialects), Winlogbeat 8 JSON, and rendered event XML (Windows Event
+//! Forwarding's RenderedText, `EvtRender`, and the `evtx` crate's rendering of EVTX records).
+//! Each form is read into one [`WinEvent`], which one function maps to ECS.
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use simd_json::prelude::{ValueAsScalar, ValueIntoString};
+
+use super::ecs_record::{ip, present, present_opt, write_ecs_record, EcsRecord, Winlog};
+use super::json_record::{self, at, str_at, text, text_at, u64_at, Json};
+use super::{mapping, pipeline_error, ReceiveMeta, RecordOptions, RecordOutcome};
+use crate::parse::{TimeZone, Timestamp};
+
+/// `event.dataset` of Windows events.
+pub const DATASET: &str = "windows.eventlog";
+
+/// The `Keywords` bit of an audit failure.
+const KEYWORD_AUDIT_FAILURE: u64 = 1 << 52;
+/// The `Keywords` bit of an audit success.
+const KEYWORD_AUDIT_SUCCESS: u64 = 1 << 53;
+
+/// An audit keyword, from the `Keywords` mask or by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audit {
+    Success,
+    Failure,
+}
+
+/// One Windows event, whatever form it came in.
+#[derive(Debug, Default)]
+struct WinEvent<'a> {
+    time: Option<Timestamp>,
+    event_id: Option<Cow<'a, str>>,
+    provider: Option<Cow<'a, str>>,
+    channel: Option<Cow<'a, str>>,
+    computer: Option<Cow<'a, str>>,
+    record_id: Option<u64>,
+    /// Numeric `Level`.
+    level: Option<u64>,
+    /// A level given only by name.
+    level_name: Option<Cow<'a, str>>,
+    keywords: Option<u64>,
+    audit_by_name: Option<Audit>,
+    task: Option<u32>,
+    task_name: Option<Cow<'a, str>>,
+    message: Option<Cow<'a, str>>,
+    event_data: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+fn audit_of_name(name: &str) -> Option<Audit> {
+    let n = name.trim();
+    if n.eq_ignore_ascii_case("Audit Failure") || n.eq_ignore_ascii_case("AUDIT_FAILURE") {
+        Some(Audit::Failure)
+    } else if n.eq_ignore_ascii_case("Audit Success") || n.eq_ignore_ascii_case("AUDIT_SUCCESS") {
+        Some(Audit::Success)
+    } else {
+        None
+    }
+}
+
+impl<'a> WinEvent<'a> {
+    fn audit(&self) -> Option<Audit> {
+        match self.keywords {
+            Some(k) if k & KEYWORD_AUDIT_FAILURE != 0 => Some(Audit::Failure),
+            Some(k) if k & KEYWORD_AUDIT_SUCCESS != 0 => Some(Audit::Success),
+            _ => self.audit_by_name,
+        }
+    }
+
+    fn data(&self, name: &str) -> Option<&str> {
+        self.event_data
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_ref())
+            .filter(|v| present(v))
+    }
+
+    fn into_ecs(self, original: Option<&'a [u8]>) -> EcsRecord<'a> {
+        let audit = self.audit();
+        let user_name = self
+            .data("TargetUserName")
+            .or_else(|| self.data("SubjectUserName"))
+            .map(|s| Cow::Owned(s.to_owned()));
+        let source_ip = ip(self.data("IpAddress"));
+        let level = self
+            .level
+            .and_then(mapping::windows_level_severity)
+            .or_else(|| {
+                self.level_name
+                    .as_deref()
+                    .and_then(mapping::windows_level_name_severity)
+            });
+        let severity = mapping::windows_severity(level, audit == Some(Audit::Failure));
+        let provider = present_opt(self.provider);
+        let event_id = present_opt(self.event_id);
+        let numeric_id = event_id
+            .as_deref()
+            .and_then(|id| id.trim().parse::<u32>().ok());
+        let action = present_opt(self.task_name)
+            .or_else(|| {
+                let name = mapping::windows_task_name(provider.as_deref()?, self.task?)?;
+                Some(Cow::Borrowed(name))
+            })
+            .or_else(|| event_id.clone());
+        let categorization =
+            numeric_id.and_then(|id| mapping::windows_categorization(provider.as_deref()?, id));
+        EcsRecord {
+            timestamp: self.time,
+            dataset: DATASET,
+            severity,
+            code: event_id.clone(),
+            action,
+            outcome: audit.map(|a| match a {
+                Audit::Success => "success",
+                Audit::Failure => "failure",
+            }),
+            provider: provider.clone(),
+            categorization,
+            original,
+            hostname: present_opt(self.computer),
+            user_name,
+            source_ip,
+            winlog: Some(Winlog {
+                channel: present_opt(self.channel),
+                record_id: self.record_id,
+                event_id,
+                provider_name: provider,
+                event_data: self.event_data,
+            }),
+            message: present_opt(self.message),
+            ..Default::default()
+        }
+    }
+}
+
+/// Normalize one forwarded Windows event, whichever form it is in (detected per record:
+/// `<` starts event XML; a JSON object with `winlog` is Winlogbeat's, one with `EventID` is
+/// NXLog's), and append exactly one ECS object to `out`: the event, or a `pipeline_error`
+/// (`windows.bad_json`, `windows.bad_xml`, `windows.not_an_event`,
+/// `windows.unknown_format`). Never panics.
+pub fn windows_to_ecs(
+    record: &[u8],
+    opts: &RecordOptions,
+    meta: &ReceiveMeta,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> RecordOutcome {
+    let first = record.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    match first {
+        Some(b'<') => windows_xml_to_ecs(record, opts, meta, out),
+        Some(b'{') => json_to_ecs(record, opts, meta, scratch, out),
+        _ => pipeline_error(
+            out,
+            record,
+            "windows.unknown_format",
+            &"a Windows event as event XML, NXLog JSON or Winlogbeat JSON",
+            DATASET,
+            meta,
+        ),
+    }
+}
+
+fn json_to_ecs(
+    record: &[u8],
+    opts: &RecordOptions,
+    meta: &ReceiveMeta,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> RecordOutcome {
+    let tape = match json_record::parse(record, scratch) {
+        Ok(t) => t,
+        Err(e) => return pipeline_error(out, record, "windows.bad_json", &e, DATASET, meta),
+    };
+    let v = tape.as_value();
+    let ev = if at(v, &["winlog"]).is_some_and(|w| w.as_object().is_some()) {
+        from_winlogbeat(v)
+    } else if v.as_object().is_some() && v.get("EventID").is_some() {
+        from_nxlog(v, &opts.nxlog_timezone)
+    } else {
+        return pipeline_error(
+            out,
+            record,
+            "windows.unknown_format",
+            &"a JSON object from NXLog (EventID) or Winlogbeat (winlog)",
+            DATASET,
+            meta,
+        );
+    };
+    write_ecs_record(
+        out,
+        &ev.into_ecs(opts.keep_original.then_some(record)),
+        meta,
+    );
+    RecordOutcome::Event
+}
+
+/// NXLog's own fields; every other top-level field of `im_msvistalog`'s record is one of the
+/// event's `EventData` (NXLog flattens them into the top level). Sorted.
+const NXLOG_FIELDS: [&str; 35] = [
+    "AccountName",
+    "AccountType",
+    "ActivityID",
+    "Category",
+    "Channel",
+    "Domain",
+    "ERRORCODE",
+    "EventID",
+    "EventReceivedTime",
+    "EventTime",
+    "EventType",
+    "ExecutionProcessID",
+    "ExecutionThreadID",
+    "Hostname",
+    "Keywords",
+    "Message",
+    "MessageSourceAddress",
+    "Opcode",
+    "OpcodeValue",
+    "ProcessID",
+    "ProviderGuid",
+    "Qualifiers",
+    "RecordNumber",
+    "RelatedActivityID",
+    "Severity",
+    "SeverityValue",
+    "SourceModuleName",
+    "SourceModuleType",
+    "SourceName",
+    "Task",
+    "TaskValue",
+    "ThreadID",
+    "UserID",
+    "Version",
+    "raw_event",
+];
+
+/// `Keywords` as NXLog writes it: a signed 64-bit number (CE), or an unsigned decimal or
+/// `0x` hexadecimal string (EE / Agent).
+fn nxlog_keywords(v: Json<'_, '_>) -> Option<u64> {
+    let k = at(v, &["Keywords"])?;
+    if let Some(n) = k.as_u64() {
+        return Some(n);
+    }
+    if let Some(n) = k.as_i64() {
+        return Some(n as u64);
+    }
+    let s = k.into_string()?.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s
+            .parse::<u64>()
+            .ok()
+            .or_else(|| s.parse::<i64>().ok().map(|n| n as u64)),
+    }
+}
+
+fn from_nxlog<'i>(v: Json<'_, 'i>, zone: &TimeZone) -> WinEvent<'i> {
+    let mut event_data = Vec::new();
+    if let Some(obj) = v.as_object() {
+        for (k, value) in obj.iter() {
+            if NXLOG_FIELDS.binary_search(&k).is_ok() {
+                continue;
+            }
+            if let Some(t) = text(value) {
+                event_data.push((Cow::Borrowed(k), t));
+            }
+        }
+    }
+    let event_type = str_at(v, &["EventType"]);
+    WinEvent {
+        time: json_record::timestamp(str_at(v, &["EventTime"]), zone),
+        event_id: text_at(v, &["EventID"]),
+        provider: text_at(v, &["SourceName"]),
+        channel: text_at(v, &["Channel"]),
+        computer: text_at(v, &["Hostname"]),
+        record_id: u64_at(v, &["RecordNumber"]),
+        level: None,
+        level_name: event_type.map(Cow::Borrowed),
+        keywords: nxlog_keywords(v),
+        audit_by_name: event_type.and_then(audit_of_name),
+        task: u64_at(v, &["Task"])
+            .or_else(|| u64_at(v, &["TaskValue"]))
+            .and_then(|t| u32::try_from(t).ok()),
+        task_name: text_at(v, &["Category"]),
+        message: text_at(v, &["Message"]),
+        event_data,
+    }
+}
+
+fn from_winlogbeat<'i>(v: Json<'_, 'i>) -> WinEvent<'i> {
+    let mut event_data = Vec::new();
+    for section in ["event_data", "user_data"] {
+        if let Some(obj) = at(v, &["winlog", section]).and_then(|d| d.as_object()) {
+            for (k, value) in obj.iter() {
+                if let Some(t) = text(value) {
+                    event_data.push((Cow::Borrowed(k), t));
+                }
+            }
+        }
+    }
+    let keyword_audit = at(v, &["winlog", "keywords"])
+        .and_then(|k| k.as_array())
+        .and_then(|a| {
+            a.iter()
+                .find_map(|k| k.into_string().and_then(audit_of_name))
+        });
+    WinEvent {
+        time: json_record::timestamp(str_at(v, &["@timestamp"]), &TimeZone::utc()),
+        event_id: text_at(v, &["winlog", "event_id"]).or_else(|| text_at(v, &["event", "code"])),
+        provider: text_at(v, &["winlog", "provider_name"])
+            .or_else(|| text_at(v, &["event", "provider"])),
+        channel: text_at(v, &["winlog", "channel"]),
+        computer: text_at(v, &["winlog", "computer_name"]),
+        record_id: u64_at(v, &["winlog", "record_id"]),
+        level: None,
+        level_name: text_at(v, &["log", "level"]),
+        keywords: None,
+        audit_by_name: keyword_audit,
+        task: None,
+        task_name: text_at(v, &["winlog", "task"]),
+        message: text_at(v, &["message"]),
+        event_data,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Event XML
+
+/// Why an event XML record could not be read.
+#[derive(Debug, thiserror::Error)]
+enum XmlError {
+    #[error("{0} at byte {1}")]
+    Syntax(quick_xml::Error, u64),
+    #[error("unexpected end of the XML at byte {0} (inside <{1}>)")]
+    Truncated(u64, String),
+    #[error("the root element is <{0}>, not <Event>")]
+    NotEvent(String),
+    #[error("no element")]
+    Empty,
+}
+
+impl XmlError {
+    fn code(&self) -> &'static str {
+        match self {
+            XmlError::NotEvent(_) => "windows.not_an_event",
+            _ => "windows.bad_xml",
+        }
+    }
+}
+
+/// Normalize one rendered event XML (`<Event xmlns=...>`, with or without `RenderingInfo`)
+/// and append exactly one ECS object to `out`: the event, or a `pipeline_error`
+/// (`windows.bad_xml` for input that is not well-formed XML, `windows.not_an_event` for
+/// another root element). Never panics.
+pub fn windows_xml_to_ecs(
+    record: &[u8],
+    opts: &RecordOptions,
+    meta: &ReceiveMeta,
+    out: &mut Vec<u8>,
+) -> RecordOutcome {
+    match from_xml(record) {
+        Ok(ev) => {
+            write_ecs_record(
+                out,
+                &ev.into_ecs(opts.keep_original.then_some(record)),
+                meta,
+            );
+            RecordOutcome::Event
+        }
+        Err(e) => pipeline_error(out, record, e.code(), &e, DATASET, meta),
+    }
+}
+
+fn local_name(e: &BytesStart<'_>) -> String {
+    String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
+}
+
+/// The value of attribute `name` of `e` (unescaped), if present.
+fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
+    e.attributes().flatten().find_map(|a| {
+        (a.key.local_name().as_ref() == name.as_bytes())
+            .then(|| a.unescape_value().ok().map(Cow::into_owned))
+            .flatten()
+    })
+}
+
+fn hex_or_decimal(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// Read an event XML into a [`WinEvent`]: `System`, `EventData` (`Data` by `Name`, unnamed
+/// ones as `param1`, `param2`, … as Winlogbeat names them, and `Binary`), the leaves of
+/// `UserData`, and `RenderingInfo`'s message, level, task and keywords.
+fn from_xml(record: &[u8]) -> Result<WinEvent<'static>, XmlError> {
+    let mut reader = Reader::from_reader(record);
+    reader.config_mut().check_end_names = true;
+    let mut ev = WinEvent::default();
+    let mut path: Vec<String> = Vec::new();
+    let mut text = String::new();
+    let mut data_name: Option<String> = None;
+    let mut unnamed = 0usize;
+    let mut saw_root = false;
+    let mut buf = Vec::new();
+    loop {
+        let pos = reader.buffer_position();
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| XmlError::Syntax(e, pos))?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let is_empty = matches!(event, Event::Empty(_));
+                let name = local_name(e);
+                if path.is_empty() {
+                    if name != "Event" {
+                        return Err(XmlError::NotEvent(name));
+                    }
+                    saw_root = true;
+                }
+                let parent = path.last().map(String::as_str);
+                match (parent, name.as_str()) {
+                    (Some("System"), "Provider") => {
+                        ev.provider = attr(e, "Name")
+                            .or_else(|| attr(e, "EventSourceName"))
+                            .map(Cow::Owned);
+                    }
+                    (Some("System"), "TimeCreated") => {
+                        ev.time = json_record::timestamp(
+                            attr(e, "SystemTime").as_deref(),
+                            &TimeZone::utc(),
+                        );
+                    }
+                    (Some("EventData"), "Data") => {
+                        data_name = attr(e, "Name");
+                        if data_name.is_none() {
+                            unnamed += 1;
+                            data_name = Some(format!("param{unnamed}"));
+                        }
+                    }
+                    _ => {}
+                }
+                text.clear();
+                if is_empty {
+                    // An empty element is a leaf with no text.
+                    path.push(name);
+                    leaf(&mut ev, &path, &mut data_name, "");
+                    path.pop();
+                } else {
+                    path.push(name);
+                }
+            }
+            Event::Text(t) => {
+                let s = t
+                    .unescape()
+                    .map_err(|e| XmlError::Syntax(e, reader.buffer_position()))?;
+                text.push_str(&s);
+            }
+            Event::CData(c) => text.push_str(&String::from_utf8_lossy(&c)),
+            Event::End(_) => {
+                leaf(&mut ev, &path, &mut data_name, &text);
+                text.clear();
+                path.pop();
+                if path.is_empty() {
+                    break;
+                }
+            }
+            Event::Eof => {
+                if !saw_root {
+                    return Err(XmlError::Empty);
+                }
+                return Err(XmlError::Truncated(
+                    reader.buffer_position(),
+                    path.last().cloned().unwrap_or_default(),
+                ));
+            }
+            _ => {}
+        }
+        buf.clear();
+    }
+    Ok(ev)
+}
+
+/// Take the text of the element that just ended (the last of `path`).
+fn leaf(ev: &mut WinEvent<'static>, path: &[String], data_name: &mut Option<String>, text: &str) {
+    let [.., parent, name] = path else {
+        return;
+    };
+    let owned = || Cow::Owned(text.to_owned());
+    let in_rendering = path.iter().any(|p| p == "RenderingInfo");
+    match (parent.as_str(), name.as_str()) {
+        ("System", "EventID") => ev.event_id = Some(owned()),
+        ("System", "Level") => ev.level = text.trim().parse().ok(),
+        ("System", "Task") => ev.task = text.trim().parse().ok(),
+        ("System", "Keywords") => ev.keywords = hex_or_decimal(text),
+        ("System", "EventRecordID") => ev.record_id = text.trim().parse().ok(),
+        ("System", "Channel") => ev.channel = Some(owned()),
+        ("System", "Computer") => ev.computer = Some(owned()),
+        ("EventData", "Data") => {
+            if let Some(n) = data_name.take() {
+                ev.event_data.push((Cow::Owned(n), owned()));
+            }
+        }
+        ("EventData", "Binary") => ev.event_data.push((Cow::Borrowed("Binary"), owned())),
+        ("RenderingInfo", "Message") => ev.message = Some(owned()),
+        ("RenderingInfo", "Level") => ev.level_name = Some(owned()),
+        ("RenderingInfo", "Task") => ev.task_name = Some(owned()),
+        ("Keywords", "Keyword") if in_rendering => {
+            if let Some(a) = audit_of_name(text) {
+                ev.audit_by_name = Some(a);
+            }
+        }
+        _ if path.iter().any(|p| p == "UserData") && path.len() >= 4 => {
+            ev.event_data.push((Cow::Owned(name.clone()), owned()));
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_xml_is_an_error() {
+        let xml = b"<Event xmlns='x'><System><EventID>4624</EventID>";
+        assert!(matches!(from_xml(xml), Err(XmlError::Truncated(..))));
+        assert!(matches!(
+            from_xml(b"<Foo/>"),
+            Err(XmlError::NotEvent(n)) if n == "Foo"
+        ));
+        assert!(matches!(from_xml(b"  "), Err(XmlError::Empty)));
+        assert!(from_xml(b"<Event><System></Sys></Event>").is_err());
+    }
+
+    #[test]
+    fn unnamed_data_and_user_data() {
+        let xml = b"<?xml version=\"1.0\"?>\n<Event xmlns=\"x\">\n  <System>\n    <EventID Qualifiers=\"0\">1000</EventID>\n  </System>\n  <EventData><Data>a</Data><Data>b &amp; c</Data></EventData>\n  <UserData><LogFileCleared><SubjectUserName>bob</SubjectUserName></LogFileCleared></UserData>\n</Event>";
+        let ev = from_xml(xml).unwrap();
+        assert_eq!(ev.event_id.as_deref(), Some("1000"));
+        let data: Vec<(&str, &str)> = ev
+            .event_data
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect();
+        assert_eq!(
+            data,
+            [
+                ("param1", "a"),
+                ("param2", "b & c"),
+                ("SubjectUserName", "bob")
+            ]
+        );
+    }
+}
