@@ -142,6 +142,10 @@ pub struct KafkaConfig {
     /// Topic for ECS JSON.
     pub normalized_topic: String,
     pub normalized_enabled: bool,
+    /// Topic for records Kafka rejected for good (too large, invalid topic...), with the
+    /// reason; when it is off or rejects them too, they go to the dead-letter file.
+    pub dead_letter_topic: String,
+    pub dead_letter_enabled: bool,
     /// librdkafka `linger.ms`.
     pub linger_ms: u64,
     /// librdkafka `batch.size`, bytes.
@@ -167,6 +171,8 @@ impl Default for KafkaConfig {
             raw_enabled: true,
             normalized_topic: "logs.normalized".into(),
             normalized_enabled: true,
+            dead_letter_topic: "logs.deadletter".into(),
+            dead_letter_enabled: true,
             linger_ms: 5,
             batch_bytes_max: 1 << 20,
             queue_messages_max: 200_000,
@@ -251,6 +257,9 @@ pub struct BufferConfig {
     pub spill_block_bytes_max: usize,
     /// zstd level of spill blocks (1 is fastest).
     pub spill_zstd_level: i32,
+    /// Bytes of each shard's dead-letter file (`shard-N.deadletter.ndjson`) at most; past
+    /// it, rejected records are dropped and counted (`dead_letter_full`).
+    pub dead_letter_file_bytes_max: u64,
 }
 
 impl Default for BufferConfig {
@@ -271,6 +280,7 @@ impl Default for BufferConfig {
             spill_segment_bytes_max: 64 << 20,
             spill_block_bytes_max: 256 << 10,
             spill_zstd_level: 1,
+            dead_letter_file_bytes_max: 1 << 30,
         }
     }
 }

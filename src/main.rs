@@ -181,6 +181,9 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         cfg.kafka
             .normalized_enabled
             .then_some(cfg.kafka.normalized_topic.as_str()),
+        cfg.kafka
+            .dead_letter_enabled
+            .then_some(cfg.kafka.dead_letter_topic.as_str()),
     ]
     .into_iter()
     .flatten()

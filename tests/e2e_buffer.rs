@@ -502,3 +502,129 @@ fn full_disk_backs_off_counts_and_recovers_when_space_returns() {
     drop(app);
     drop(mount);
 }
+
+#[test]
+fn rejected_records_are_dead_lettered_to_the_topic_or_the_file() {
+    use rdkafka::types::RDKafkaApiKey;
+    use rdkafka::types::RDKafkaRespErr;
+    let _g = heavy();
+    let kafka = Kafka::start();
+    let data = tempfile::tempdir().unwrap();
+    // Records over message.max.bytes are refused at produce time, and so are their dead
+    // letters: they go to the dead-letter file.
+    let keys = Keys {
+        kafka: "[kafka.properties]\n\"message.max.bytes\" = \"4000\"",
+        ..Keys::default()
+    };
+    let app = Appliance::start_in(data.path(), &kafka.bootstrap(), "", keys);
+    // The broker refuses the next produce requests for good (not authorized): their
+    // records go to the dead-letter topic, which accepts them once the errors are used up.
+    kafka.cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 3],
+    );
+    const N: u64 = 500;
+    loadgen(
+        app.syslog_port,
+        &["--transport", "tcp", "--count", &N.to_string()],
+    );
+    loadgen(
+        app.syslog_port,
+        &["--transport", "tcp", "--count", "3", "--size", "6000"],
+    );
+    let m = app.wait_metrics(Duration::from_secs(60), |m| {
+        m.sum(
+            "linerate_events_dead_lettered_total",
+            &["destination=\"file\""],
+        ) >= 6
+            && m.sum("linerate_events_received_total", &[]) == N + 3
+            && m.sum("linerate_buffer_ring_bytes_used", &[]) == 0
+    });
+    assert_eq!(
+        m.sum("linerate_buffer_ring_bytes_used", &[]),
+        0,
+        "all settled"
+    );
+    assert_eq!(
+        m.sum(
+            "linerate_events_dead_lettered_total",
+            &["destination=\"file\""]
+        ),
+        6,
+        "both records of each oversized event went to the dead-letter file"
+    );
+    assert_eq!(m.sum("linerate_events_dropped_total", &[]), 0);
+    let to_topic = m.sum(
+        "linerate_events_dead_lettered_total",
+        &["destination=\"topic\""],
+    );
+    assert!(
+        to_topic > 0,
+        "the refused requests' records were dead-lettered"
+    );
+    // Every normal event is in the normalized topic, or its normalized record is a dead
+    // letter in the dead-letter topic.
+    let dl = consume(
+        &kafka.bootstrap(),
+        "logs.deadletter",
+        10 * N as usize,
+        Duration::from_secs(8),
+    );
+    assert_eq!(dl.len() as u64, to_topic);
+    let mut seqs = HashSet::new();
+    for d in &dl {
+        assert_eq!(d["error"]["type"], "kafka.rejected");
+        assert!(
+            d["error"]["message"].as_str().unwrap().contains("uthoriz"),
+            "{d}"
+        );
+        let original = d["event"]["original"].as_str().unwrap();
+        assert!(original.contains("seq="));
+        if d["linerate"]["topic"] == "logs.normalized" {
+            let seq: u64 = original
+                .split("seq=")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            seqs.insert(seq);
+        }
+    }
+    let delivered = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        10 * N as usize,
+        Duration::from_secs(8),
+    );
+    seqs.extend(delivered.iter().filter_map(seq_of));
+    assert!(
+        missing(&seqs, N).is_empty(),
+        "every event delivered or dead-lettered"
+    );
+    // The file has one line per oversized record, with the whole event.
+    let mut lines = Vec::new();
+    for shard in 0..2 {
+        let p = data.path().join(format!("shard-{shard}.deadletter.ndjson"));
+        if let Ok(text) = std::fs::read_to_string(&p) {
+            lines.extend(
+                text.lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+            );
+        }
+    }
+    assert_eq!(lines.len(), 6);
+    for l in &lines {
+        assert_eq!(l["error"]["type"], "kafka.rejected");
+        assert!(
+            l["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("too large"),
+            "{l}"
+        );
+        assert_eq!(l["event"]["original"].as_str().unwrap().len(), 6000);
+    }
+}

@@ -1,42 +1,77 @@
 //! Delivery state of the events a shard has handed to its producer, by sequence number.
 //!
 //! The producer's delivery callback (run by `poll` on the shard's own thread) marks a
-//! topic of an event delivered or failed; the shard's sender reads the marks to move the
-//! ring's acknowledged position and to resend failures. A fixed table of
-//! `in_flight_events_max` (rounded up to a power of two) slots, indexed by `seq % size`:
-//! no allocation after creation. The slots are atomics only because librdkafka's context
-//! must be `Sync`; one thread uses them, with plain loads and stores.
+//! topic of an event delivered, failed (to resend) or rejected for good (to dead-letter); the
+//! shard's sender reads the marks to move the ring's acknowledged position, to resend
+//! failures and to dead-letter rejections. A fixed table of `in_flight_events_max` (rounded
+//! up to a power of two) slots, indexed by `seq % size`: no allocation after creation. The
+//! slots are atomics only because librdkafka's context must be `Sync`; one thread uses them,
+//! with plain loads and stores.
+//!
+//! A slot's bits, per topic `t` (0 raw, 1 normalized):
+//! ```text
+//! bit t      sent, delivery report pending
+//! bit 2+t    failed, to be resent
+//! bit 4+t    rejected for good, to be dead-lettered
+//! bit 6+t    dead-letter record sent, its report pending
+//! bit 8+t    dead-letter topic failed, to be written to the dead-letter file
+//! ```
+//! An event is done (its ring space may be freed) when its slot is 0.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicU16, AtomicU64, Ordering::Relaxed};
 
-/// Bit of a topic's "sent, not yet reported" state in a slot.
-fn pending_bit(topic: usize) -> u8 {
+fn pending_bit(topic: usize) -> u16 {
     1 << topic
 }
-
-/// Bit of a topic's "reported failed, to resend" state in a slot.
-fn failed_bit(topic: usize) -> u8 {
+fn failed_bit(topic: usize) -> u16 {
+    1 << (2 + topic)
+}
+fn dead_bit(topic: usize) -> u16 {
     1 << (4 + topic)
+}
+fn dl_pending_bit(topic: usize) -> u16 {
+    1 << (6 + topic)
+}
+fn dl_failed_bit(topic: usize) -> u16 {
+    1 << (8 + topic)
+}
+
+/// What a delivery report said about a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Failed for now (broker down, timeout...): send it again.
+    Retry,
+    /// Rejected for good (too large, invalid topic...), with librdkafka's error code.
+    Rejected(i32),
 }
 
 /// The delivery state of one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlotState(u8);
+pub struct SlotState(u16);
 
 impl SlotState {
-    /// No topic of the event is waiting for a report.
-    pub fn settled(self) -> bool {
-        self.0 & 0x0f == 0
-    }
-    /// Some topic's delivery failed and must be sent again.
+    /// Some topic's delivery failed and must be sent again (and nothing is pending).
     pub fn failed(self) -> bool {
-        self.0 & 0xf0 != 0
+        self.0 & 0b11 == 0 && self.0 & 0b1100 != 0
     }
-    /// Whether `topic` failed.
+    /// Whether `topic` failed (to resend).
     pub fn topic_failed(self, topic: usize) -> bool {
         self.0 & failed_bit(topic) != 0
     }
-    /// Free: nothing sent, nothing failed.
+    /// Whether `topic` was rejected for good and waits to be dead-lettered.
+    pub fn topic_dead(self, topic: usize) -> bool {
+        self.0 & dead_bit(topic) != 0
+    }
+    /// Whether `topic`'s dead-letter record failed and waits for the dead-letter file.
+    pub fn topic_dl_failed(self, topic: usize) -> bool {
+        self.0 & dl_failed_bit(topic) != 0
+    }
+    /// Some topic waits for a dead-letter action (send or file).
+    pub fn needs_dead_letter(self) -> bool {
+        self.0 & 0b11_0011_0000 != 0
+    }
+    /// Free: everything delivered or dead-lettered (or nothing sent).
     pub fn free(self) -> bool {
         self.0 == 0
     }
@@ -45,10 +80,14 @@ impl SlotState {
 /// The slot table (see the module docs).
 #[derive(Debug)]
 pub struct AckSlots {
-    slots: Box<[AtomicU8]>,
+    slots: Box<[AtomicU16]>,
+    /// librdkafka's error code of the last rejection, per slot.
+    reasons: Box<[AtomicI32]>,
     mask: u64,
     /// Failure reports received since start (the sender rescans for resends when it moves).
     failures: AtomicU64,
+    /// Rejections and dead-letter failures since start (the sender rescans when it moves).
+    dead: AtomicU64,
 }
 
 impl AckSlots {
@@ -56,9 +95,11 @@ impl AckSlots {
     pub fn new(events_max: usize) -> Self {
         let size = events_max.max(2).next_power_of_two();
         Self {
-            slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
+            slots: (0..size).map(|_| AtomicU16::new(0)).collect(),
+            reasons: (0..size).map(|_| AtomicI32::new(0)).collect(),
             mask: size as u64 - 1,
             failures: AtomicU64::new(0),
+            dead: AtomicU64::new(0),
         }
     }
 
@@ -67,13 +108,28 @@ impl AckSlots {
         self.slots.len()
     }
 
-    /// The producer opaque of (seq, topic); topic < 2.
+    /// The producer opaque of `topic` (< 2) of `seq`.
     pub fn opaque(seq: u64, topic: usize) -> usize {
-        ((seq << 1) | topic as u64) as usize
+        ((seq << 2) | topic as u64) as usize
     }
 
-    fn slot(&self, seq: u64) -> &AtomicU8 {
+    /// The producer opaque of the dead-letter record of `topic` of `seq`.
+    pub fn dead_letter_opaque(seq: u64, topic: usize) -> usize {
+        ((seq << 2) | 2 | topic as u64) as usize
+    }
+
+    /// Whether an opaque is a dead-letter record's; and its topic.
+    pub fn opaque_kind(opaque: usize) -> (bool, usize) {
+        (opaque & 2 != 0, opaque & 1)
+    }
+
+    fn slot(&self, seq: u64) -> &AtomicU16 {
         &self.slots[(seq & self.mask) as usize]
+    }
+
+    fn update(&self, seq: u64, clear: u16, set: u16) {
+        let s = self.slot(seq);
+        s.store((s.load(Relaxed) & !clear) | set, Relaxed);
     }
 
     /// The state of `seq`'s slot.
@@ -81,34 +137,53 @@ impl AckSlots {
         SlotState(self.slot(seq).load(Relaxed))
     }
 
+    /// librdkafka's error code of `seq`'s last rejection.
+    pub fn reason(&self, seq: u64) -> i32 {
+        self.reasons[(seq & self.mask) as usize].load(Relaxed)
+    }
+
     /// `topic` of `seq` was handed to the producer (clears an earlier failure of it).
     pub fn sent(&self, seq: u64, topic: usize) {
-        let s = self.slot(seq);
-        s.store(
-            (s.load(Relaxed) & !failed_bit(topic)) | pending_bit(topic),
-            Relaxed,
-        );
+        self.update(seq, failed_bit(topic), pending_bit(topic));
     }
 
     /// `topic` of `seq` could not be handed over or was reported failed: resend it.
     pub fn fail(&self, seq: u64, topic: usize) {
-        let s = self.slot(seq);
-        s.store(
-            (s.load(Relaxed) & !pending_bit(topic)) | failed_bit(topic),
-            Relaxed,
-        );
+        self.update(seq, pending_bit(topic), failed_bit(topic));
         self.failures
             .store(self.failures.load(Relaxed) + 1, Relaxed);
     }
 
+    /// `topic` of `seq` was rejected for good (`code`): dead-letter it.
+    pub fn reject(&self, seq: u64, topic: usize, code: i32) {
+        self.update(seq, pending_bit(topic) | failed_bit(topic), dead_bit(topic));
+        self.reasons[(seq & self.mask) as usize].store(code, Relaxed);
+        self.dead.store(self.dead.load(Relaxed) + 1, Relaxed);
+    }
+
+    /// The dead-letter record of `topic` of `seq` was handed to the producer.
+    pub fn dead_letter_sent(&self, seq: u64, topic: usize) {
+        self.update(seq, dead_bit(topic), dl_pending_bit(topic));
+    }
+
+    /// `topic` of `seq` is in the dead-letter file (or given up on): done.
+    pub fn dead_letter_done(&self, seq: u64, topic: usize) {
+        self.update(seq, dead_bit(topic) | dl_failed_bit(topic), 0);
+    }
+
     /// A delivery report for the producer opaque `opaque`.
-    pub fn report(&self, opaque: usize, ok: bool) {
-        let (seq, topic) = ((opaque >> 1) as u64, opaque & 1);
-        if ok {
-            let s = self.slot(seq);
-            s.store(s.load(Relaxed) & !pending_bit(topic), Relaxed);
-        } else {
-            self.fail(seq, topic);
+    pub fn report(&self, opaque: usize, outcome: Outcome) {
+        let seq = (opaque >> 2) as u64;
+        let (dead_letter, topic) = Self::opaque_kind(opaque);
+        match (dead_letter, outcome) {
+            (false, Outcome::Delivered) => self.update(seq, pending_bit(topic), 0),
+            (false, Outcome::Retry) => self.fail(seq, topic),
+            (false, Outcome::Rejected(code)) => self.reject(seq, topic, code),
+            (true, Outcome::Delivered) => self.update(seq, dl_pending_bit(topic), 0),
+            (true, _) => {
+                self.update(seq, dl_pending_bit(topic), dl_failed_bit(topic));
+                self.dead.store(self.dead.load(Relaxed) + 1, Relaxed);
+            }
         }
     }
 
@@ -120,6 +195,11 @@ impl AckSlots {
     /// Failure reports since start.
     pub fn failures(&self) -> u64 {
         self.failures.load(Relaxed)
+    }
+
+    /// Rejections and dead-letter failures since start.
+    pub fn dead(&self) -> u64 {
+        self.dead.load(Relaxed)
     }
 }
 
@@ -133,23 +213,60 @@ mod tests {
         assert_eq!(a.capacity(), 1024);
         a.sent(5, 0);
         a.sent(5, 1);
-        assert!(!a.state(5).settled());
-        a.report(AckSlots::opaque(5, 0), true);
-        assert!(!a.state(5).settled());
-        a.report(AckSlots::opaque(5, 1), false);
+        assert!(!a.state(5).free() && !a.state(5).failed());
+        a.report(AckSlots::opaque(5, 0), Outcome::Delivered);
+        assert!(!a.state(5).free());
+        a.report(AckSlots::opaque(5, 1), Outcome::Retry);
         let s = a.state(5);
-        assert!(s.settled() && s.failed() && s.topic_failed(1) && !s.topic_failed(0));
+        assert!(s.failed() && s.topic_failed(1) && !s.topic_failed(0));
         assert_eq!(a.failures(), 1);
         a.sent(5, 1);
         assert!(!a.state(5).failed());
-        a.report(AckSlots::opaque(5, 1), true);
-        assert!(a.state(5).settled() && !a.state(5).failed());
-        a.clear(5);
+        a.report(AckSlots::opaque(5, 1), Outcome::Delivered);
         assert!(a.state(5).free());
         // Large sequence numbers survive the opaque round trip.
         let seq = (1u64 << 40) + 3;
         a.sent(seq, 1);
-        a.report(AckSlots::opaque(seq, 1), true);
-        assert!(a.state(seq).settled());
+        a.report(AckSlots::opaque(seq, 1), Outcome::Delivered);
+        assert!(a.state(seq).free());
+    }
+
+    #[test]
+    fn a_failure_is_not_resent_while_another_topic_is_pending() {
+        let a = AckSlots::new(8);
+        a.sent(1, 0);
+        a.sent(1, 1);
+        a.report(AckSlots::opaque(1, 1), Outcome::Retry);
+        assert!(!a.state(1).failed(), "topic 0 still pending");
+        a.report(AckSlots::opaque(1, 0), Outcome::Delivered);
+        assert!(a.state(1).failed());
+    }
+
+    #[test]
+    fn rejections_go_through_the_dead_letter_topic_or_the_file() {
+        let a = AckSlots::new(8);
+        a.sent(3, 0);
+        a.sent(3, 1);
+        a.report(AckSlots::opaque(3, 1), Outcome::Rejected(10));
+        a.report(AckSlots::opaque(3, 0), Outcome::Delivered);
+        let s = a.state(3);
+        assert!(s.topic_dead(1) && s.needs_dead_letter() && !s.free() && !s.failed());
+        assert_eq!((a.dead(), a.reason(3)), (1, 10));
+        a.dead_letter_sent(3, 1);
+        assert!(!a.state(3).needs_dead_letter() && !a.state(3).free());
+        let (dl, topic) = AckSlots::opaque_kind(AckSlots::dead_letter_opaque(3, 1));
+        assert!(dl && topic == 1);
+        // The dead-letter topic fails too: the file takes it.
+        a.report(AckSlots::dead_letter_opaque(3, 1), Outcome::Retry);
+        assert!(a.state(3).topic_dl_failed(1) && a.state(3).needs_dead_letter());
+        assert_eq!(a.dead(), 2);
+        a.dead_letter_done(3, 1);
+        assert!(a.state(3).free());
+        // Or it is delivered there.
+        a.sent(4, 0);
+        a.report(AckSlots::opaque(4, 0), Outcome::Rejected(17));
+        a.dead_letter_sent(4, 0);
+        a.report(AckSlots::dead_letter_opaque(4, 0), Outcome::Delivered);
+        assert!(a.state(4).free());
     }
 }

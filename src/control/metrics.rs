@@ -184,6 +184,21 @@ pub fn render(state: &State) -> String {
             let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.shard, get(s));
         }
     }
+    family(
+        &mut out,
+        "linerate_events_dead_lettered_total",
+        "counter",
+        "Records Kafka rejected for good (too large, invalid topic...), by where they went: the dead-letter topic or the dead-letter file.",
+    );
+    for s in &snaps {
+        for (i, dest) in ["topic", "file"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "linerate_events_dead_lettered_total{{shard=\"{}\",destination=\"{dest}\"}} {}",
+                s.shard, s.dead_lettered[i]
+            );
+        }
+    }
     let per_topic: [(&str, &str, TopicCounter); 3] = [
         (
             "linerate_events_produced_total",

@@ -10,6 +10,10 @@
 //!   a restart resends exactly the events not known to be in Kafka.
 //! - Bounded: at most `in_flight_events_max` events between the ring and Kafka's reports;
 //!   the normalized JSON is built in one reused buffer.
+//! - A record Kafka rejects for good (too large, invalid topic...) is not resent: its dead
+//!   letter (the event and the reason) goes to the dead-letter topic, or to the shard's
+//!   dead-letter file when that fails too ([`crate::sink::dead_letter`]); only then is the
+//!   event done. Dropped (and counted) only if that file is full.
 //! - With a spill: above the high watermark the spill task moves the ring's oldest events
 //!   to disk ([`crate::buffer::spill`]); the sender takes events from the spill and the ring
 //!   in sequence order, so nothing overtakes what spilled before it.
@@ -25,6 +29,7 @@ use crate::config::{BufferConfig, FsyncPolicy};
 use crate::normalize::{self, Normalized, ReceiveMeta};
 use crate::parse::ParseOptions;
 use crate::shard::stats::{add, DropReason, ShardStats, Transport};
+use crate::sink::dead_letter::{self, DeadLetterFile};
 use crate::sink::kafka::{KafkaSink, SendError, Topic};
 
 /// First wait before resending failures.
@@ -60,6 +65,12 @@ pub struct Delivery {
     retry_due: Option<Instant>,
     /// [`AckSlots::failures`] when failures were last looked for.
     failures_seen: u64,
+    /// [`AckSlots::dead`] when rejections were last looked for.
+    dead_seen: u64,
+    /// A dead letter could not be queued (producer queue full): look again.
+    dead_retry: bool,
+    dead_letters: DeadLetterFile,
+    shard: usize,
 }
 
 /// The bytes to key a record by: the hostname, else the peer's IP.
@@ -85,8 +96,19 @@ fn ip_key(buf: &mut [u8; 64], peer: std::net::SocketAddr) -> &[u8] {
 }
 
 impl Delivery {
-    /// Wrap an opened ring and, when spilling is on, its opened spill.
-    pub fn new(ring: Ring, spill: Option<Spill>, cfg: &BufferConfig, in_flight_max: usize) -> Self {
+    /// Wrap shard `shard`'s opened ring and, when spilling is on, its opened spill.
+    pub fn new(
+        shard: usize,
+        ring: Ring,
+        spill: Option<Spill>,
+        cfg: &BufferConfig,
+        in_flight_max: usize,
+    ) -> Self {
+        let dead_letters = DeadLetterFile::new(
+            cfg.data_dir
+                .join(format!("shard-{shard}.deadletter.ndjson")),
+            cfg.dead_letter_file_bytes_max,
+        );
         let cap = ring.capacity_bytes();
         Self {
             next_seq: ring.acked_seq(),
@@ -105,6 +127,10 @@ impl Delivery {
                 .max(RETRY_BACKOFF_MIN),
             retry_due: None,
             failures_seen: 0,
+            dead_seen: 0,
+            dead_retry: false,
+            dead_letters,
+            shard,
         }
     }
 
@@ -199,7 +225,7 @@ impl Delivery {
         let acks = sink.acks();
         while let Some(f) = self.in_flight.front() {
             let st = acks.state(f.seq);
-            if !st.settled() || st.failed() {
+            if !st.free() {
                 break;
             }
             acks.clear(f.seq);
@@ -225,6 +251,10 @@ impl Delivery {
                     sp.ack(self.next_seq);
                 }
             }
+        }
+        if acks.dead() != self.dead_seen || self.dead_retry {
+            self.dead_seen = acks.dead();
+            self.dead_letter(sink, stats);
         }
         let now = Instant::now();
         if acks.failures() != self.failures_seen && self.retry_due.is_none() {
@@ -298,6 +328,92 @@ impl Delivery {
         self.in_flight.len()
     }
 
+    /// Dead-letter every rejected topic of the events in flight: to the dead-letter topic,
+    /// else (off, or it failed too) to the dead-letter file.
+    fn dead_letter(&mut self, sink: &KafkaSink, stats: &ShardStats) {
+        let acks = sink.acks();
+        self.dead_retry = false;
+        let (mut to_topic, mut to_file, mut last_reason) = (0u64, 0u64, String::new());
+        for f in &self.in_flight {
+            let st = acks.state(f.seq);
+            if !st.needs_dead_letter() {
+                continue;
+            }
+            let in_ring = f
+                .pos
+                .and_then(|pos| self.ring.event_at(pos))
+                .filter(|e| e.seq == f.seq);
+            let event = match in_ring {
+                Some(e) => Some(e),
+                None => self.spill.as_mut().and_then(|sp| sp.event(f.seq)),
+            };
+            let reason = crate::sink::kafka::permanent_error_text(acks.reason(f.seq));
+            for (t, topic) in TOPICS.iter().enumerate() {
+                if !(st.topic_dead(t) || st.topic_dl_failed(t)) {
+                    continue;
+                }
+                let Some(event) = &event else {
+                    tracing::error!(
+                        seq = f.seq,
+                        "buffered event damaged before its dead letter; skipped"
+                    );
+                    acks.dead_letter_done(f.seq, t);
+                    continue;
+                };
+                dead_letter::write_record(
+                    &mut self.scratch,
+                    self.shard,
+                    sink.topic_name(*topic),
+                    &reason,
+                    event,
+                );
+                if st.topic_dead(t) && sink.has_dead_letter_topic() {
+                    let mut key_buf = [0u8; 64];
+                    let key = key(None, event.meta.peer, &mut key_buf);
+                    match sink.try_send_dead_letter(
+                        key,
+                        &self.scratch,
+                        AckSlots::dead_letter_opaque(f.seq, t),
+                    ) {
+                        Ok(()) => {
+                            acks.dead_letter_sent(f.seq, t);
+                            to_topic += 1;
+                            last_reason.clone_from(&reason);
+                            continue;
+                        }
+                        Err(SendError::QueueFull) => {
+                            self.dead_retry = true;
+                            continue;
+                        }
+                        Err(SendError::Rejected(_)) => {}
+                    }
+                }
+                match self.dead_letters.append(&self.scratch) {
+                    Ok(()) => {
+                        add(&stats.dead_lettered_file, 1);
+                        to_file += 1;
+                        last_reason.clone_from(&reason);
+                    }
+                    Err(e) => {
+                        add(&stats.dropped[DropReason::DeadLetterFull as usize], 1);
+                        tracing::error!(error = %e, seq = f.seq, "dead letter dropped: the dead-letter file cannot take it");
+                    }
+                }
+                acks.dead_letter_done(f.seq, t);
+            }
+        }
+        if to_topic + to_file > 0 {
+            tracing::warn!(
+                shard = self.shard,
+                to_topic,
+                to_file,
+                file = %self.dead_letters.path().display(),
+                reason = %last_reason,
+                "kafka rejected records for good: dead-lettered"
+            );
+        }
+    }
+
     fn schedule_retry(&mut self, now: Instant) {
         if self.retry_due.is_none() {
             self.retry_due = Some(now + self.retry_backoff);
@@ -316,7 +432,7 @@ impl Delivery {
         let mut still_failing = false;
         for f in &self.in_flight {
             let st = acks.state(f.seq);
-            if !(st.settled() && st.failed()) {
+            if !st.failed() {
                 continue;
             }
             let topics = [st.topic_failed(0), st.topic_failed(1)];
@@ -413,10 +529,9 @@ fn send(
                 add(&stats.backpressure_waits, 1);
                 queue_full = true;
             }
-            Err(SendError::Rejected(e)) => {
-                // Refused for good (e.g. over message.max.bytes): counted, not retried.
-                add(&stats.dropped[DropReason::ProduceRejected as usize], 1);
-                tracing::warn!(error = %e, seq = event.seq, "kafka rejected a record");
+            Err(SendError::Rejected(code)) => {
+                // Refused for good (e.g. over message.max.bytes): dead-lettered, not retried.
+                acks.reject(event.seq, t, code as i32);
             }
         }
     }

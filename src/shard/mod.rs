@@ -138,7 +138,7 @@ pub fn spawn(
         sink,
     } = setup;
     let in_flight_max = sink.acks().capacity().min(cfg.buffer.in_flight_events_max);
-    let delivery = Delivery::new(buffer.ring, buffer.spill, &cfg.buffer, in_flight_max);
+    let delivery = Delivery::new(shard, buffer.ring, buffer.spill, &cfg.buffer, in_flight_max);
     let parse = cfg.parse_options().map_err(std::io::Error::other)?;
     LocalExecutorBuilder::new(Placement::Fixed(core))
         .name(&format!("shard-{shard}"))

@@ -23,8 +23,8 @@ pub const TRANSPORT_NAMES: [&str; TRANSPORT_COUNT] = ["udp", "tcp"];
 /// Why an event was dropped (every drop is counted under one of these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
-    /// Kafka refused the record for good at produce time (e.g. larger than message.max.bytes).
-    ProduceRejected = 0,
+    /// Kafka rejected the record for good and the dead-letter file was full (or unwritable).
+    DeadLetterFull = 0,
     /// A UDP datagram arrived while the shard's ring was full.
     BufferFull = 1,
     /// The kernel dropped datagrams because the socket's receive buffer was full.
@@ -35,7 +35,7 @@ pub enum DropReason {
 pub const DROP_REASON_COUNT: usize = 3;
 /// Label values of [`DropReason`], by index.
 pub const DROP_REASON_NAMES: [&str; DROP_REASON_COUNT] =
-    ["produce_rejected", "buffer_full", "udp_receive_buffer_full"];
+    ["dead_letter_full", "buffer_full", "udp_receive_buffer_full"];
 
 /// The live counters of one shard (single-threaded; see module docs).
 #[derive(Debug, Default)]
@@ -81,6 +81,8 @@ pub struct ShardStats {
     pub spill_write_errors: Cell<u64>,
     /// 1 while spilling is held back (spill_bytes_max reached or writes failing).
     pub spill_blocked: Cell<u64>,
+    /// Rejected records written to the dead-letter file.
+    pub dead_lettered_file: Cell<u64>,
 }
 
 /// Add `n` to a shard-local counter.
@@ -127,6 +129,8 @@ pub struct ShardSnapshot {
     pub spilled_events: u64,
     pub spill_write_errors: u64,
     pub spill_blocked: u64,
+    /// Rejected records delivered to the dead-letter topic / written to the file.
+    pub dead_lettered: [u64; 2],
     /// Set on the last snapshot a shard sends, after its producer was flushed.
     pub stopped: bool,
 }
@@ -178,6 +182,10 @@ impl ShardStats {
             spilled_events: self.spilled_events.get(),
             spill_write_errors: self.spill_write_errors.get(),
             spill_blocked: self.spill_blocked.get(),
+            dead_lettered: [
+                counters.dead_lettered.load(Relaxed),
+                self.dead_lettered_file.get(),
+            ],
             stopped: false,
         }
     }

@@ -14,7 +14,7 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 use rdkafka::ClientContext;
 
-use crate::buffer::acks::AckSlots;
+use crate::buffer::acks::{AckSlots, Outcome};
 use crate::config::KafkaConfig;
 
 /// The topics a shard writes; the index is the record's delivery opaque.
@@ -40,6 +40,35 @@ pub const TOPIC_COUNT: usize = 2;
 pub struct DeliveryCounters {
     pub delivered: [AtomicU64; TOPIC_COUNT],
     pub failed: [AtomicU64; TOPIC_COUNT],
+    /// Dead-letter records delivered to the dead-letter topic.
+    pub dead_lettered: AtomicU64,
+}
+
+/// Whether librdkafka's `code` rejects a record for good: sending it again cannot succeed
+/// (it goes to the dead-letter topic or file instead). Everything else is retried.
+pub fn is_permanent(code: RDKafkaErrorCode) -> bool {
+    PERMANENT_ERRORS.contains(&code)
+}
+
+/// The errors [`is_permanent`] accepts.
+const PERMANENT_ERRORS: [RDKafkaErrorCode; 9] = [
+    RDKafkaErrorCode::MessageSizeTooLarge,
+    RDKafkaErrorCode::InvalidMessageSize,
+    RDKafkaErrorCode::MessageBatchTooLarge,
+    RDKafkaErrorCode::InvalidTopic,
+    RDKafkaErrorCode::UnknownTopic,
+    RDKafkaErrorCode::TopicAuthorizationFailed,
+    RDKafkaErrorCode::PolicyViolation,
+    RDKafkaErrorCode::InvalidRecord,
+    RDKafkaErrorCode::InvalidMessage,
+];
+
+/// librdkafka's text for a permanent error's code (as stored by [`AckSlots::reject`]).
+pub fn permanent_error_text(code: i32) -> String {
+    PERMANENT_ERRORS
+        .iter()
+        .find(|c| **c as i32 == code)
+        .map_or_else(|| format!("error code {code}"), |c| c.to_string())
 }
 
 fn bump(c: &AtomicU64) {
@@ -61,15 +90,32 @@ impl ProducerContext for ShardContext {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
-        let topic = opaque & 1;
-        match result {
-            Ok(_) => bump(&self.counters.delivered[topic]),
-            Err((e, _)) => {
+        let (dead_letter, topic) = AckSlots::opaque_kind(opaque);
+        let outcome = match result {
+            Ok(_) => Outcome::Delivered,
+            Err((KafkaError::MessageProduction(code), _)) if is_permanent(*code) => {
+                Outcome::Rejected(*code as i32)
+            }
+            Err(_) => Outcome::Retry,
+        };
+        match (dead_letter, outcome, result) {
+            (false, Outcome::Delivered, _) => bump(&self.counters.delivered[topic]),
+            (true, Outcome::Delivered, _) => bump(&self.counters.dead_lettered),
+            (false, Outcome::Rejected(_), Err((e, _))) => {
+                bump(&self.counters.failed[topic]);
+                // Logged once per batch of dead letters by the shard's sender.
+                tracing::debug!(error = %e, "kafka rejected a record for good");
+            }
+            (false, _, Err((e, _))) => {
                 bump(&self.counters.failed[topic]);
                 tracing::warn!(error = %e, "kafka delivery failed; the event will be sent again");
             }
+            (true, _, Err((e, _))) => {
+                tracing::debug!(error = %e, "the dead-letter topic failed too; the record goes to the dead-letter file");
+            }
+            _ => {}
         }
-        self.acks.report(opaque, result.is_ok());
+        self.acks.report(opaque, outcome);
     }
 }
 
@@ -81,7 +127,7 @@ pub enum SendError {
     QueueFull,
     /// Rejected for good (e.g. larger than `message.max.bytes`).
     #[error("record rejected: {0}")]
-    Rejected(KafkaError),
+    Rejected(RDKafkaErrorCode),
 }
 
 /// A librdkafka topic handle, created once per shard so the hot path neither allocates a
@@ -107,6 +153,7 @@ unsafe impl Sync for TopicHandle {}
 pub struct KafkaSink {
     // Declared before `producer`: topic handles must be destroyed before the client.
     topics: [Option<TopicHandle>; TOPIC_COUNT],
+    dead_letter: Option<TopicHandle>,
     producer: BaseProducer<ShardContext>,
 }
 
@@ -180,7 +227,12 @@ impl KafkaSink {
             handle(cfg.raw_enabled, &cfg.raw_topic)?,
             handle(cfg.normalized_enabled, &cfg.normalized_topic)?,
         ];
-        Ok(Self { topics, producer })
+        let dead_letter = handle(cfg.dead_letter_enabled, &cfg.dead_letter_topic)?;
+        Ok(Self {
+            topics,
+            dead_letter,
+            producer,
+        })
     }
 
     /// Whether `topic` is switched on.
@@ -204,32 +256,33 @@ impl KafkaSink {
         payload: &[u8],
         opaque: usize,
     ) -> Result<(), SendError> {
-        let Some(handle) = &self.topics[topic as usize] else {
-            return Ok(());
-        };
-        // SAFETY: a live topic handle; payload and key are only read (MSG_F_COPY copies them
-        // before returning); the opaque is a plain integer, read back as `usize` by
-        // ShardContext::delivery.
-        let rc = unsafe {
-            rdkafka::bindings::rd_kafka_produce(
-                handle.rkt,
-                -1, // RD_KAFKA_PARTITION_UA: the partitioner chooses (by key)
-                rdkafka::bindings::RD_KAFKA_MSG_F_COPY,
-                payload.as_ptr() as *mut std::ffi::c_void,
-                payload.len(),
-                key.as_ptr().cast(),
-                key.len(),
-                opaque as *mut std::ffi::c_void,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
+        match &self.topics[topic as usize] {
+            Some(handle) => produce(handle, key, payload, opaque),
+            None => Ok(()),
         }
-        // SAFETY: librdkafka's thread-local error of the call above, on this thread.
-        let code: RDKafkaErrorCode = unsafe { rdkafka::bindings::rd_kafka_last_error() }.into();
-        match code {
-            RDKafkaErrorCode::QueueFull => Err(SendError::QueueFull),
-            other => Err(SendError::Rejected(KafkaError::MessageProduction(other))),
+    }
+
+    /// Whether a dead-letter topic is configured.
+    pub fn has_dead_letter_topic(&self) -> bool {
+        self.dead_letter.is_some()
+    }
+
+    /// The dead-letter topic's name (empty when off).
+    pub fn dead_letter_topic(&self) -> &str {
+        self.dead_letter.as_ref().map_or("", |t| t.name.as_str())
+    }
+
+    /// Queue a dead-letter record (as [`KafkaSink::try_send`]); `opaque` is
+    /// [`AckSlots::dead_letter_opaque`]. `Rejected` when no dead-letter topic is configured.
+    pub fn try_send_dead_letter(
+        &self,
+        key: &[u8],
+        payload: &[u8],
+        opaque: usize,
+    ) -> Result<(), SendError> {
+        match &self.dead_letter {
+            Some(handle) => produce(handle, key, payload, opaque),
+            None => Err(SendError::Rejected(RDKafkaErrorCode::UnknownTopic)),
         }
     }
 
@@ -264,6 +317,39 @@ impl KafkaSink {
     /// Block until everything queued is delivered or `timeout` passes (shutdown only).
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.producer.flush(timeout)
+    }
+}
+
+/// Queue one record on `handle` without blocking (see [`KafkaSink::try_send`]).
+fn produce(
+    handle: &TopicHandle,
+    key: &[u8],
+    payload: &[u8],
+    opaque: usize,
+) -> Result<(), SendError> {
+    // SAFETY: a live topic handle; payload and key are only read (MSG_F_COPY copies them
+    // before returning); the opaque is a plain integer, read back as `usize` by
+    // ShardContext::delivery.
+    let rc = unsafe {
+        rdkafka::bindings::rd_kafka_produce(
+            handle.rkt,
+            -1, // RD_KAFKA_PARTITION_UA: the partitioner chooses (by key)
+            rdkafka::bindings::RD_KAFKA_MSG_F_COPY,
+            payload.as_ptr() as *mut std::ffi::c_void,
+            payload.len(),
+            key.as_ptr().cast(),
+            key.len(),
+            opaque as *mut std::ffi::c_void,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    // SAFETY: librdkafka's thread-local error of the call above, on this thread.
+    let code: RDKafkaErrorCode = unsafe { rdkafka::bindings::rd_kafka_last_error() }.into();
+    match code {
+        RDKafkaErrorCode::QueueFull => Err(SendError::QueueFull),
+        other => Err(SendError::Rejected(other)),
     }
 }
 

@@ -1,3 +1,4 @@
 //! Outputs. [`kafka`]: one producer per shard, polled from the shard's own loop.
 
+pub mod dead_letter;
 pub mod kafka;

@@ -53,7 +53,7 @@ pub struct Kafka {
 impl Kafka {
     pub fn start() -> Self {
         let cluster = MockCluster::new(1).expect("mock cluster");
-        for t in ["logs.raw", "logs.normalized"] {
+        for t in ["logs.raw", "logs.normalized", "logs.deadletter"] {
             cluster
                 .create_topic(t, PARTITIONS, 1)
                 .expect("create topic");
