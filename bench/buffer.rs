@@ -1,6 +1,10 @@
-//! Criterion: the ring's append + consume + acknowledge cycle per event, beside the floor of
-//! the same work (copying the bytes into a preallocated buffer and reading them back), in
-//! the same run. Run: `cargo bench --bench buffer`.
+//! Criterion, in one run:
+//! - the ring's append + consume + acknowledge cycle per event, beside the floor of the same
+//!   work (copying the bytes into a preallocated buffer and reading them back);
+//! - a shard's per-event work without Kafka, with the buffer (append to the ring, read it
+//!   back, parse + ECS JSON from the ring's copy, acknowledge) and without it (parse + ECS
+//!   JSON straight from the received bytes): the buffer's cost on the hot path.
+//! Run: `cargo bench --bench buffer`.
 
 use std::hint::black_box;
 
@@ -64,6 +68,38 @@ fn bench(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    g.finish();
+
+    let opts = linerate::parse::ParseOptions::default();
+    let mut json = Vec::with_capacity(4096);
+    let mut g = c.benchmark_group("hot_path_256B");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("without_buffer", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                json.clear();
+                linerate::normalize::syslog_to_ecs(black_box(&msg), &opts, &meta, &mut json);
+                black_box(&json);
+            }
+        })
+    });
+    g.bench_function("with_buffer", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                ring.append(&meta, Transport::Tcp, false, black_box(&msg))
+                    .unwrap();
+            }
+            while let Some(u) = ring.next_unsent() {
+                json.clear();
+                linerate::normalize::syslog_to_ecs(u.event.raw, &opts, &u.event.meta, &mut json);
+                black_box(&json);
+                let end = u.end;
+                ring.advance_read(end);
+            }
+            let read = ring.read_pos();
+            ring.set_ack(read);
+        })
     });
     g.finish();
 }

@@ -13,7 +13,42 @@ use crate::config::Config;
 /// The data-directory checks for `cfg`.
 pub fn check(cfg: &Config) -> Vec<Check> {
     let dir = &cfg.buffer.data_dir;
-    vec![writable(dir), free_space(cfg)]
+    vec![writable(dir), free_space(cfg), spill_space(cfg)]
+}
+
+/// Room for the spill budget on top of the rings: a warning, not a failure, since a full
+/// disk only holds the inputs back (the spill is not reserved in advance).
+fn spill_space(cfg: &Config) -> Check {
+    const NAME: &str = "data_dir spill space";
+    if !cfg.buffer.spill_enabled {
+        return Check::skip(NAME, "[buffer] spill_enabled = false");
+    }
+    let shards = cfg.shard_cores().len() as u64;
+    let rings = shards * Ring::file_bytes(cfg.buffer.ring_bytes_max);
+    let spill = shards * cfg.buffer.spill_bytes_max;
+    let want = format!(
+        ">= {} (rings) + {} ({shards} × spill_bytes_max)",
+        human_bytes(rings),
+        human_bytes(spill)
+    );
+    let Some(base) = existing_ancestor(&cfg.buffer.data_dir) else {
+        return Check::skip(NAME, "no existing ancestor of data_dir");
+    };
+    let free = match available_bytes(&base) {
+        Ok(f) => f,
+        Err(e) => return Check::skip(NAME, format!("statvfs {}: {e}", base.display())),
+    };
+    let found = format!("{} available on {}", human_bytes(free), base.display());
+    if free >= rings + spill {
+        Check::pass(NAME, found, want)
+    } else {
+        Check::warn(
+            NAME,
+            found,
+            want,
+            "free space there, lower [buffer] spill_bytes_max, or move [buffer] data_dir (when the disk fills, spilling stops and inputs back off)",
+        )
+    }
 }
 
 /// `dir` itself, or its nearest existing ancestor (where run will create it).

@@ -62,6 +62,16 @@ async fn run_spill(p: Rc<Pipeline>, mut w: SpillWriter, cfg: Arc<Config>) {
     let mut last_sync = Instant::now();
     let mut backoff = SPILL_RETRY_MIN;
     while !p.stopping() {
+        if cfg.buffer.fsync == FsyncPolicy::Interval
+            && w.is_open()
+            && last_sync.elapsed() >= sync_interval
+        {
+            last_sync = Instant::now();
+            if let Err(e) = w.sync().await {
+                stats::add(&p.stats.sync_errors, 1);
+                tracing::error!(shard = p.shard, error = %e, "spill: fdatasync failed");
+            }
+        }
         let wanted = p.delivery.borrow_mut().spill_wanted();
         let collected = if wanted {
             p.delivery
@@ -76,13 +86,6 @@ async fn run_spill(p: Rc<Pipeline>, mut w: SpillWriter, cfg: Arc<Config>) {
             if w.is_open() && drained {
                 if let Err(e) = w.close(&with_spill).await {
                     tracing::warn!(shard = p.shard, error = %e, "spill: closing a segment failed");
-                }
-            }
-            if cfg.buffer.fsync == FsyncPolicy::Interval && last_sync.elapsed() >= sync_interval {
-                last_sync = Instant::now();
-                if let Err(e) = w.sync().await {
-                    stats::add(&p.stats.sync_errors, 1);
-                    tracing::error!(shard = p.shard, error = %e, "spill: fdatasync failed");
                 }
             }
             glommio::timer::sleep(SPILL_POLL_INTERVAL).await;
