@@ -68,6 +68,7 @@ impl Api {
 /// One API request, as much of it as the routes need.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
+    /// The HTTP method, as sent (`GET`, `POST`, ...).
     pub method: &'a str,
     /// The URL path, without the query string.
     pub path: &'a str,
@@ -80,8 +81,11 @@ pub struct Request<'a> {
 /// The API's answer: a status, extra headers and a JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
+    /// HTTP status: 200, or the 4xx/5xx of an error.
     pub status: u16,
+    /// Headers beside `Content-Type` (`Allow` on 405, `WWW-Authenticate` on 401).
     pub headers: Vec<(&'static str, String)>,
+    /// The JSON answer; `{"error": "..."}` for errors.
     pub body: Value,
 }
 
