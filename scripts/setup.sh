@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with the Rust toolchain lacks to build linerate:
-# a C/C++ toolchain, make and perl for the bundled librdkafka and zstd.
+# a C/C++ toolchain, make and perl for the bundled librdkafka and zstd; and to test it:
+# promtool (Debian package prometheus), which checks /metrics in tests/e2e_api.rs.
 # Idempotent: installs nothing when everything is already there.
 set -euo pipefail
 missing=()
@@ -10,6 +11,7 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 command -v perl >/dev/null 2>&1 || missing+=(perl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""

@@ -184,20 +184,75 @@ impl Default for KafkaConfig {
     }
 }
 
-/// The control plane's HTTP server (metrics, health).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The control plane's HTTP server (metrics, health, the control API).
+///
+/// `Debug` leaves the token out.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Listen address; empty string disables it.
+    /// Listen address; empty string disables it. Off loopback a token is required.
     pub listen: String,
+    /// Bearer token every `/api/v1` request must carry (`Authorization: Bearer TOKEN`).
+    pub api_token: Option<String>,
+    /// File holding the token (surrounding whitespace ignored), instead of `api_token`.
+    pub api_token_file: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:9514".into(),
+            api_token: None,
+            api_token_file: None,
         }
     }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("listen", &self.listen)
+            .field("api_token", &self.api_token.as_ref().map(|_| REDACTED))
+            .field("api_token_file", &self.api_token_file)
+            .finish()
+    }
+}
+
+impl HttpConfig {
+    /// The API token from `api_token` or the contents of `api_token_file` (trimmed; an
+    /// unreadable or empty file is an error). `None` when neither is set.
+    pub fn api_token(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(t) = &self.api_token {
+            return Ok(Some(t.clone()));
+        }
+        let Some(path) = &self.api_token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(ConfigError::TokenFile {
+                path: path.clone(),
+                reason: "api_token_file is empty".into(),
+            });
+        }
+        Ok(Some(token.to_string()))
+    }
+}
+
+/// What redacted values read as in [`Config::to_redacted_json`].
+pub const REDACTED: &str = "***";
+
+/// A `[kafka.properties]` key containing any of these (case-insensitive) holds a secret.
+const SECRET_PROPERTY_WORDS: [&str; 5] = ["password", "secret", "token", "key", "sasl.jaas"];
+
+/// Whether a librdkafka property named `key` may hold a secret (and is redacted).
+pub fn is_secret_property(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_PROPERTY_WORDS.iter().any(|w| key.contains(w))
 }
 
 /// Stats snapshots from shards to the aggregator.
@@ -293,6 +348,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: {reason}")]
+    TokenFile { path: PathBuf, reason: String },
     #[error("{path}:{line}:{column}: {reason}")]
     Invalid {
         path: PathBuf,
@@ -345,11 +402,37 @@ impl Config {
                 return Err((key, format!("`{addr}` is not an address like 0.0.0.0:5514")));
             }
         }
-        if !self.http.listen.is_empty() && self.http.listen.parse::<SocketAddr>().is_err() {
+        if !self.http.listen.is_empty() {
+            let Ok(addr) = self.http.listen.parse::<SocketAddr>() else {
+                return Err((
+                    "listen",
+                    format!("`{}` is not an address", self.http.listen),
+                ));
+            };
+            let has_token = self.http.api_token.is_some() || self.http.api_token_file.is_some();
+            if !addr.ip().is_loopback() && !has_token {
+                return Err((
+                    "listen",
+                    format!(
+                        "`{addr}` is not a loopback address: set api_token or api_token_file \
+                         (the control API is not served off loopback without a token)"
+                    ),
+                ));
+            }
+        }
+        if self.http.api_token.is_some() && self.http.api_token_file.is_some() {
             return Err((
-                "listen",
-                format!("`{}` is not an address", self.http.listen),
+                "api_token_file",
+                "set api_token or api_token_file, not both".into(),
             ));
+        }
+        if self
+            .http
+            .api_token
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(("api_token", "must not be empty".into()));
         }
         if !(16..=16 << 20).contains(&self.syslog.message_bytes_max) {
             return Err((
@@ -453,6 +536,25 @@ impl Config {
         Ok(())
     }
 
+    /// The configuration as JSON with every secret replaced by [`REDACTED`]: the API token
+    /// and each `[kafka.properties]` value whose key [`is_secret_property`].
+    pub fn to_redacted_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(t) = v.pointer_mut("/http/api_token") {
+            if !t.is_null() {
+                *t = REDACTED.into();
+            }
+        }
+        if let Some(serde_json::Value::Object(props)) = v.pointer_mut("/kafka/properties") {
+            for (key, value) in props.iter_mut() {
+                if is_secret_property(key) {
+                    *value = REDACTED.into();
+                }
+            }
+        }
+        v
+    }
+
     /// The shard → CPU assignment this config asks for.
     pub fn shard_cores(&self) -> Vec<usize> {
         if !self.shards.cores.is_empty() {
@@ -554,6 +656,66 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("c.toml:3:1: message_bytes_max"), "{err}");
+    }
+
+    #[test]
+    fn http_off_loopback_needs_a_token() {
+        let text = "[http]\nlisten = \"0.0.0.0:9514\"\n";
+        let err = Config::parse(text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:2:1: listen:"), "{err}");
+        assert!(err.contains("api_token"), "{err}");
+        let with = "[http]\nlisten = \"0.0.0.0:9514\"\napi_token = \"s3cret\"\n";
+        assert!(Config::parse(with, Path::new("c.toml")).is_ok());
+        assert!(Config::parse("[http]\nlisten = \"[::1]:9514\"\n", Path::new("c.toml")).is_ok());
+        let both = "[http]\napi_token = \"a\"\napi_token_file = \"/t\"\n";
+        let err = Config::parse(both, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:3:1: api_token_file"), "{err}");
+        let empty = "[http]\napi_token = \" \"\n";
+        assert!(Config::parse(empty, Path::new("c.toml")).is_err());
+    }
+
+    #[test]
+    fn token_file_is_read_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "abc123\n").unwrap();
+        let http = HttpConfig {
+            api_token_file: Some(path.clone()),
+            ..HttpConfig::default()
+        };
+        assert_eq!(http.api_token().unwrap().as_deref(), Some("abc123"));
+        std::fs::write(&path, "\n").unwrap();
+        assert!(http.api_token().is_err());
+        assert!(format!("{http:?}").contains("token"));
+        let inline = HttpConfig {
+            api_token: Some("hunter2".into()),
+            ..HttpConfig::default()
+        };
+        assert!(!format!("{inline:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn redacted_json_hides_secrets_only() {
+        let text = "[http]\napi_token = \"hunter2\"\n[kafka.properties]\n\
+                    \"sasl.password\" = \"pw\"\n\"ssl.key.pem\" = \"pem\"\n\
+                    \"sasl.jaas.config\" = \"jaas\"\n\"client.SECRET\" = \"x\"\n\
+                    \"oauthbearer.token.endpoint.url\" = \"u\"\n\"security.protocol\" = \"ssl\"\n";
+        let cfg = Config::parse(text, Path::new("c.toml")).unwrap();
+        let v = cfg.to_redacted_json();
+        let s = v.to_string();
+        for secret in ["hunter2", "\"pw\"", "\"pem\"", "jaas\"", "\"x\"", "\"u\""] {
+            assert!(!s.contains(secret), "{secret} in {s}");
+        }
+        assert_eq!(v["http"]["api_token"], REDACTED);
+        assert_eq!(v["kafka"]["properties"]["sasl.password"], REDACTED);
+        assert_eq!(v["kafka"]["properties"]["security.protocol"], "ssl");
+        assert_eq!(v["kafka"]["brokers"], "embedded");
+        let plain = Config::default().to_redacted_json();
+        assert!(plain["http"]["api_token"].is_null());
     }
 
     #[test]

@@ -11,6 +11,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use linerate::config::Config;
 use linerate::control::aggregator::{self, State};
+use linerate::control::api::Api;
+use linerate::control::inputs::Inputs;
 use linerate::doctor::{self, profile::Profile, Summary};
 use linerate::rlimit::{self, Resource};
 use linerate::shard::{self, ShardSetup};
@@ -161,8 +163,13 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    let api_token = cfg
+        .http
+        .api_token()
+        .context("reading [http] api_token_file")?;
     let cfg = Arc::new(cfg);
     let cores = cfg.shard_cores();
+    let inputs = Arc::new(Inputs::from_config(&cfg.syslog));
     raise_limit(
         Resource::LockedMemory,
         cfg.locked_memory_bytes(),
@@ -247,6 +254,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             tcp,
             buffer,
             sink,
+            paused: inputs.flags(),
         });
     }
 
@@ -265,9 +273,16 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     ];
     let state = Arc::new(Mutex::new(State::new(cores.len(), topic_names, interval)));
     if !cfg.http.listen.is_empty() {
-        let addr = linerate::control::http::spawn(&cfg.http.listen, state.clone())
+        let token_required = api_token.is_some();
+        let api = Api::new(
+            inputs.clone(),
+            cfg.to_redacted_json(),
+            api_token,
+            cores.clone(),
+        );
+        let addr = linerate::control::http::spawn(&cfg.http.listen, state.clone(), api)
             .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
-        tracing::info!(%addr, "http: /metrics /health");
+        tracing::info!(%addr, token_required, "http: /metrics /health /api/v1");
     }
     aggregator::spawn_kafka_probe(state.clone(), bootstrap.clone(), interval);
 

@@ -254,6 +254,7 @@ fn damaged_ring_frames_and_spill_blocks_are_skipped_counted_and_the_rest_replaye
     let keys = Keys {
         kafka: "shutdown_flush_ms = 300",
         buffer: "ring_bytes_max = 2097152",
+        ..Keys::default()
     };
     let app = Appliance::start_in(data.path(), &kafka.bootstrap(), "", keys);
     kafka.cluster.broker_down(1).unwrap();
@@ -405,6 +406,7 @@ fn full_disk_backs_off_counts_and_recovers_when_space_returns() {
     let keys = Keys {
         kafka: "shutdown_flush_ms = 300",
         buffer: "ring_bytes_max = 2097152\nspill_block_bytes_max = 65536",
+        ..Keys::default()
     };
     let app = Appliance::start_in(dir.path(), &kafka.bootstrap(), "", keys);
     kafka.cluster.broker_down(1).unwrap();
@@ -424,7 +426,7 @@ fn full_disk_backs_off_counts_and_recovers_when_space_returns() {
     // The disk fills: spill writes fail, the rings fill, TCP inputs stop reading.
     let m = app.wait_metrics(Duration::from_secs(60), |m| {
         m.sum("linerate_buffer_spill_write_errors_total", &[]) > 0
-            && m.sum("linerate_backpressure_wait_microseconds_total", &[]) > 0
+            && m.sum_f64("linerate_backpressure_wait_seconds_total", &[]) > 0.0
     });
     assert!(
         m.sum("linerate_buffer_spill_write_errors_total", &[]) > 0,
@@ -432,7 +434,7 @@ fn full_disk_backs_off_counts_and_recovers_when_space_returns() {
     );
     assert!(m.sum("linerate_buffer_spill_blocked", &[]) > 0);
     assert!(
-        m.sum("linerate_backpressure_wait_microseconds_total", &[]) > 0,
+        m.sum_f64("linerate_backpressure_wait_seconds_total", &[]) > 0.0,
         "the TCP inputs backed off"
     );
     let received = m.sum("linerate_events_received_total", &[]);

@@ -1,12 +1,15 @@
-//! The control plane's HTTP server (tiny_http, one thread): `/metrics` (Prometheus text) and
-//! `/health` (JSON: every shard alive, Kafka reachable; 200 when healthy, else 503).
+//! The control plane's HTTP server (tiny_http, one thread): `/metrics` (Prometheus text),
+//! `/health` (JSON: every shard alive, Kafka reachable; 200 when healthy, else 503), both open
+//! to anyone who can reach the address, and the control API under `/api/v1`
+//! ([`crate::control::api`]; a bearer token when one is configured).
 
 use std::time::Instant;
 
 use crate::control::aggregator::SharedState;
+use crate::control::api::{self, Api};
 
 /// Bind `addr` and serve on a background thread. Binding errors are returned at once.
-pub fn spawn(addr: &str, state: SharedState) -> std::io::Result<std::net::SocketAddr> {
+pub fn spawn(addr: &str, state: SharedState, api: Api) -> std::io::Result<std::net::SocketAddr> {
     let server = tiny_http::Server::http(addr).map_err(std::io::Error::other)?;
     let local = server
         .server_addr()
@@ -16,23 +19,49 @@ pub fn spawn(addr: &str, state: SharedState) -> std::io::Result<std::net::Socket
         .name("http".into())
         .spawn(move || {
             for request in server.incoming_requests() {
-                let (status, content_type, body) = route(request.url(), &state);
-                let header = tiny_http::Header::from_bytes("Content-Type", content_type)
-                    .unwrap_or_else(|_| {
-                        tiny_http::Header::from_bytes("Content-Type", "text/plain")
-                            .expect("static header")
-                    });
-                let response = tiny_http::Response::from_string(body)
+                let url = request.url();
+                let path = url.split('?').next().unwrap_or(url);
+                let (status, content_type, body, headers) = if api::is_api_path(path) {
+                    let reply = api::handle(
+                        &api,
+                        &state,
+                        &api::Request {
+                            method: request.method().as_str(),
+                            path,
+                            authorization: request
+                                .headers()
+                                .iter()
+                                .find(|h| h.field.equiv("Authorization"))
+                                .map(|h| h.value.as_str()),
+                            body_bytes: request.body_length(),
+                        },
+                    );
+                    let body = serde_json::to_string_pretty(&reply.body).unwrap_or_default();
+                    (reply.status, "application/json", body + "\n", reply.headers)
+                } else {
+                    let (status, content_type, body) = route(path, &state, &api);
+                    (status, content_type, body, Vec::new())
+                };
+                let mut response = tiny_http::Response::from_string(body)
                     .with_status_code(status)
-                    .with_header(header);
+                    .with_header(header("Content-Type", content_type));
+                for (name, value) in &headers {
+                    response = response.with_header(header(name, value));
+                }
                 let _ = request.respond(response);
             }
         })?;
     Ok(local)
 }
 
-fn route(url: &str, state: &SharedState) -> (u16, &'static str, String) {
-    let path = url.split('?').next().unwrap_or(url);
+/// A response header; a value tiny_http refuses (never one of ours) becomes an empty
+/// `X-Invalid` header rather than a panic.
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name, value)
+        .unwrap_or_else(|_| tiny_http::Header::from_bytes("X-Invalid", "").expect("static header"))
+}
+
+fn route(path: &str, state: &SharedState, api: &Api) -> (u16, &'static str, String) {
     let Ok(st) = state.lock() else {
         return (500, "text/plain", "state unavailable\n".into());
     };
@@ -40,7 +69,7 @@ fn route(url: &str, state: &SharedState) -> (u16, &'static str, String) {
         "/metrics" => (
             200,
             "text/plain; version=0.0.4",
-            crate::control::metrics::render(&st),
+            crate::control::metrics::render(&st, api.inputs()),
         ),
         "/health" => {
             let now = Instant::now();
@@ -63,7 +92,7 @@ fn route(url: &str, state: &SharedState) -> (u16, &'static str, String) {
         _ => (
             404,
             "text/plain",
-            "not found: try /metrics or /health\n".into(),
+            "not found: try /metrics, /health or /api/v1/shards\n".into(),
         ),
     }
 }

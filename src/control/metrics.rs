@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use crate::control::aggregator::State;
+use crate::control::inputs::{InputState, Inputs};
 use crate::shard::stats::{ShardSnapshot, DROP_REASON_NAMES, TRANSPORT_NAMES};
 
 /// Reads one per-topic counter (by topic index) from a shard snapshot.
@@ -14,8 +15,9 @@ type TopicCounter = fn(&ShardSnapshot, usize) -> u64;
 
 type Getter = fn(&ShardSnapshot) -> u64;
 
-/// Render every metric of `state` as Prometheus text.
-pub fn render(state: &State) -> String {
+/// Render every metric of `state` and the inputs' states as Prometheus text (passes
+/// `promtool check metrics`).
+pub fn render(state: &State, inputs: &Inputs) -> String {
     let mut out = String::with_capacity(8192);
     let now = Instant::now();
     let snaps: Vec<&ShardSnapshot> = state.shards.iter().flatten().map(|(_, s)| s).collect();
@@ -50,7 +52,7 @@ pub fn render(state: &State) -> String {
             );
         }
     }
-    let per_shard: [(&str, &str, &str, Getter); 21] = [
+    let per_shard: [(&str, &str, &str, Getter); 20] = [
         (
             "linerate_events_parsed_total",
             "counter",
@@ -92,12 +94,6 @@ pub fn render(state: &State) -> String {
             "counter",
             "Times an event could not be handed to Kafka because the producer queue was full (it is resent).",
             |s| s.backpressure_waits,
-        ),
-        (
-            "linerate_backpressure_wait_microseconds_total",
-            "counter",
-            "Time TCP inputs waited for ring space, microseconds (the sockets were not read meanwhile).",
-            |s| s.backpressure_micros,
         ),
         (
             "linerate_buffer_ring_bytes_used",
@@ -199,6 +195,20 @@ pub fn render(state: &State) -> String {
             );
         }
     }
+    family(
+        &mut out,
+        "linerate_backpressure_wait_seconds_total",
+        "counter",
+        "Time TCP inputs waited for ring space, seconds (the sockets were not read meanwhile).",
+    );
+    for s in &snaps {
+        let _ = writeln!(
+            out,
+            "linerate_backpressure_wait_seconds_total{{shard=\"{}\"}} {}",
+            s.shard,
+            s.backpressure_micros as f64 / 1e6
+        );
+    }
     let per_topic: [(&str, &str, TopicCounter); 3] = [
         (
             "linerate_events_produced_total",
@@ -270,6 +280,20 @@ pub fn render(state: &State) -> String {
         "linerate_kafka_reachable {}",
         u8::from(state.kafka_reachable)
     );
+    family(
+        &mut out,
+        "linerate_input_paused",
+        "gauge",
+        "1 while the input is paused through the control API (TCP: not read; UDP: datagrams dropped as reason paused).",
+    );
+    for i in inputs.iter() {
+        let _ = writeln!(
+            out,
+            "linerate_input_paused{{input=\"{}\"}} {}",
+            i.name,
+            u8::from(i.state() == InputState::Paused)
+        );
+    }
     out
 }
 
@@ -297,8 +321,11 @@ mod tests {
         snap.received[1] = 42;
         snap.delivered[1] = 40;
         snap.dropped[2] = 3;
+        snap.backpressure_micros = 1_500_000;
         st.shards[1] = Some((Instant::now(), snap));
-        let text = render(&st);
+        let inputs = Inputs::from_config(&crate::config::SyslogConfig::default());
+        inputs.set_paused(crate::control::inputs::SYSLOG_UDP, true);
+        let text = render(&st, &inputs);
         assert!(
             text.contains("linerate_events_received_total{shard=\"1\",transport=\"tcp\"} 42\n"),
             "{text}"
@@ -311,6 +338,10 @@ mod tests {
         ));
         assert!(text.contains("linerate_shard_up{shard=\"0\"} 0\n"));
         assert!(text.contains("linerate_shard_up{shard=\"1\"} 1\n"));
+        assert!(text.contains("linerate_backpressure_wait_seconds_total{shard=\"1\"} 1.5\n"));
+        assert!(text.contains("linerate_input_paused{input=\"syslog_udp\"} 1\n"));
+        assert!(text.contains("linerate_input_paused{input=\"syslog_tcp\"} 0\n"));
+        assert!(text.contains("linerate_events_dropped_total{shard=\"1\",reason=\"paused\"} 0\n"));
         // Every sample line belongs to a family declared with # TYPE before it.
         let mut declared = std::collections::HashSet::new();
         for line in text.lines() {

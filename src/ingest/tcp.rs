@@ -4,6 +4,9 @@
 //! Bounds: `tcp_connections_max` open connections per shard (further ones are closed at once
 //! and counted), one read buffer of `tcp_read_buffer_bytes` per connection. While Kafka's queue
 //! is full the connection is not read, so the kernel's TCP window pushes back on the sender.
+//! The same holds while the input is paused through the control API: the listener does not
+//! accept and connections are not read (checked once per read), so nothing is lost; what the
+//! senders wrote waits in the kernel until the input is resumed.
 
 use std::io::ErrorKind;
 use std::rc::Rc;
@@ -12,6 +15,7 @@ use std::time::Duration;
 use futures_lite::{future, AsyncReadExt};
 use glommio::net::{TcpListener, TcpStream};
 
+use crate::control::inputs::PauseFlag;
 use crate::ingest::framing::{Framer, Step};
 use crate::normalize::{unix_micros_now, ReceiveMeta};
 use crate::shard::pipeline::Pipeline;
@@ -19,16 +23,25 @@ use crate::shard::stats::{add, sub, Transport};
 
 /// How often an idle connection or listener checks for shutdown.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
+/// How often a paused listener or connection checks whether it was resumed.
+const PAUSE_CHECK: Duration = Duration::from_millis(20);
 
-/// Accept connections until shutdown; each is served by a task on this shard.
+/// Accept connections until shutdown; each is served by a task on this shard. While
+/// `paused`, neither accepts nor reads.
 pub async fn serve(
     p: Rc<Pipeline>,
     listener: TcpListener,
     read_buffer_bytes: usize,
     connections_max: usize,
+    paused: PauseFlag,
 ) {
     add(&p.stats.inputs_active, 1);
     while !p.stopping() {
+        if paused.is_paused() {
+            // New connections wait in the listen backlog.
+            glommio::timer::sleep(PAUSE_CHECK).await;
+            continue;
+        }
         let accepted = future::or(async { Some(listener.accept().await) }, async {
             glommio::timer::sleep(IDLE_CHECK).await;
             None
@@ -43,8 +56,13 @@ pub async fn serve(
                     continue; // dropping the stream closes it
                 }
                 add(&p.stats.tcp_connections_accepted, 1);
-                glommio::spawn_local(serve_connection(p.clone(), stream, read_buffer_bytes))
-                    .detach();
+                glommio::spawn_local(serve_connection(
+                    p.clone(),
+                    stream,
+                    read_buffer_bytes,
+                    paused.clone(),
+                ))
+                .detach();
             }
             Some(Err(e)) => {
                 tracing::warn!(shard = p.shard, error = %e, "tcp accept failed");
@@ -55,7 +73,12 @@ pub async fn serve(
     sub(&p.stats.inputs_active, 1);
 }
 
-async fn serve_connection(p: Rc<Pipeline>, mut stream: TcpStream, read_buffer_bytes: usize) {
+async fn serve_connection(
+    p: Rc<Pipeline>,
+    mut stream: TcpStream,
+    read_buffer_bytes: usize,
+    paused: PauseFlag,
+) {
     add(&p.stats.inputs_active, 1);
     add(&p.stats.tcp_connections_open, 1);
     let peer = stream.peer_addr().ok();
@@ -66,6 +89,11 @@ async fn serve_connection(p: Rc<Pipeline>, mut stream: TcpStream, read_buffer_by
     loop {
         if p.stopping() {
             break;
+        }
+        if paused.is_paused() {
+            // Not read: the kernel's window fills and pushes back on the sender.
+            glommio::timer::sleep(PAUSE_CHECK).await;
+            continue;
         }
         let n = match stream.read(&mut buf[filled..]).await {
             Ok(0) => {

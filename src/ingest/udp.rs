@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_lite::future;
 use glommio::net::UdpSocket;
 
+use crate::control::inputs::PauseFlag;
 use crate::ingest::udp_batch::UdpBatch;
 use crate::normalize::{unix_micros_now, ReceiveMeta};
 use crate::shard::pipeline::Pipeline;
@@ -18,8 +19,9 @@ const IDLE_CHECK: Duration = Duration::from_millis(100);
 
 /// Serve `socket` until shutdown. Every datagram is one message; longer ones than the slot are
 /// truncated and counted. Kernel drops (SO_RXQ_OVFL) are counted as
-/// `udp_receive_buffer_full`.
-pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize) {
+/// `udp_receive_buffer_full`. While `paused` (read once per batch) the socket is still
+/// drained, and its datagrams are dropped and counted as `paused` (not as received).
+pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize, paused: PauseFlag) {
     add(&p.stats.inputs_active, 1);
     let slot = p.message_bytes_max.min(65_536);
     let mut batch = UdpBatch::new(batch_max, slot);
@@ -51,15 +53,10 @@ pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize) {
             }
             continue;
         }
-        let meta_time = unix_micros_now();
-        for i in 0..n {
-            let Some(d) = batch.get(i) else { break };
-            let meta = ReceiveMeta {
-                received_unix_micros: meta_time,
-                peer: d.peer,
-            };
-            p.ingest(d.payload, d.truncated, &meta, Transport::Udp)
-                .await;
+        if paused.is_paused() {
+            add(&p.stats.dropped[DropReason::Paused as usize], n as u64);
+        } else {
+            ingest_batch(&p, &batch, n).await;
         }
         if let Some(total) = batch.kernel_drops() {
             // The first report covers drops before we looked; the counter is per socket.
@@ -73,4 +70,18 @@ pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize) {
         glommio::yield_if_needed().await;
     }
     sub(&p.stats.inputs_active, 1);
+}
+
+/// Take the first `n` datagrams of `batch` into the pipeline.
+async fn ingest_batch(p: &Pipeline, batch: &UdpBatch, n: usize) {
+    let meta_time = unix_micros_now();
+    for i in 0..n {
+        let Some(d) = batch.get(i) else { break };
+        let meta = ReceiveMeta {
+            received_unix_micros: meta_time,
+            peer: d.peer,
+        };
+        p.ingest(d.payload, d.truncated, &meta, Transport::Udp)
+            .await;
+    }
 }

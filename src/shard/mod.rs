@@ -19,6 +19,7 @@ use crate::buffer::spill::{Spill, SpillWriter};
 use crate::buffer::ShardBuffer;
 use crate::config::Config;
 use crate::config::FsyncPolicy;
+use crate::control::inputs::PauseFlags;
 use crate::sink::kafka::KafkaSink;
 use delivery::Delivery;
 use pipeline::Pipeline;
@@ -39,6 +40,8 @@ pub struct ShardSetup {
     pub tcp: Option<socket2::Socket>,
     pub buffer: ShardBuffer,
     pub sink: KafkaSink,
+    /// The control plane's pause flags of the inputs, read by the input tasks.
+    pub paused: PauseFlags,
 }
 
 /// First wait after a failed spill write; doubles up to [`SPILL_RETRY_MAX`].
@@ -139,6 +142,7 @@ pub fn spawn(
         tcp,
         buffer,
         sink,
+        paused,
     } = setup;
     let in_flight_max = sink.acks().capacity().min(cfg.buffer.in_flight_events_max);
     let delivery = Delivery::new(shard, buffer.ring, buffer.spill, &cfg.buffer, in_flight_max);
@@ -163,6 +167,7 @@ pub fn spawn(
                     p.clone(),
                     sock,
                     cfg.syslog.udp_batch_max,
+                    paused.udp.clone(),
                 ))
                 .detach();
             }
@@ -175,6 +180,7 @@ pub fn spawn(
                     listener,
                     cfg.syslog.tcp_read_buffer_bytes,
                     cfg.syslog.tcp_connections_max,
+                    paused.tcp.clone(),
                 ))
                 .detach();
             }

@@ -29,13 +29,19 @@ pub enum DropReason {
     BufferFull = 1,
     /// The kernel dropped datagrams because the socket's receive buffer was full.
     UdpReceiveBufferFull = 2,
+    /// A UDP datagram arrived while its input was paused through the control API.
+    Paused = 3,
 }
 
 /// Number of [`DropReason`] variants.
-pub const DROP_REASON_COUNT: usize = 3;
+pub const DROP_REASON_COUNT: usize = 4;
 /// Label values of [`DropReason`], by index.
-pub const DROP_REASON_NAMES: [&str; DROP_REASON_COUNT] =
-    ["dead_letter_full", "buffer_full", "udp_receive_buffer_full"];
+pub const DROP_REASON_NAMES: [&str; DROP_REASON_COUNT] = [
+    "dead_letter_full",
+    "buffer_full",
+    "udp_receive_buffer_full",
+    "paused",
+];
 
 /// The live counters of one shard (single-threaded; see module docs).
 #[derive(Debug, Default)]

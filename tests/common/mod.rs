@@ -80,6 +80,8 @@ pub struct Appliance {
 pub struct Keys<'a> {
     pub kafka: &'a str,
     pub buffer: &'a str,
+    pub syslog: &'a str,
+    pub http: &'a str,
 }
 
 /// Ring size per shard in tests (tests that fill it set their own).
@@ -106,7 +108,12 @@ impl Appliance {
 
     /// As [`Appliance::start_in`], without waiting for health.
     pub fn spawn_in(data_dir: &Path, brokers: &str, extra: &str, keys: Keys) -> Self {
-        let Keys { kafka, buffer } = keys;
+        let Keys {
+            kafka,
+            buffer,
+            syslog,
+            http,
+        } = keys;
         let ring = if buffer.contains("ring_bytes_max") {
             String::new()
         } else {
@@ -117,8 +124,8 @@ impl Appliance {
         let dir = tempfile::tempdir().unwrap();
         let cfg = format!(
             "[shards]\ncount = 2\n\n[syslog]\nudp_listen = \"127.0.0.1:{syslog_port}\"\n\
-             tcp_listen = \"127.0.0.1:{syslog_port}\"\nyear = 2025\n\n[kafka]\nbrokers = \"{brokers}\"\n{kafka}\n\n\
-             [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[stats]\ninterval_ms = 200\n\n\
+             tcp_listen = \"127.0.0.1:{syslog_port}\"\nyear = 2025\n{syslog}\n\n[kafka]\nbrokers = \"{brokers}\"\n{kafka}\n\n\
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\n{http}\n\n[stats]\ninterval_ms = 200\n\n\
              [buffer]\ndata_dir = \"{}\"\n{ring}\n{buffer}\n{extra}",
             data_dir.display(),
         );
@@ -224,10 +231,29 @@ impl Drop for Appliance {
 
 /// Minimal HTTP/1.0 GET over a real socket: (status, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_request(port, "GET", path, &[])
+}
+
+/// Minimal HTTP/1.0 request without a body over a real socket, with extra `headers`:
+/// (status, body).
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<(u16, String)> {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: localhost\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method == "POST" {
+        head.push_str("Content-Length: 0\r\n");
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).ok()?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let status = resp.split(' ').nth(1)?.parse().ok()?;
@@ -263,6 +289,16 @@ impl Metrics {
                 k.split('{').next() == Some(name) && labels.iter().all(|l| k.contains(l))
             })
             .map(|(_, v)| *v as u64)
+            .sum()
+    }
+    /// As [`Metrics::sum`], without rounding each sample down (for values in seconds).
+    pub fn sum_f64(&self, name: &str, labels: &[&str]) -> f64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| {
+                k.split('{').next() == Some(name) && labels.iter().all(|l| k.contains(l))
+            })
+            .map(|(_, v)| *v)
             .sum()
     }
 }

@@ -1,0 +1,489 @@
+//! The REST control API under `/api/v1` (JSON): shards and their counters, inputs and their
+//! pause switches, the effective configuration with secrets redacted.
+//!
+//! Pure request → reply: the HTTP server ([`crate::control::http`]) does the socket work, so
+//! every route is tested here without one. Errors are `{"error": "..."}` with a 4xx status.
+//! When a token is configured every request needs `Authorization: Bearer TOKEN` (compared in
+//! constant time), checked before routing, so unknown paths answer 401 too.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+
+use crate::control::aggregator::{SharedState, State};
+use crate::control::inputs::{Input, InputState, Inputs};
+use crate::shard::stats::{
+    DropReason, ShardSnapshot, Transport, DROP_REASON_NAMES, TRANSPORT_NAMES,
+};
+
+/// Path prefix of every API route.
+pub const API_PREFIX: &str = "/api/v1";
+/// Largest request body accepted, bytes (no route reads one; larger ones get 413).
+pub const REQUEST_BODY_BYTES_MAX: usize = 4096;
+
+/// What the API serves besides the aggregator's state. `Debug` leaves the token out.
+pub struct Api {
+    inputs: Arc<Inputs>,
+    /// The effective configuration, already redacted.
+    config: Value,
+    token: Option<String>,
+    /// The CPU of each shard, by shard index.
+    cores: Vec<usize>,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("inputs", &self.inputs)
+            .field("token_required", &self.token.is_some())
+            .field("cores", &self.cores)
+            .finish()
+    }
+}
+
+impl Api {
+    /// An API over `inputs`, serving `config` (pass [`crate::config::Config::to_redacted_json`])
+    /// and requiring `token` when one is given.
+    pub fn new(
+        inputs: Arc<Inputs>,
+        config: Value,
+        token: Option<String>,
+        cores: Vec<usize>,
+    ) -> Self {
+        Self {
+            inputs,
+            config,
+            token,
+            cores,
+        }
+    }
+
+    /// The input registry (for the metrics).
+    pub fn inputs(&self) -> &Inputs {
+        &self.inputs
+    }
+}
+
+/// One API request, as much of it as the routes need.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The HTTP method, as sent (`GET`, `POST`, ...).
+    pub method: &'a str,
+    /// The URL path, without the query string.
+    pub path: &'a str,
+    /// The `Authorization` header, if sent.
+    pub authorization: Option<&'a str>,
+    /// The declared body length, if any.
+    pub body_bytes: Option<usize>,
+}
+
+/// The API's answer: a status, extra headers and a JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// HTTP status: 200, or the 4xx/5xx of an error.
+    pub status: u16,
+    /// Headers beside `Content-Type` (`Allow` on 405, `WWW-Authenticate` on 401).
+    pub headers: Vec<(&'static str, String)>,
+    /// The JSON answer; `{"error": "..."}` for errors.
+    pub body: Value,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Self {
+        Self {
+            status: 200,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    fn error(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: json!({ "error": message.into() }),
+        }
+    }
+
+    fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// Whether `path` belongs to the API.
+pub fn is_api_path(path: &str) -> bool {
+    path.strip_prefix(API_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Answer one request. Pausing and resuming change the input's flag at once; the shards'
+/// input tasks see it at their next read (TCP) or batch (UDP).
+pub fn handle(api: &Api, state: &SharedState, req: &Request) -> Reply {
+    if let Some(expected) = &api.token {
+        if !authorized(expected, req.authorization) {
+            return Reply::error(401, "missing or wrong bearer token")
+                .with_header("WWW-Authenticate", "Bearer");
+        }
+    }
+    if req.body_bytes.unwrap_or(0) > REQUEST_BODY_BYTES_MAX {
+        return Reply::error(
+            413,
+            format!("request body over {REQUEST_BODY_BYTES_MAX} bytes"),
+        );
+    }
+    let rest = req
+        .path
+        .strip_prefix(API_PREFIX)
+        .unwrap_or(req.path)
+        .trim_end_matches('/');
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        ["shards"] => only(req, "GET", || with_state(state, |st| shards(api, st))),
+        ["inputs"] => only(req, "GET", || {
+            with_state(state, |st| {
+                let list: Vec<Value> = api.inputs.iter().map(|i| input_json(i, st)).collect();
+                Reply::ok(json!({ "inputs": list }))
+            })
+        }),
+        ["inputs", name] => only(req, "GET", || match api.inputs.get(name) {
+            Some(i) => with_state(state, |st| Reply::ok(input_json(i, st))),
+            None => unknown_input(api, name),
+        }),
+        ["inputs", name, action @ ("pause" | "resume")] => only(req, "POST", || {
+            let paused = *action == "pause";
+            match api.inputs.set_paused(name, paused) {
+                Some(changed) => {
+                    if changed {
+                        tracing::info!(input = %name, "input {}d through the control API", action);
+                    }
+                    let input = api.inputs.get(name);
+                    let state_now = input.map_or(InputState::Running, Input::state);
+                    Reply::ok(json!({ "name": name, "state": state_now, "changed": changed }))
+                }
+                None => unknown_input(api, name),
+            }
+        }),
+        ["config"] => only(req, "GET", || Reply::ok(api.config.clone())),
+        _ => Reply::error(
+            404,
+            format!(
+                "no such endpoint: {}; try {API_PREFIX}/shards, {API_PREFIX}/inputs, \
+                 {API_PREFIX}/inputs/NAME/pause|resume, {API_PREFIX}/config",
+                req.path
+            ),
+        ),
+    }
+}
+
+/// Answer with `f` when the method is `method`, else 405 with an `Allow` header.
+fn only(req: &Request, method: &'static str, f: impl FnOnce() -> Reply) -> Reply {
+    if req.method.eq_ignore_ascii_case(method) {
+        f()
+    } else {
+        Reply::error(
+            405,
+            format!("{} not allowed on {}; use {method}", req.method, req.path),
+        )
+        .with_header("Allow", method)
+    }
+}
+
+fn with_state(state: &SharedState, f: impl FnOnce(&State) -> Reply) -> Reply {
+    match state.lock() {
+        Ok(st) => f(&st),
+        Err(_) => Reply::error(500, "state unavailable"),
+    }
+}
+
+fn unknown_input(api: &Api, name: &str) -> Reply {
+    let known: Vec<&str> = api.inputs.iter().map(|i| i.name).collect();
+    Reply::error(
+        404,
+        format!("no input `{name}`; enabled inputs: {}", known.join(", ")),
+    )
+}
+
+/// Whether `header` is `Bearer <expected>` (scheme case-insensitive, token compared in
+/// constant time for its length).
+fn authorized(expected: &str, header: Option<&str>) -> bool {
+    let Some(given) = header.and_then(|h| {
+        let (scheme, token) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }) else {
+        return false;
+    };
+    constant_time_eq(expected.as_bytes(), given.as_bytes())
+}
+
+/// Equality whose time depends only on the lengths, not on where the bytes differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// `GET /shards`: every shard, reported or not.
+fn shards(api: &Api, st: &State) -> Reply {
+    let now = Instant::now();
+    let list: Vec<Value> = st
+        .shards
+        .iter()
+        .enumerate()
+        .map(|(i, latest)| {
+            let alive = st.shard_alive(i, now);
+            let state = match latest {
+                None => "starting",
+                Some((_, s)) if s.stopped => "stopped",
+                Some(_) if alive => "alive",
+                Some(_) => "stale",
+            };
+            json!({
+                "id": i,
+                "core": api.cores.get(i),
+                "state": state,
+                "alive": alive,
+                "snapshot_age_ms": latest.as_ref().map(|(at, _)| now.duration_since(*at).as_millis() as u64),
+                "counters": latest.as_ref().map(|(_, s)| counters_json(s, &st.topic_names)),
+            })
+        })
+        .collect();
+    Reply::ok(json!({
+        "interval_ms": st.interval.as_millis() as u64,
+        "shards": list,
+    }))
+}
+
+/// A snapshot's counters with every array keyed by its label (transport, topic, reason).
+fn counters_json(s: &ShardSnapshot, topics: &[String]) -> Value {
+    let Ok(Value::Object(fields)) = serde_json::to_value(s) else {
+        return Value::Null;
+    };
+    let keyed = |values: &[u64], names: &mut dyn Iterator<Item = &str>| -> Value {
+        let mut out = Map::new();
+        for (name, v) in names.zip(values) {
+            if !name.is_empty() {
+                out.insert(name.to_string(), (*v).into());
+            }
+        }
+        Value::Object(out)
+    };
+    let mut m = Map::new();
+    for (key, value) in fields {
+        let value = match key.as_str() {
+            "shard" | "core" | "stopped" => continue,
+            "received" => keyed(&s.received, &mut TRANSPORT_NAMES.iter().copied()),
+            "received_bytes" => keyed(&s.received_bytes, &mut TRANSPORT_NAMES.iter().copied()),
+            "dropped" => keyed(&s.dropped, &mut DROP_REASON_NAMES.iter().copied()),
+            "produced" => keyed(&s.produced, &mut topics.iter().map(String::as_str)),
+            "delivered" => keyed(&s.delivered, &mut topics.iter().map(String::as_str)),
+            "delivery_failed" => keyed(&s.delivery_failed, &mut topics.iter().map(String::as_str)),
+            _ => value,
+        };
+        m.insert(key, value);
+    }
+    Value::Object(m)
+}
+
+/// One input with its counters summed over the shards' latest snapshots.
+fn input_json(input: &Input, st: &State) -> Value {
+    let t = input.transport as usize;
+    let snaps = || st.shards.iter().flatten().map(|(_, s)| s);
+    let received: u64 = snaps().map(|s| s.received[t]).sum();
+    let received_bytes: u64 = snaps().map(|s| s.received_bytes[t]).sum();
+    let mut v = json!({
+        "name": input.name,
+        "transport": TRANSPORT_NAMES[t],
+        "listen": input.listen,
+        "state": input.state(),
+        "received": received,
+        "received_bytes": received_bytes,
+    });
+    match input.transport {
+        Transport::Udp => {
+            // The drop reasons that only UDP has.
+            let mut dropped = Map::new();
+            for r in [
+                DropReason::Paused,
+                DropReason::BufferFull,
+                DropReason::UdpReceiveBufferFull,
+            ] {
+                let n: u64 = snaps().map(|s| s.dropped[r as usize]).sum();
+                dropped.insert(DROP_REASON_NAMES[r as usize].into(), n.into());
+            }
+            v["dropped"] = Value::Object(dropped);
+        }
+        Transport::Tcp => {
+            v["connections"] = json!({
+                "open": snaps().map(|s| s.tcp_connections_open).sum::<u64>(),
+                "accepted": snaps().map(|s| s.tcp_connections_accepted).sum::<u64>(),
+                "rejected": snaps().map(|s| s.tcp_connections_rejected).sum::<u64>(),
+            });
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::control::inputs::{SYSLOG_TCP, SYSLOG_UDP};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    fn setup(token: Option<&str>) -> (Api, SharedState) {
+        let mut cfg = Config::default();
+        cfg.kafka
+            .properties
+            .insert("sasl.password".into(), "pw".into());
+        let inputs = Arc::new(Inputs::from_config(&cfg.syslog));
+        let api = Api::new(
+            inputs,
+            cfg.to_redacted_json(),
+            token.map(str::to_string),
+            vec![0, 1],
+        );
+        let mut st = State::new(
+            2,
+            ["logs.raw".into(), "logs.normalized".into()],
+            Duration::from_secs(1),
+        );
+        let mut snap = ShardSnapshot {
+            shard: 1,
+            core: 1,
+            ..Default::default()
+        };
+        snap.received = [5, 7];
+        snap.dropped[DropReason::Paused as usize] = 3;
+        snap.tcp_connections_accepted = 2;
+        st.shards[1] = Some((Instant::now(), snap));
+        (api, Arc::new(Mutex::new(st)))
+    }
+
+    fn req<'a>(method: &'a str, path: &'a str) -> Request<'a> {
+        Request {
+            method,
+            path,
+            authorization: None,
+            body_bytes: None,
+        }
+    }
+
+    #[test]
+    fn lists_shards_with_state_and_keyed_counters() {
+        let (api, st) = setup(None);
+        let r = handle(&api, &st, &req("GET", "/api/v1/shards"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let shards = r.body["shards"].as_array().unwrap();
+        assert_eq!(shards.len(), 2);
+        assert_eq!(shards[0]["state"], "starting");
+        assert_eq!(shards[0]["core"], 0);
+        assert!(shards[0]["counters"].is_null());
+        assert_eq!(shards[1]["state"], "alive");
+        assert_eq!(shards[1]["alive"], true);
+        assert_eq!(shards[1]["counters"]["received"]["tcp"], 7);
+        assert_eq!(shards[1]["counters"]["dropped"]["paused"], 3);
+        assert_eq!(shards[1]["counters"]["delivered"]["logs.normalized"], 0);
+        assert!(shards[1]["snapshot_age_ms"].as_u64().is_some());
+    }
+
+    #[test]
+    fn pauses_and_resumes_idempotently_and_lists_inputs() {
+        let (api, st) = setup(None);
+        let flags = api.inputs().flags();
+        let r = handle(&api, &st, &req("POST", "/api/v1/inputs/syslog_tcp/pause"));
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.body,
+            json!({"name": SYSLOG_TCP, "state": "paused", "changed": true})
+        );
+        assert!(flags.tcp.is_paused());
+        let again = handle(&api, &st, &req("POST", "/api/v1/inputs/syslog_tcp/pause/"));
+        assert_eq!(again.body["changed"], false);
+        let list = handle(&api, &st, &req("GET", "/api/v1/inputs"));
+        let inputs = list.body["inputs"].as_array().unwrap();
+        assert_eq!(inputs[0]["name"], SYSLOG_UDP);
+        assert_eq!(inputs[0]["state"], "running");
+        assert_eq!(inputs[0]["received"], 5);
+        assert_eq!(inputs[0]["dropped"]["paused"], 3);
+        assert_eq!(inputs[1]["state"], "paused");
+        assert_eq!(inputs[1]["received"], 7);
+        assert_eq!(inputs[1]["connections"]["accepted"], 2);
+        let r = handle(&api, &st, &req("POST", "/api/v1/inputs/syslog_tcp/resume"));
+        assert_eq!(r.body["state"], "running");
+        assert!(!flags.tcp.is_paused());
+        let one = handle(&api, &st, &req("GET", "/api/v1/inputs/syslog_udp"));
+        assert_eq!(one.body["transport"], "udp");
+    }
+
+    #[test]
+    fn errors_are_json_with_4xx_codes() {
+        let (api, st) = setup(None);
+        let r = handle(&api, &st, &req("POST", "/api/v1/inputs/nope/pause"));
+        assert_eq!(r.status, 404);
+        assert!(r.body["error"].as_str().unwrap().contains("syslog_tcp"));
+        let r = handle(&api, &st, &req("GET", "/api/v1/inputs/syslog_tcp/pause"));
+        assert_eq!(r.status, 405);
+        assert_eq!(r.headers, vec![("Allow", "POST".to_string())]);
+        let r = handle(&api, &st, &req("DELETE", "/api/v1/shards"));
+        assert_eq!(r.status, 405);
+        let r = handle(&api, &st, &req("GET", "/api/v1/nothing"));
+        assert_eq!(r.status, 404);
+        assert!(r.body["error"].is_string());
+        let mut big = req("POST", "/api/v1/inputs/syslog_tcp/pause");
+        big.body_bytes = Some(REQUEST_BODY_BYTES_MAX + 1);
+        assert_eq!(handle(&api, &st, &big).status, 413);
+    }
+
+    #[test]
+    fn config_is_redacted() {
+        let (api, st) = setup(Some("hunter2"));
+        let mut r = req("GET", "/api/v1/config");
+        r.authorization = Some("Bearer hunter2");
+        let reply = handle(&api, &st, &r);
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body["kafka"]["properties"]["sasl.password"], "***");
+        assert!(!reply.body.to_string().contains("\"pw\""));
+    }
+
+    #[test]
+    fn token_is_required_when_configured() {
+        let (api, st) = setup(Some("hunter2"));
+        for auth in [
+            None,
+            Some("Bearer hunter3"),
+            Some("Bearer hunter"),
+            Some("Basic hunter2"),
+            Some("hunter2"),
+        ] {
+            let mut r = req("GET", "/api/v1/shards");
+            r.authorization = auth;
+            let reply = handle(&api, &st, &r);
+            assert_eq!(reply.status, 401, "{auth:?}");
+            assert_eq!(
+                reply.headers,
+                vec![("WWW-Authenticate", "Bearer".to_string())]
+            );
+        }
+        // Unknown paths do not reveal themselves without the token either.
+        assert_eq!(
+            handle(&api, &st, &req("GET", "/api/v1/secret-place")).status,
+            401
+        );
+        let mut r = req("GET", "/api/v1/shards");
+        r.authorization = Some("bearer  hunter2 ");
+        assert_eq!(handle(&api, &st, &r).status, 200);
+    }
+
+    #[test]
+    fn api_paths() {
+        assert!(is_api_path("/api/v1"));
+        assert!(is_api_path("/api/v1/shards"));
+        assert!(!is_api_path("/api/v10"));
+        assert!(!is_api_path("/metrics"));
+    }
+}
