@@ -4,6 +4,7 @@
 //! - a shard's per-event work without Kafka, with the buffer (append to the ring, read it
 //!   back, parse + ECS JSON from the ring's copy, acknowledge) and without it (parse + ECS
 //!   JSON straight from the received bytes): the buffer's cost on the hot path.
+//!
 //! Run: `cargo bench --bench buffer`.
 
 use std::hint::black_box;
