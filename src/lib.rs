@@ -13,6 +13,7 @@ pub mod control;
 pub mod doctor;
 pub mod import;
 pub mod ingest;
+pub mod latency;
 pub mod loadgen;
 pub mod normalize;
 pub mod parse;

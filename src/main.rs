@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use linerate::config::Config;
 use linerate::control::aggregator::{self, State};
+use linerate::control::latency::LatencyLog;
 use linerate::doctor::{self, profile::Profile, Summary};
 use linerate::rlimit::{self, Resource};
 use linerate::shard::{self, ShardSetup};
@@ -273,9 +274,23 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     let agg_state = state.clone();
     let agg_stop = Arc::new(AtomicBool::new(false));
     let agg_stop_flag = agg_stop.clone();
+    let latency_log = if cfg.stats.latency_log_bytes_max > 0 {
+        Some(
+            LatencyLog::open(
+                &cfg.buffer.data_dir,
+                cores.len(),
+                interval,
+                cfg.stats.latency_log_bytes_max,
+                cfg.stats.latency_log_files_max,
+            )
+            .context("opening the latency log directory")?,
+        )
+    } else {
+        None
+    };
     let aggregator = std::thread::Builder::new()
         .name("aggregator".into())
-        .spawn(move || aggregator::run(agg_state, stats_rx, agg_stop_flag))?;
+        .spawn(move || aggregator::run(agg_state, stats_rx, agg_stop_flag, latency_log))?;
 
     let mut handles = Vec::with_capacity(cores.len());
     for setup in setups {

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use crate::control::aggregator::State;
+use crate::latency::buckets::{le_label, BUCKET_BOUNDS_MICROS};
 use crate::shard::stats::{ShardSnapshot, DROP_REASON_NAMES, TRANSPORT_NAMES};
 
 /// Reads one per-topic counter (by topic index) from a shard snapshot.
@@ -216,6 +217,7 @@ pub fn render(state: &State) -> String {
             }
         }
     }
+    latency(&mut out, state);
     family(
         &mut out,
         "linerate_events_dropped_total",
@@ -258,6 +260,38 @@ pub fn render(state: &State) -> String {
     out
 }
 
+/// `linerate_receive_to_ack_latency_seconds`: a histogram per shard, bounds in
+/// [`BUCKET_BOUNDS_MICROS`].
+fn latency(out: &mut String, state: &State) {
+    const NAME: &str = "linerate_receive_to_ack_latency_seconds";
+    family(
+        out,
+        NAME,
+        "histogram",
+        "Time from an event's receipt by a shard to Kafka's acknowledgement of all its topics (replayed events: from their first receipt).",
+    );
+    for (shard, b) in state.latency.iter().enumerate() {
+        for (bound, count) in BUCKET_BOUNDS_MICROS.iter().zip(b.counts) {
+            let _ = writeln!(
+                out,
+                "{NAME}_bucket{{shard=\"{shard}\",le=\"{}\"}} {count}",
+                le_label(*bound)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{NAME}_bucket{{shard=\"{shard}\",le=\"+Inf\"}} {}",
+            b.count
+        );
+        let _ = writeln!(
+            out,
+            "{NAME}_sum{{shard=\"{shard}\"}} {}",
+            b.sum_micros as f64 / 1e6
+        );
+        let _ = writeln!(out, "{NAME}_count{{shard=\"{shard}\"}} {}", b.count);
+    }
+}
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -283,7 +317,22 @@ mod tests {
         snap.delivered[1] = 40;
         snap.dropped[2] = 3;
         st.shards[1] = Some((Instant::now(), snap));
+        let mut h = crate::latency::new_histogram();
+        h.saturating_record_n(3_000, 2);
+        h.saturating_record(40_000);
+        st.latency[1].add(&h, 46_000);
         let text = render(&st);
+        assert!(text.contains(
+            "linerate_receive_to_ack_latency_seconds_bucket{shard=\"1\",le=\"0.0025\"} 0\n"
+        ));
+        assert!(text.contains(
+            "linerate_receive_to_ack_latency_seconds_bucket{shard=\"1\",le=\"0.005\"} 2\n"
+        ));
+        assert!(text.contains(
+            "linerate_receive_to_ack_latency_seconds_bucket{shard=\"1\",le=\"+Inf\"} 3\n"
+        ));
+        assert!(text.contains("linerate_receive_to_ack_latency_seconds_sum{shard=\"1\"} 0.046\n"));
+        assert!(text.contains("linerate_receive_to_ack_latency_seconds_count{shard=\"0\"} 0\n"));
         assert!(
             text.contains("linerate_events_received_total{shard=\"1\",transport=\"tcp\"} 42\n"),
             "{text}"
@@ -303,7 +352,12 @@ mod tests {
                 declared.insert(rest.split(' ').next().unwrap().to_string());
             } else if !line.starts_with('#') {
                 let name = line.split(['{', ' ']).next().unwrap();
-                assert!(declared.contains(name), "undeclared {name}");
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .filter(|b| declared.contains(*b))
+                    .unwrap_or(name);
+                assert!(declared.contains(base), "undeclared {name}");
             }
         }
     }

@@ -3,4 +3,5 @@
 
 pub mod aggregator;
 pub mod http;
+pub mod latency;
 pub mod metrics;
