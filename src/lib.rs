@@ -17,6 +17,7 @@ pub mod latency;
 pub mod loadgen;
 pub mod normalize;
 pub mod parse;
+pub mod report;
 pub mod rlimit;
 pub mod shard;
 pub mod sink;

@@ -1,5 +1,5 @@
 //! The `linerate` binary: `run` the appliance, `parse` syslog from stdin or a file, `import`
-//! Windows and cloud log files, `loadgen`, `doctor` (this host against a tuning profile and a
+//! Windows and cloud log files, `loadgen`, `report` (latency logs to HTML and SVG), `doctor` (this host against a tuning profile and a
 //! config).
 
 use std::path::PathBuf;
@@ -46,6 +46,8 @@ enum Command {
     Import(linerate::cli_import::ImportCommand),
     /// Send syslog load at an address.
     Loadgen(linerate::loadgen::LoadgenArgs),
+    /// Turn latency interval logs (appliance, loadgen) into an HTML report with SVG plots.
+    Report(linerate::report::ReportArgs),
     /// Check this host against a sysctl profile and a config: one line per check, exit 1 on
     /// any FAIL.
     Doctor {
@@ -71,6 +73,7 @@ fn main() {
         Command::Parse(args) => linerate::cli_parse::run(&args),
         Command::Import(cmd) => linerate::cli_import::run(&cmd),
         Command::Loadgen(args) => linerate::loadgen::run(&args).map(|_| ()),
+        Command::Report(args) => linerate::report::run(&args),
         Command::Doctor {
             profile,
             config,
