@@ -51,21 +51,16 @@ pub struct Watched {
 
 /// Run the monitor until `w.done` (then write the last intervals); returns the log writer.
 pub fn run(mut w: Watched, display: Display) -> Option<HlogWriter> {
-    let bar = (display == Display::Bar).then(|| {
-        let bar = match w.total {
-            Some(n) => ProgressBar::new(n).with_style(
-                ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {pos}/{len} sent, {msg}",
-                )
+    let bar = (display == Display::Bar).then(|| match w.total {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} sent, {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
-            ),
-            None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{elapsed_precise} {spinner} {pos} sent, {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            ),
-        };
-        bar
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{elapsed_precise} {spinner} {pos} sent, {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
     });
     let started = Instant::now();
     let (mut last_at, mut last_sent) = (started, 0u64);

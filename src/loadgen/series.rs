@@ -57,8 +57,10 @@ pub struct Series {
 
 impl Default for Series {
     fn default() -> Self {
-        let mut interval = IntervalHistogram::default();
-        interval.start_unix_micros = crate::normalize::unix_micros_now();
+        let interval = IntervalHistogram {
+            start_unix_micros: crate::normalize::unix_micros_now(),
+            ..Default::default()
+        };
         Self {
             inner: Mutex::new(Inner {
                 interval,
@@ -89,8 +91,10 @@ impl Series {
         let Ok(mut g) = self.inner.lock() else {
             return IntervalHistogram::default();
         };
-        let mut next = IntervalHistogram::default();
-        next.start_unix_micros = now;
+        let next = IntervalHistogram {
+            start_unix_micros: now,
+            ..Default::default()
+        };
         let mut taken = std::mem::replace(&mut g.interval, next);
         taken.end_unix_micros = now;
         taken

@@ -212,12 +212,11 @@ fn consume(
                     _ => seen.foreign += 1,
                 }
             }
-            Some(Err(e)) => {
-                if !logged_error {
-                    eprintln!("loadgen verify: consumer error: {e}");
-                    logged_error = true;
-                }
+            Some(Err(e)) if !logged_error => {
+                eprintln!("loadgen verify: consumer error: {e}");
+                logged_error = true;
             }
+            Some(Err(_)) => {}
             None => {}
         }
     }
