@@ -27,7 +27,7 @@ const LEGEND: &str =
 /// What can go wrong writing or reading an interval log.
 #[derive(Debug, thiserror::Error)]
 pub enum HlogError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: not an interval log (parse error at byte {offset})")]
     Parse { path: PathBuf, offset: usize },

@@ -407,12 +407,14 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
         }));
     }
     let (mut sent_total, mut bytes) = (0, 0);
+    let mut sent_by_thread = Vec::with_capacity(handles.len());
     let mut failure = None;
     for h in handles {
         match h.join() {
             Ok(Ok((s, b))) => {
                 sent_total += s;
                 bytes += b;
+                sent_by_thread.push(s);
             }
             Ok(Err(e)) => failure = Some(e),
             Err(_) => failure = Some(anyhow::anyhow!("sender thread panicked")),
@@ -421,7 +423,7 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
     let elapsed = started.elapsed();
     let verify_report = match verifier {
         Some(v) if failure.is_none() => Some(v.finish(
-            sent_total,
+            &sent_by_thread,
             Duration::from_secs_f64(args.verify_wait_secs.max(0.0)),
             &to_kafka,
         )?),

@@ -36,7 +36,7 @@ pub struct VerifyReport {
     pub lost: u64,
     /// Consumptions beyond the first of a sequence number.
     pub duplicates: u64,
-    /// Messages of other runs, or without `seq=`.
+    /// Messages of other runs, without `seq=`, or with one this run did not send.
     pub foreign: u64,
     /// The first missing sequence numbers.
     pub missing: Vec<u64>,
@@ -127,9 +127,12 @@ impl Verifier {
         self.unique.load(Ordering::Relaxed)
     }
 
-    /// Wait until every one of `0..expected` was consumed, or nothing of this run arrived for
-    /// `idle`; then stop and report.
-    pub fn finish(self, expected: u64, idle: Duration, latency: &Series) -> Result<VerifyReport> {
+    /// Wait until every sequence number sent was consumed, or nothing of this run arrived
+    /// for `idle`; then stop and report. `sent[t]` is how many messages sender `t` of
+    /// `sent.len()` sent: its sequence numbers are `t, t + n, …`.
+    pub fn finish(self, sent: &[u64], idle: Duration, latency: &Series) -> Result<VerifyReport> {
+        let threads = sent.len() as u64;
+        let expected: u64 = sent.iter().sum();
         let started = Instant::now();
         loop {
             if self.unique() >= expected {
@@ -152,29 +155,35 @@ impl Verifier {
         let mut lost = 0;
         let mut missing = Vec::new();
         let mut duplicates = 0;
-        for seq in 0..expected {
-            let n = seen.counts.get(seq as usize).copied().unwrap_or(0);
-            if n == 0 {
-                lost += 1;
-                if missing.len() < MISSING_LISTED_MAX {
-                    missing.push(seq);
+        let mut matched = 0;
+        for (t, &n) in sent.iter().enumerate() {
+            for k in 0..n {
+                let seq = t as u64 + k * threads;
+                let c = seen.counts.get(seq as usize).copied().unwrap_or(0);
+                if c == 0 {
+                    lost += 1;
+                    if missing.len() < MISSING_LISTED_MAX {
+                        missing.push(seq);
+                    }
                 }
+                matched += u64::from(c);
+                duplicates += u64::from(c.saturating_sub(1));
             }
-            duplicates += u64::from(n.saturating_sub(1));
         }
-        // Sequence numbers beyond what was sent (cannot happen with one loadgen per run).
-        duplicates += seen
+        missing.sort_unstable();
+        // Sequence numbers this run never sent (cannot happen with one loadgen per run).
+        let unexpected = seen
             .counts
             .iter()
-            .skip(expected as usize)
-            .map(|&n| u64::from(n))
-            .sum::<u64>();
+            .map(|&c| u64::from(c))
+            .sum::<u64>()
+            .saturating_sub(matched);
         Ok(VerifyReport {
             expected,
             consumed: seen.consumed,
             lost,
             duplicates,
-            foreign: seen.foreign,
+            foreign: seen.foreign + unexpected,
             missing,
             latency: Percentiles::of(&latency.total()),
         })

@@ -36,7 +36,7 @@ pub struct ReportArgs {
 /// What can stop a report.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
