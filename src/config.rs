@@ -261,11 +261,20 @@ pub fn is_secret_property(key: &str) -> bool {
 pub struct StatsConfig {
     /// Snapshot and summary-log interval.
     pub interval_ms: u64,
+    /// Size of a receive→ack latency log file (`data_dir/latency/*.hlog`) before the next
+    /// one is started, bytes; 0 writes no latency log.
+    pub latency_log_bytes_max: u64,
+    /// Latency log files kept (the oldest are removed).
+    pub latency_log_files_max: usize,
 }
 
 impl Default for StatsConfig {
     fn default() -> Self {
-        Self { interval_ms: 1000 }
+        Self {
+            interval_ms: 1000,
+            latency_log_bytes_max: 64 << 20,
+            latency_log_files_max: 8,
+        }
     }
 }
 
@@ -532,6 +541,9 @@ impl Config {
         }
         if self.stats.interval_ms < 10 {
             return Err(("interval_ms", "must be at least 10".into()));
+        }
+        if self.stats.latency_log_files_max == 0 {
+            return Err(("latency_log_files_max", "must be at least 1".into()));
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! The `linerate` binary: `run` the appliance, `parse` syslog from stdin or a file, `import`
-//! Windows and cloud log files, `loadgen`, `doctor` (this host against a tuning profile and a
+//! Windows and cloud log files, `loadgen`, `report` (latency logs to HTML and SVG), `doctor` (this host against a tuning profile and a
 //! config).
 
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use linerate::config::Config;
 use linerate::control::aggregator::{self, State};
 use linerate::control::api::Api;
 use linerate::control::inputs::Inputs;
+use linerate::control::latency::LatencyLog;
 use linerate::doctor::{self, profile::Profile, Summary};
 use linerate::rlimit::{self, Resource};
 use linerate::shard::{self, ShardSetup};
@@ -47,6 +48,8 @@ enum Command {
     Import(linerate::cli_import::ImportCommand),
     /// Send syslog load at an address.
     Loadgen(linerate::loadgen::LoadgenArgs),
+    /// Turn latency interval logs (appliance, loadgen) into an HTML report with SVG plots.
+    Report(linerate::report::ReportArgs),
     /// Check this host against a sysctl profile and a config: one line per check, exit 1 on
     /// any FAIL.
     Doctor {
@@ -72,6 +75,7 @@ fn main() {
         Command::Parse(args) => linerate::cli_parse::run(&args),
         Command::Import(cmd) => linerate::cli_import::run(&cmd),
         Command::Loadgen(args) => linerate::loadgen::run(&args).map(|_| ()),
+        Command::Report(args) => linerate::report::run(&args),
         Command::Doctor {
             profile,
             config,
@@ -291,9 +295,23 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     let agg_state = state.clone();
     let agg_stop = Arc::new(AtomicBool::new(false));
     let agg_stop_flag = agg_stop.clone();
+    let latency_log = if cfg.stats.latency_log_bytes_max > 0 {
+        Some(
+            LatencyLog::open(
+                &cfg.buffer.data_dir,
+                cores.len(),
+                interval,
+                cfg.stats.latency_log_bytes_max,
+                cfg.stats.latency_log_files_max,
+            )
+            .context("opening the latency log directory")?,
+        )
+    } else {
+        None
+    };
     let aggregator = std::thread::Builder::new()
         .name("aggregator".into())
-        .spawn(move || aggregator::run(agg_state, stats_rx, agg_stop_flag))?;
+        .spawn(move || aggregator::run(agg_state, stats_rx, agg_stop_flag, latency_log))?;
 
     let mut handles = Vec::with_capacity(cores.len());
     for setup in setups {

@@ -6,6 +6,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::control::latency::LatencyLog;
+use crate::latency::buckets::Buckets;
 use crate::shard::stats::{ShardSnapshot, DROP_REASON_COUNT, TRANSPORT_COUNT};
 use crate::sink::kafka::TOPIC_COUNT;
 
@@ -23,6 +25,8 @@ pub struct State {
     pub topic_names: [String; TOPIC_COUNT],
     /// Snapshot interval.
     pub interval: Duration,
+    /// Receive→ack latency buckets since start, by shard index.
+    pub latency: Vec<Buckets>,
 }
 
 /// Shared handle to [`State`].
@@ -48,6 +52,7 @@ impl State {
             kafka_reachable: false,
             topic_names,
             interval,
+            latency: vec![Buckets::default(); shards],
         }
     }
 
@@ -92,33 +97,34 @@ impl State {
 
 /// Run the aggregator loop on the calling thread, logging a summary each interval, until
 /// `stop` is set (after every shard has been joined) or every sender is gone; then take the
-/// snapshots still queued and return the final totals.
-pub fn run(state: SharedState, rx: Receiver<ShardSnapshot>, stop: Arc<AtomicBool>) -> Totals {
+/// snapshots still queued and return the final totals. Each snapshot's latencies go into
+/// the state's buckets and, when given, the latency log.
+pub fn run(
+    state: SharedState,
+    rx: Receiver<ShardSnapshot>,
+    stop: Arc<AtomicBool>,
+    mut latency_log: Option<LatencyLog>,
+) -> Totals {
     let interval = state
         .lock()
         .map(|s| s.interval)
         .unwrap_or(Duration::from_secs(1));
     let mut last_log = Instant::now();
     let mut last_totals = Totals::default();
-    let record = |snap: ShardSnapshot| {
-        if let Ok(mut s) = state.lock() {
-            let i = snap.shard;
-            if i < s.shards.len() {
-                s.shards[i] = Some((Instant::now(), snap));
-            }
-        }
-    };
     loop {
         if stop.load(Ordering::Relaxed) {
             while let Ok(snap) = rx.try_recv() {
-                record(snap);
+                record(&state, &mut latency_log, snap);
             }
             break;
         }
         match rx.recv_timeout(interval.min(Duration::from_millis(100))) {
-            Ok(snap) => record(snap),
+            Ok(snap) => record(&state, &mut latency_log, snap),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(log) = latency_log.as_mut() {
+            log.tick();
         }
         if last_log.elapsed() >= interval {
             let secs = last_log.elapsed().as_secs_f64();
@@ -143,7 +149,27 @@ pub fn run(state: SharedState, rx: Receiver<ShardSnapshot>, stop: Arc<AtomicBool
             last_totals = t;
         }
     }
+    if let Some(log) = latency_log.as_mut() {
+        log.flush();
+    }
     state.lock().map(|s| s.totals()).unwrap_or_default()
+}
+
+/// Keep `snap` as its shard's latest, its latencies in the buckets and the log.
+fn record(state: &SharedState, latency_log: &mut Option<LatencyLog>, mut snap: ShardSnapshot) {
+    let i = snap.shard;
+    let latency = snap.latency.take();
+    if let Ok(mut s) = state.lock() {
+        if i < s.shards.len() {
+            if let Some(l) = &latency {
+                s.latency[i].add(&l.histogram, l.sum_micros);
+            }
+            s.shards[i] = Some((Instant::now(), snap));
+        }
+    }
+    if let (Some(log), Some(l)) = (latency_log.as_mut(), &latency) {
+        log.add(i, l);
+    }
 }
 
 /// Probe Kafka's reachability once per interval from a separate client (never a shard's).

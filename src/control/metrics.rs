@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::control::aggregator::State;
 use crate::control::inputs::{InputState, Inputs};
+use crate::latency::buckets::{le_label, BUCKET_BOUNDS_MICROS};
 use crate::shard::stats::{ShardSnapshot, DROP_REASON_NAMES, TRANSPORT_NAMES};
 
 /// Reads one per-topic counter (by topic index) from a shard snapshot.
@@ -241,6 +242,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             }
         }
     }
+    latency(&mut out, state);
     family(
         &mut out,
         "linerate_events_dropped_total",
@@ -297,6 +299,38 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
     out
 }
 
+/// `linerate_receive_to_ack_latency_seconds`: a histogram per shard, bounds in
+/// [`BUCKET_BOUNDS_MICROS`].
+fn latency(out: &mut String, state: &State) {
+    const NAME: &str = "linerate_receive_to_ack_latency_seconds";
+    family(
+        out,
+        NAME,
+        "histogram",
+        "Time from an event's receipt by a shard to Kafka's acknowledgement of all its topics (replayed events: from their first receipt).",
+    );
+    for (shard, b) in state.latency.iter().enumerate() {
+        for (bound, count) in BUCKET_BOUNDS_MICROS.iter().zip(b.counts) {
+            let _ = writeln!(
+                out,
+                "{NAME}_bucket{{shard=\"{shard}\",le=\"{}\"}} {count}",
+                le_label(*bound)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{NAME}_bucket{{shard=\"{shard}\",le=\"+Inf\"}} {}",
+            b.count
+        );
+        let _ = writeln!(
+            out,
+            "{NAME}_sum{{shard=\"{shard}\"}} {}",
+            b.sum_micros as f64 / 1e6
+        );
+        let _ = writeln!(out, "{NAME}_count{{shard=\"{shard}\"}} {}", b.count);
+    }
+}
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -325,7 +359,22 @@ mod tests {
         st.shards[1] = Some((Instant::now(), snap));
         let inputs = Inputs::from_config(&crate::config::SyslogConfig::default());
         inputs.set_paused(crate::control::inputs::SYSLOG_UDP, true);
+        let mut h = crate::latency::new_histogram();
+        h.saturating_record_n(3_000, 2);
+        h.saturating_record(40_000);
+        st.latency[1].add(&h, 46_000);
         let text = render(&st, &inputs);
+        assert!(text.contains(
+            "linerate_receive_to_ack_latency_seconds_bucket{shard=\"1\",le=\"0.0025\"} 0\n"
+        ));
+        assert!(text.contains(
+            "linerate_receive_to_ack_latency_seconds_bucket{shard=\"1\",le=\"0.005\"} 2\n"
+        ));
+        assert!(text.contains(
+            "linerate_receive_to_ack_latency_seconds_bucket{shard=\"1\",le=\"+Inf\"} 3\n"
+        ));
+        assert!(text.contains("linerate_receive_to_ack_latency_seconds_sum{shard=\"1\"} 0.046\n"));
+        assert!(text.contains("linerate_receive_to_ack_latency_seconds_count{shard=\"0\"} 0\n"));
         assert!(
             text.contains("linerate_events_received_total{shard=\"1\",transport=\"tcp\"} 42\n"),
             "{text}"
@@ -349,7 +398,12 @@ mod tests {
                 declared.insert(rest.split(' ').next().unwrap().to_string());
             } else if !line.starts_with('#') {
                 let name = line.split(['{', ' ']).next().unwrap();
-                assert!(declared.contains(name), "undeclared {name}");
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .filter(|b| declared.contains(*b))
+                    .unwrap_or(name);
+                assert!(declared.contains(base), "undeclared {name}");
             }
         }
     }

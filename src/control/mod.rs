@@ -6,4 +6,5 @@ pub mod aggregator;
 pub mod api;
 pub mod http;
 pub mod inputs;
+pub mod latency;
 pub mod metrics;

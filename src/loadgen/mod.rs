@@ -2,16 +2,36 @@
 //! as fast as the sockets take it, each message carrying a unique sequence number.
 //!
 //! Connection/thread `i` of `n` sends sequence numbers `i, i+n, i+2n, …`, so the union over
-//! all threads is exactly `0..count`. The MSG part always starts with `seq=<decimal> `.
+//! all threads is exactly `0..count`. The MSG part always starts with
+//! `seq=<decimal> t=<unix micros> r=<run> `: `t` is the message's intended send time and `r`
+//! identifies the run (see [`verify`]).
+//!
+//! Fixed-rate mode (`--rate`) schedules message `k` of a thread at `start + k / rate`,
+//! whatever happened to earlier sends: a stalled socket makes the next messages late, and
+//! their lateness is measured from when they were due (no coordinated omission). The send
+//! lag (due → written to the socket) is recorded per message; `--verify` records due →
+//! consumed from Kafka. `--hlog-dir` writes both as an HdrHistogram interval log
+//! (`loadgen-*.hlog`, tags `send-lag` and `send-to-kafka`) for `linerate report`.
+
+pub mod progress;
+pub mod replay;
+pub mod series;
+pub mod verify;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
+use crate::latency::hlog::HlogWriter;
+use crate::normalize::unix_micros_now;
 use crate::parse::timestamp::civil_from_secs;
+use series::{Percentiles, Series};
 
 /// Bytes of TCP messages written per `write` call.
 const TCP_CHUNK_BYTES: usize = 64 << 10;
@@ -73,9 +93,33 @@ pub struct LoadgenArgs {
     /// Print the report as one JSON line.
     #[arg(long)]
     pub json: bool,
+    /// Send the lines of this file (in order, cycling; default count: one pass) instead of
+    /// generated messages.
+    #[arg(long, conflicts_with = "verify")]
+    pub replay: Option<PathBuf>,
+    /// Show progress even when stderr is not a terminal (plain lines there; a terminal
+    /// always gets a progress bar).
+    #[arg(long)]
+    pub progress: bool,
+    /// Consume `--topic` from `--brokers` while sending; report loss, duplicates and
+    /// send→Kafka latency (exit 1 when anything was lost).
+    #[arg(long, requires = "brokers")]
+    pub verify: bool,
+    /// Kafka bootstrap servers for `--verify`.
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Topic `--verify` consumes.
+    #[arg(long, default_value = "logs.normalized")]
+    pub topic: String,
+    /// How long `--verify` waits for missing messages once nothing new arrives, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub verify_wait_secs: f64,
+    /// Directory for loadgen's latency interval log (`loadgen-<UTC time>.hlog`).
+    #[arg(long)]
+    pub hlog_dir: Option<PathBuf>,
 }
 
-/// What a run sent.
+/// What a run sent (and, with `--verify`, what arrived).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LoadgenReport {
     pub sent: u64,
@@ -83,6 +127,14 @@ pub struct LoadgenReport {
     pub elapsed: Duration,
     pub bytes: u64,
     pub rate: f64,
+    /// The run's `r=` value.
+    pub run: u64,
+    /// Due → written to the socket, per message (fixed-rate mode only).
+    pub send_lag: Option<Percentiles>,
+    /// What `--verify` found.
+    pub verify: Option<verify::VerifyReport>,
+    /// The interval log written, with `--hlog-dir`.
+    pub hlog: Option<PathBuf>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -94,16 +146,19 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 pub struct MessageBuilder {
     format: MsgFormat,
     size: usize,
+    run: u64,
     header: Vec<u8>,
     header_secs: u64,
 }
 
 impl MessageBuilder {
-    /// A builder for messages of exactly `size` bytes (or the minimum the header needs).
-    pub fn new(format: MsgFormat, size: usize) -> Self {
+    /// A builder for messages of run `run` of exactly `size` bytes (or the minimum the
+    /// header needs).
+    pub fn new(format: MsgFormat, size: usize, run: u64) -> Self {
         let mut b = Self {
             format,
             size,
+            run,
             header: Vec::new(),
             header_secs: u64::MAX,
         };
@@ -144,11 +199,11 @@ impl MessageBuilder {
         }
     }
 
-    /// Append message `seq` (no framing) to `out`.
-    pub fn append(&self, out: &mut Vec<u8>, seq: u64) {
+    /// Append message `seq`, due at `due_unix_micros`, (no framing) to `out`.
+    pub fn append(&self, out: &mut Vec<u8>, seq: u64, due_unix_micros: i64) {
         let start = out.len();
         out.extend_from_slice(&self.header);
-        let _ = write!(out, "seq={seq} ");
+        let _ = write!(out, "seq={seq} t={due_unix_micros} r={} ", self.run);
         let len = out.len() - start;
         if len < self.size {
             out.resize(start + self.size, b'x');
@@ -156,12 +211,53 @@ impl MessageBuilder {
     }
 }
 
+/// What a sender writes: generated messages or a replayed file's lines.
+#[derive(Debug, Clone)]
+enum Source {
+    Generated(MessageBuilder),
+    Replay(Arc<replay::Lines>),
+}
+
+impl Source {
+    fn refresh(&mut self) {
+        if let Source::Generated(b) = self {
+            b.refresh();
+        }
+    }
+    fn append(&self, out: &mut Vec<u8>, seq: u64, due_unix_micros: i64) {
+        match self {
+            Source::Generated(b) => b.append(out, seq, due_unix_micros),
+            Source::Replay(lines) => out.extend_from_slice(lines.get(seq)),
+        }
+    }
+}
+
+/// One sender thread's share of the run.
 struct Plan {
     thread: u64,
     threads: u64,
     count: Option<u64>,
     deadline: Option<Instant>,
     rate_per_thread: f64,
+    source: Source,
+    /// Messages sent by all threads (for the progress display).
+    sent: Arc<AtomicU64>,
+    send_lag: Arc<Series>,
+}
+
+/// The schedule of one thread: when its `k`-th message is due.
+struct Clock {
+    started: Instant,
+    started_unix_micros: i64,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Self {
+            started: Instant::now(),
+            started_unix_micros: unix_micros_now(),
+        }
+    }
 }
 
 impl Plan {
@@ -176,23 +272,118 @@ impl Plan {
     fn expired(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
+    fn fixed_rate(&self) -> bool {
+        self.rate_per_thread > 0.0
+    }
+    /// When message `k` is due, microseconds after the clock started (fixed-rate mode).
+    fn due_offset_micros(&self, k: u64) -> i64 {
+        (k as f64 * 1e6 / self.rate_per_thread) as i64
+    }
+    /// When message `k` is due, microseconds since the Unix epoch: its schedule in
+    /// fixed-rate mode, else now (`now_unix_micros`).
+    fn due_unix_micros(&self, clock: &Clock, k: u64, now_unix_micros: i64) -> i64 {
+        if self.fixed_rate() {
+            clock.started_unix_micros + self.due_offset_micros(k)
+        } else {
+            now_unix_micros
+        }
+    }
     /// Sleep until message `k` is due (fixed-rate mode).
-    fn pace(&self, started: Instant, k: u64) {
-        if self.rate_per_thread > 0.0 {
-            let due = started + Duration::from_secs_f64(k as f64 / self.rate_per_thread);
+    fn pace(&self, clock: &Clock, k: u64) {
+        if self.fixed_rate() {
+            let due = clock.started + Duration::from_micros(self.due_offset_micros(k) as u64);
             let now = Instant::now();
             if due > now {
                 std::thread::sleep(due - now);
             }
         }
     }
+    /// Messages `from..to` of this thread were written: count them and, in fixed-rate
+    /// mode, record each one's lag behind its due time.
+    fn written(&self, clock: &Clock, from: u64, to: u64) {
+        self.sent.fetch_add(to - from, Ordering::Relaxed);
+        if self.fixed_rate() {
+            let now = unix_micros_now();
+            self.send_lag.record_from(
+                (from..to).map(|k| clock.started_unix_micros + self.due_offset_micros(k)),
+                now,
+            );
+        }
+    }
+}
+
+/// A run identifier for `r=`: the start time's microseconds mixed with the process id.
+fn run_id() -> u64 {
+    let t = unix_micros_now() as u64;
+    (t ^ (u64::from(std::process::id()) << 20)) % 1_000_000_000
 }
 
 /// Send the load the arguments describe; prints a one-line summary (or JSON) and returns it.
 pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
-    if args.count.is_none() && args.duration.is_none() {
-        bail!("give --count N or --duration SECS");
-    }
+    let lines = args
+        .replay
+        .as_deref()
+        .map(replay::Lines::read)
+        .transpose()?
+        .map(Arc::new);
+    let count = match (&lines, args.count, args.duration) {
+        (_, Some(c), _) => Some(c),
+        (_, None, Some(_)) => None,
+        (Some(l), None, None) => Some(l.len() as u64),
+        (None, None, None) => bail!("give --count N or --duration SECS"),
+    };
+    let run = run_id();
+    let source = match lines {
+        Some(l) => Source::Replay(l),
+        None => Source::Generated(MessageBuilder::new(args.format, args.size, run)),
+    };
+    let send_lag = Arc::new(Series::default());
+    let to_kafka = Arc::new(Series::default());
+    let verifier = if args.verify {
+        let brokers = args
+            .brokers
+            .as_deref()
+            .context("--verify needs --brokers")?;
+        Some(verify::Verifier::start(
+            brokers,
+            &args.topic,
+            run,
+            to_kafka.clone(),
+        )?)
+    } else {
+        None
+    };
+    let log = args
+        .hlog_dir
+        .as_deref()
+        .map(|dir| {
+            HlogWriter::new(
+                dir,
+                "loadgen",
+                "linerate loadgen: send-lag = due -> written to the socket; send-to-kafka = due -> consumed from Kafka",
+                u64::MAX,
+                usize::MAX,
+            )
+        })
+        .transpose()?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let watched = progress::Watched {
+        sent: sent.clone(),
+        done: done.clone(),
+        total: count,
+        series: vec![
+            ("send-lag", send_lag.clone()),
+            ("send-to-kafka", to_kafka.clone()),
+        ],
+        log,
+        verified: None,
+    };
+    let display = progress::Display::choose(args.progress);
+    let monitor = std::thread::Builder::new()
+        .name("progress".into())
+        .spawn(move || progress::run(watched, display))?;
+
     let threads = args.connections.max(1) as u64;
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
@@ -202,9 +393,12 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
         let plan = Plan {
             thread,
             threads,
-            count: args.count,
+            count,
             deadline,
             rate_per_thread,
+            source: source.clone(),
+            sent: sent.clone(),
+            send_lag: send_lag.clone(),
         };
         let args = args.clone();
         handles.push(std::thread::spawn(move || match args.transport {
@@ -212,31 +406,84 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
             Transport::Udp => send_udp(&args, &plan),
         }));
     }
-    let (mut sent, mut bytes) = (0, 0);
+    let (mut sent_total, mut bytes) = (0, 0);
+    let mut sent_by_thread = Vec::with_capacity(handles.len());
+    let mut failure = None;
     for h in handles {
-        let (s, b) = h
-            .join()
-            .map_err(|_| anyhow::anyhow!("sender thread panicked"))??;
-        sent += s;
-        bytes += b;
+        match h.join() {
+            Ok(Ok((s, b))) => {
+                sent_total += s;
+                bytes += b;
+                sent_by_thread.push(s);
+            }
+            Ok(Err(e)) => failure = Some(e),
+            Err(_) => failure = Some(anyhow::anyhow!("sender thread panicked")),
+        }
     }
     let elapsed = started.elapsed();
+    let verify_report = match verifier {
+        Some(v) if failure.is_none() => Some(v.finish(
+            &sent_by_thread,
+            Duration::from_secs_f64(args.verify_wait_secs.max(0.0)),
+            &to_kafka,
+        )?),
+        _ => None,
+    };
+    done.store(true, Ordering::Relaxed);
+    let log = monitor
+        .join()
+        .map_err(|_| anyhow::anyhow!("progress thread panicked"))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let lag = send_lag.total();
     let report = LoadgenReport {
-        sent,
+        sent: sent_total,
         elapsed,
         bytes,
-        rate: sent as f64 / elapsed.as_secs_f64().max(1e-9),
+        rate: sent_total as f64 / elapsed.as_secs_f64().max(1e-9),
+        run,
+        send_lag: (!lag.is_empty()).then(|| Percentiles::of(&lag)),
+        verify: verify_report,
+        hlog: log.as_ref().and_then(|l| l.path().map(|p| p.to_path_buf())),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
             "sent={} rate={:.0} msg/s bytes={} elapsed={:.3}s",
-            sent,
+            sent_total,
             report.rate,
             bytes,
             elapsed.as_secs_f64()
         );
+        if let Some(p) = &report.send_lag {
+            println!("send lag (due -> written): {p}");
+        }
+        if let Some(v) = &report.verify {
+            println!(
+                "verify: expected={} consumed={} lost={} duplicates={} foreign={}{}",
+                v.expected,
+                v.consumed,
+                v.lost,
+                v.duplicates,
+                v.foreign,
+                if v.missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" first missing={:?}", v.missing)
+                }
+            );
+            println!("send -> kafka (due -> consumed): {}", v.latency);
+        }
+        if let Some(p) = &report.hlog {
+            println!("latency log: {}", p.display());
+        }
+    }
+    if let Some(v) = &report.verify {
+        if v.lost > 0 {
+            bail!("verify: {} of {} sequence numbers lost", v.lost, v.expected);
+        }
     }
     Ok(report)
 }
@@ -244,27 +491,29 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
 fn send_tcp(args: &LoadgenArgs, plan: &Plan) -> Result<(u64, u64)> {
     let mut stream = TcpStream::connect(args.target)
         .with_context(|| format!("connecting to {}", args.target))?;
-    let mut mb = MessageBuilder::new(args.format, args.size);
+    let mut source = plan.source.clone();
     let mut chunk = Vec::with_capacity(TCP_CHUNK_BYTES + args.size + 16);
     let mut msg = Vec::with_capacity(args.size + 64);
-    let started = Instant::now();
+    let clock = Clock::start();
     let (mut k, mut bytes) = (0u64, 0u64);
     let mut done = false;
     while !done {
-        mb.refresh();
+        source.refresh();
         chunk.clear();
-        let batch_end = if plan.rate_per_thread > 0.0 {
+        let batch_start = k;
+        let batch_end = if plan.fixed_rate() {
             k + PACE_BATCH
         } else {
             u64::MAX
         };
+        let now = unix_micros_now();
         while chunk.len() < TCP_CHUNK_BYTES && k < batch_end {
             let Some(seq) = plan.seq(k) else {
                 done = true;
                 break;
             };
             msg.clear();
-            mb.append(&mut msg, seq);
+            source.append(&mut msg, seq, plan.due_unix_micros(&clock, k, now));
             match args.framing {
                 Framing::Lf => {
                     chunk.extend_from_slice(&msg);
@@ -279,10 +528,11 @@ fn send_tcp(args: &LoadgenArgs, plan: &Plan) -> Result<(u64, u64)> {
         }
         stream.write_all(&chunk).context("sending")?;
         bytes += chunk.len() as u64;
+        plan.written(&clock, batch_start, k);
         if plan.expired() {
             done = true;
         }
-        plan.pace(started, k);
+        plan.pace(&clock, k);
     }
     // Half-close and wait for the peer to finish reading, so nothing is left in flight.
     let _ = stream.shutdown(std::net::Shutdown::Write);
@@ -300,25 +550,27 @@ fn send_udp(args: &LoadgenArgs, plan: &Plan) -> Result<(u64, u64)> {
     };
     let sock = UdpSocket::bind(bind)?;
     sock.connect(args.target)?;
-    let mut mb = MessageBuilder::new(args.format, args.size);
+    let mut source = plan.source.clone();
     let mut buf = Vec::with_capacity(UDP_BATCH * (args.size + 64));
     let mut ends = Vec::with_capacity(UDP_BATCH);
-    let started = Instant::now();
+    let clock = Clock::start();
     let (mut k, mut bytes) = (0u64, 0u64);
-    let batch = if plan.rate_per_thread > 0.0 {
+    let batch = if plan.fixed_rate() {
         PACE_BATCH as usize
     } else {
         UDP_BATCH
     };
     loop {
-        mb.refresh();
+        source.refresh();
         buf.clear();
         ends.clear();
+        let now = unix_micros_now();
         while ends.len() < batch {
-            let Some(seq) = plan.seq(k + ends.len() as u64) else {
+            let kk = k + ends.len() as u64;
+            let Some(seq) = plan.seq(kk) else {
                 break;
             };
-            mb.append(&mut buf, seq);
+            source.append(&mut buf, seq, plan.due_unix_micros(&clock, kk, now));
             ends.push(buf.len());
         }
         if ends.is_empty() {
@@ -334,12 +586,13 @@ fn send_udp(args: &LoadgenArgs, plan: &Plan) -> Result<(u64, u64)> {
             )?;
             off += n;
         }
+        plan.written(&clock, k, k + ends.len() as u64);
         k += ends.len() as u64;
         bytes += buf.len() as u64;
         if plan.expired() {
             break;
         }
-        plan.pace(started, k);
+        plan.pace(&clock, k);
     }
     Ok((k, bytes))
 }
@@ -388,15 +641,41 @@ mod tests {
     use std::collections::HashSet;
     use std::io::{BufRead, BufReader};
 
+    /// Arguments with every new option off.
+    fn quiet_args(target: SocketAddr) -> LoadgenArgs {
+        LoadgenArgs {
+            target,
+            transport: Transport::Tcp,
+            connections: 1,
+            format: MsgFormat::Rfc5424,
+            framing: Framing::Lf,
+            size: 256,
+            count: None,
+            duration: None,
+            rate: None,
+            json: false,
+            replay: None,
+            progress: false,
+            verify: false,
+            brokers: None,
+            topic: "logs.normalized".into(),
+            verify_wait_secs: 1.0,
+            hlog_dir: None,
+        }
+    }
+
     #[test]
     fn messages_have_exact_size_and_seq() {
         for format in [MsgFormat::Rfc5424, MsgFormat::Rfc3164] {
-            let mb = MessageBuilder::new(format, 256);
+            let mb = MessageBuilder::new(format, 256, 7);
             let mut out = Vec::new();
-            mb.append(&mut out, 12345);
+            mb.append(&mut out, 12345, 1_764_000_000_000_001);
             assert_eq!(out.len(), 256);
             let text = String::from_utf8(out).unwrap();
-            assert!(text.contains(" seq=12345 x"), "{text}");
+            assert!(
+                text.contains(" seq=12345 t=1764000000000001 r=7 x"),
+                "{text}"
+            );
             assert!(text.starts_with("<134>"));
         }
     }
@@ -436,6 +715,7 @@ mod tests {
             duration: None,
             rate: None,
             json: false,
+            ..quiet_args(target)
         };
         let report = run(&args).unwrap();
         assert_eq!(report.sent, 10_000);
@@ -462,6 +742,7 @@ mod tests {
             duration: None,
             rate: Some(10_000),
             json: false,
+            ..quiet_args(rx.local_addr().unwrap())
         };
         assert_eq!(run(&args).unwrap().sent, 100);
         let mut buf = [0u8; 1024];
@@ -484,5 +765,61 @@ mod tests {
             }
         }
         assert_eq!(seqs, (0..100).collect());
+    }
+
+    #[test]
+    fn fixed_rate_records_send_lag_and_writes_its_log() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let args = LoadgenArgs {
+            transport: Transport::Udp,
+            count: Some(2_000),
+            rate: Some(1_000_000),
+            hlog_dir: Some(dir.path().to_path_buf()),
+            ..quiet_args(rx.local_addr().unwrap())
+        };
+        let report = run(&args).unwrap();
+        let lag = report.send_lag.expect("fixed rate measures send lag");
+        assert_eq!(lag.count, 2_000);
+        let log = report.hlog.expect("a log was written");
+        let intervals = crate::latency::hlog::read(&log).unwrap();
+        assert!(intervals
+            .iter()
+            .all(|i| i.tag.as_deref() == Some("send-lag")));
+        let n: u64 = intervals.iter().map(|i| i.histogram.len()).sum();
+        assert_eq!(n, 2_000);
+    }
+
+    #[test]
+    fn replay_sends_the_file_lines_in_order() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            BufReader::new(s)
+                .lines()
+                .map(|l| l.unwrap())
+                .collect::<Vec<_>>()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lines.log");
+        std::fs::write(&file, "<13>first line\n\n<13>second line\r\n").unwrap();
+        let args = LoadgenArgs {
+            replay: Some(file),
+            count: Some(5),
+            ..quiet_args(target)
+        };
+        assert_eq!(run(&args).unwrap().sent, 5);
+        let got = server.join().unwrap();
+        assert_eq!(
+            got,
+            [
+                "<13>first line",
+                "<13>second line",
+                "<13>first line",
+                "<13>second line",
+                "<13>first line"
+            ]
+        );
     }
 }

@@ -42,6 +42,8 @@ struct InFlight {
     seq: u64,
     /// Its frame's ring position, or `None` when it was read from the spill.
     pos: Option<u64>,
+    /// When it was received (its frame's), for the receive→ack latency.
+    received_unix_micros: i64,
 }
 
 /// A shard's ring and what is in flight from it (see the module docs).
@@ -182,20 +184,20 @@ impl Delivery {
                 break;
             }
             let all = [true, true];
-            let (queue_full, pos) = if from_spill {
+            let (queue_full, pos, received_unix_micros) = if from_spill {
                 let sp = self.spill.as_mut().expect("spill_seq came from it");
                 if sp.is_replay(seq) {
                     add(&stats.replayed, 1);
                 }
                 let e = sp.event(seq).expect("just found");
                 let full = send(sink, acks, stats, parse, &mut self.scratch, &e, all, true);
-                (full, None)
+                (full, None, e.meta.received_unix_micros)
             } else {
                 let u = self.ring.next_unsent().expect("just found");
                 if u.replayed {
                     add(&stats.replayed, 1);
                 }
-                let (pos, end) = (u.pos, u.end);
+                let (pos, end, received) = (u.pos, u.end, u.event.meta.received_unix_micros);
                 let full = send(
                     sink,
                     acks,
@@ -207,10 +209,14 @@ impl Delivery {
                     true,
                 );
                 self.ring.advance_read(end);
-                (full, Some(pos))
+                (full, Some(pos), received)
             };
             self.next_seq = seq + 1;
-            self.in_flight.push_back(InFlight { seq, pos });
+            self.in_flight.push_back(InFlight {
+                seq,
+                pos,
+                received_unix_micros,
+            });
             if queue_full {
                 self.schedule_retry(Instant::now());
                 break;
@@ -223,11 +229,15 @@ impl Delivery {
     /// resend failures whose backoff has passed.
     pub fn settle(&mut self, sink: &KafkaSink, stats: &ShardStats, parse: &ParseOptions) {
         let acks = sink.acks();
+        // Receive→ack latency: one clock read per call, when something was acknowledged.
+        let mut acked_at = None;
         while let Some(f) = self.in_flight.front() {
             let st = acks.state(f.seq);
             if !st.free() {
                 break;
             }
+            let now = *acked_at.get_or_insert_with(crate::normalize::unix_micros_now);
+            stats.latency.record_between(f.received_unix_micros, now);
             acks.clear(f.seq);
             self.in_flight.pop_front();
         }

@@ -209,9 +209,15 @@ pub fn spawn(
             glommio::spawn_local(async move {
                 loop {
                     glommio::timer::sleep(interval).await;
-                    // A full channel means the aggregator is behind: skip, the next one carries all.
-                    let _ =
-                        report_tx.try_send(reporter.stats.snapshot(shard, core, &reporter.sink));
+                    // A full channel means the aggregator is behind: skip, the next one carries
+                    // all (the counters are cumulative; the latencies are put back).
+                    let snap = reporter.stats.snapshot(shard, core, &reporter.sink);
+                    if let Err(std::sync::mpsc::TrySendError::Full(snap)) = report_tx.try_send(snap)
+                    {
+                        if let Some(l) = &snap.latency {
+                            reporter.stats.latency.restore(l);
+                        }
+                    }
                 }
             })
             .detach();

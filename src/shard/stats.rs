@@ -2,7 +2,8 @@
 //!
 //! Counters are plain `Cell<u64>`s owned by one shard: no atomics, no sharing. Once per
 //! interval the shard copies them into a [`ShardSnapshot`] (a `Send` value of plain integers)
-//! and sends it over a bounded channel; that is the only thing that leaves the core.
+//! and sends it over a bounded channel; that is the only thing that leaves the core. The
+//! receive→ack latency histogram goes the same way, as the interval's histogram.
 
 use std::cell::Cell;
 
@@ -89,6 +90,8 @@ pub struct ShardStats {
     pub spill_blocked: Cell<u64>,
     /// Rejected records written to the dead-letter file.
     pub dead_lettered_file: Cell<u64>,
+    /// Receive→ack latency of the events Kafka acknowledged this interval.
+    pub latency: crate::latency::Recorder,
 }
 
 /// Add `n` to a shard-local counter.
@@ -139,6 +142,11 @@ pub struct ShardSnapshot {
     pub dead_lettered: [u64; 2],
     /// Set on the last snapshot a shard sends, after its producer was flushed.
     pub stopped: bool,
+    /// Receive→ack latencies since the previous snapshot (not cumulative, unlike the
+    /// counters): each snapshot takes them and the shard starts a new interval. `None` once
+    /// the aggregator took them.
+    #[serde(skip)]
+    pub latency: Option<crate::latency::IntervalHistogram>,
 }
 
 fn copy<const N: usize>(c: &[Cell<u64>; N]) -> [u64; N] {
@@ -146,7 +154,8 @@ fn copy<const N: usize>(c: &[Cell<u64>; N]) -> [u64; N] {
 }
 
 impl ShardStats {
-    /// Copy the counters; delivery figures come from the producer's callbacks.
+    /// Copy the counters, and take the interval's latencies; delivery figures come from the
+    /// producer's callbacks.
     pub fn snapshot(
         &self,
         shard: usize,
@@ -193,6 +202,7 @@ impl ShardStats {
                 self.dead_lettered_file.get(),
             ],
             stopped: false,
+            latency: Some(self.latency.take_interval()),
         }
     }
 }
