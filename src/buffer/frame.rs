@@ -119,13 +119,15 @@ fn write_header(h: &mut [u8], magic: u32, payload_len: u32, seq: u64, payload_cr
     h[20..24].copy_from_slice(&header_crc.to_le_bytes());
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
+/// The little-endian u32 at `at` (the caller checked the length).
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     let mut v = [0u8; 4];
     v.copy_from_slice(&b[at..at + 4]);
     u32::from_le_bytes(v)
 }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
+/// The little-endian u64 at `at` (the caller checked the length).
+pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut v = [0u8; 8];
     v.copy_from_slice(&b[at..at + 8]);
     u64::from_le_bytes(v)

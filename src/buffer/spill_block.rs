@@ -20,7 +20,7 @@
 //! payload is still decompressed if zstd can, and the frames whose own crcs hold are kept,
 //! so one flipped byte costs the events it touched, not necessarily the whole block.
 
-use super::frame::{self, Event, Frame, FrameError, ALIGN_BYTES};
+use super::frame::{self, u32_at, u64_at, Event, Frame, FrameError, ALIGN_BYTES};
 
 /// Blocks start (and end) at multiples of this: the O_DIRECT alignment of common disks.
 pub const BLOCK_ALIGN_BYTES: usize = 4096;
@@ -180,19 +180,6 @@ pub fn next_frame(raw: &[u8], mut pos: usize, verify: bool) -> (Option<(Event<'_
     (None, damaged)
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut v = [0u8; 4];
-    v.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(v)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(v)
-}
-
-/// `n` ring frames with sequence numbers from `first`, back to back (for tests).
 #[cfg(test)]
 pub(crate) fn test_frames(first: u64, n: u64) -> Vec<u8> {
     use crate::normalize::ReceiveMeta;

@@ -3,9 +3,9 @@
 
 use std::borrow::Cow;
 
-use super::ecs_record::{ip, write_ecs_record, Cloud, EcsRecord};
+use super::ecs_record::{ip, Cloud, EcsRecord};
 use super::json_record::{self, str_at, Json};
-use super::{mapping, pipeline_error, ReceiveMeta, RecordOptions, RecordOutcome};
+use super::{mapping, ReceiveMeta, RecordOptions, RecordOutcome};
 use crate::parse::TimeZone;
 
 /// `event.dataset` of Azure Activity Log events.
@@ -25,24 +25,19 @@ pub fn azure_to_ecs(
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> RecordOutcome {
-    let tape = match json_record::parse(record, scratch) {
-        Ok(t) => t,
-        Err(e) => return pipeline_error(out, record, "azure.bad_json", &e, DATASET, meta),
-    };
-    let v = tape.as_value();
-    if v.as_object().is_none() {
-        return pipeline_error(
-            out,
-            record,
-            "azure.not_an_object",
-            &"an Activity Log record is a JSON object",
-            DATASET,
-            meta,
-        );
-    }
-    let rec = to_record(v, opts.keep_original.then_some(record));
-    write_ecs_record(out, &rec, meta);
-    RecordOutcome::Event
+    json_record::object_to_ecs(
+        &json_record::ObjectSource {
+            prefix: "azure",
+            expected: "an Activity Log record is a JSON object",
+            dataset: DATASET,
+        },
+        record,
+        opts,
+        meta,
+        scratch,
+        out,
+        to_record,
+    )
 }
 
 /// `operationName` in its canonical case. Exports often upper-case it; the same operation is

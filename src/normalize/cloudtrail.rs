@@ -2,9 +2,9 @@
 
 use std::borrow::Cow;
 
-use super::ecs_record::{ip, write_ecs_record, Cloud, EcsRecord};
+use super::ecs_record::{ip, Cloud, EcsRecord};
 use super::json_record::{self, str_at, text_at, Json};
-use super::{mapping, pipeline_error, ReceiveMeta, RecordOptions, RecordOutcome};
+use super::{mapping, ReceiveMeta, RecordOptions, RecordOutcome};
 use crate::parse::TimeZone;
 
 /// `event.dataset` of CloudTrail events.
@@ -20,24 +20,19 @@ pub fn cloudtrail_to_ecs(
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> RecordOutcome {
-    let tape = match json_record::parse(record, scratch) {
-        Ok(t) => t,
-        Err(e) => return pipeline_error(out, record, "cloudtrail.bad_json", &e, DATASET, meta),
-    };
-    let v = tape.as_value();
-    if v.as_object().is_none() {
-        return pipeline_error(
-            out,
-            record,
-            "cloudtrail.not_an_object",
-            &"a CloudTrail record is a JSON object",
-            DATASET,
-            meta,
-        );
-    }
-    let rec = to_record(v, opts.keep_original.then_some(record));
-    write_ecs_record(out, &rec, meta);
-    RecordOutcome::Event
+    json_record::object_to_ecs(
+        &json_record::ObjectSource {
+            prefix: "cloudtrail",
+            expected: "a CloudTrail record is a JSON object",
+            dataset: DATASET,
+        },
+        record,
+        opts,
+        meta,
+        scratch,
+        out,
+        to_record,
+    )
 }
 
 fn to_record<'i>(v: Json<'_, 'i>, original: Option<&'i [u8]>) -> EcsRecord<'i> {

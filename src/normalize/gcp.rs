@@ -5,9 +5,9 @@ use std::borrow::Cow;
 
 use simd_json::prelude::{ValueAsScalar, ValueIntoString};
 
-use super::ecs_record::{ip, write_ecs_record, Cloud, EcsRecord};
+use super::ecs_record::{ip, Cloud, EcsRecord};
 use super::json_record::{self, at, str_at, text_at, Json};
-use super::{mapping, pipeline_error, ReceiveMeta, RecordOptions, RecordOutcome};
+use super::{mapping, ReceiveMeta, RecordOptions, RecordOutcome};
 use crate::parse::TimeZone;
 
 /// `event.dataset` of audit entries (`cloudaudit.googleapis.com` logs).
@@ -24,24 +24,19 @@ pub fn gcp_to_ecs(
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> RecordOutcome {
-    let tape = match json_record::parse(record, scratch) {
-        Ok(t) => t,
-        Err(e) => return pipeline_error(out, record, "gcp.bad_json", &e, DATASET_LOGGING, meta),
-    };
-    let v = tape.as_value();
-    if v.as_object().is_none() {
-        return pipeline_error(
-            out,
-            record,
-            "gcp.not_an_object",
-            &"a LogEntry is a JSON object",
-            DATASET_LOGGING,
-            meta,
-        );
-    }
-    let rec = to_record(v, opts.keep_original.then_some(record));
-    write_ecs_record(out, &rec, meta);
-    RecordOutcome::Event
+    json_record::object_to_ecs(
+        &json_record::ObjectSource {
+            prefix: "gcp",
+            expected: "a LogEntry is a JSON object",
+            dataset: DATASET_LOGGING,
+        },
+        record,
+        opts,
+        meta,
+        scratch,
+        out,
+        to_record,
+    )
 }
 
 /// `%XX` escapes decoded (as logName's log ID is URL-encoded); invalid escapes are kept.

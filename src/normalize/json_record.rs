@@ -13,6 +13,45 @@ use crate::parse::{TimeZone, Timestamp};
 /// A value inside a parsed record.
 pub(crate) type Json<'t, 'i> = Value<'t, 'i>;
 
+/// A source whose records are JSON objects: how its `pipeline_error`s are named.
+pub(crate) struct ObjectSource {
+    /// Prefix of the error codes (`<prefix>.bad_json`, `<prefix>.not_an_object`).
+    pub prefix: &'static str,
+    /// The message of `not_an_object`, e.g. "a CloudTrail record is a JSON object".
+    pub expected: &'static str,
+    /// `event.dataset` of the errors.
+    pub dataset: &'static str,
+}
+
+/// Parse `record` as one JSON object and append exactly one ECS object to `out`: what
+/// `to_record` makes of it, or a `pipeline_error` (`<prefix>.bad_json`,
+/// `<prefix>.not_an_object`). Never panics.
+pub(crate) fn object_to_ecs<'i>(
+    src: &ObjectSource,
+    record: &'i [u8],
+    opts: &super::RecordOptions,
+    meta: &super::ReceiveMeta,
+    scratch: &'i mut Vec<u8>,
+    out: &mut Vec<u8>,
+    to_record: fn(Json<'_, 'i>, Option<&'i [u8]>) -> super::ecs_record::EcsRecord<'i>,
+) -> super::RecordOutcome {
+    let err = |out: &mut Vec<u8>, kind: &str, msg: &dyn std::fmt::Display| {
+        let code = format!("{}.{kind}", src.prefix);
+        super::pipeline_error(out, record, &code, msg, src.dataset, meta)
+    };
+    let tape = match parse(record, scratch) {
+        Ok(t) => t,
+        Err(e) => return err(out, "bad_json", &e),
+    };
+    let v = tape.as_value();
+    if v.as_object().is_none() {
+        return err(out, "not_an_object", &src.expected);
+    }
+    let rec = to_record(v, opts.keep_original.then_some(record));
+    super::ecs_record::write_ecs_record(out, &rec, meta);
+    super::RecordOutcome::Event
+}
+
 /// Parse `record` (copied into `scratch`, which simd-json unescapes in place).
 pub(crate) fn parse<'s>(
     record: &[u8],

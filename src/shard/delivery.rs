@@ -349,14 +349,7 @@ impl Delivery {
             if !st.needs_dead_letter() {
                 continue;
             }
-            let in_ring = f
-                .pos
-                .and_then(|pos| self.ring.event_at(pos))
-                .filter(|e| e.seq == f.seq);
-            let event = match in_ring {
-                Some(e) => Some(e),
-                None => self.spill.as_mut().and_then(|sp| sp.event(f.seq)),
-            };
+            let event = buffered_event(&self.ring, &mut self.spill, f);
             let reason = crate::sink::kafka::permanent_error_text(acks.reason(f.seq));
             for (t, topic) in TOPICS.iter().enumerate() {
                 if !(st.topic_dead(t) || st.topic_dl_failed(t)) {
@@ -446,15 +439,7 @@ impl Delivery {
                 continue;
             }
             let topics = [st.topic_failed(0), st.topic_failed(1)];
-            let in_ring = f
-                .pos
-                .and_then(|pos| self.ring.event_at(pos))
-                .filter(|e| e.seq == f.seq);
-            let event = match in_ring {
-                Some(e) => Some(e),
-                // Moved to the spill since it was sent (or read from there).
-                None => self.spill.as_mut().and_then(|sp| sp.event(f.seq)),
-            };
+            let event = buffered_event(&self.ring, &mut self.spill, f);
             let Some(event) = event else {
                 // Damaged after it was first read: nothing left to send.
                 tracing::error!(
@@ -486,6 +471,23 @@ impl Delivery {
             self.retry_backoff = RETRY_BACKOFF_MIN;
             self.retry_due = None;
         }
+    }
+}
+
+/// The event `f` still waiting for Kafka, from the ring, or from the spill when it moved
+/// there since it was sent (or was read from there); `None` if damaged since.
+fn buffered_event<'b>(
+    ring: &'b Ring,
+    spill: &'b mut Option<Spill>,
+    f: &InFlight,
+) -> Option<Event<'b>> {
+    let in_ring = f
+        .pos
+        .and_then(|pos| ring.event_at(pos))
+        .filter(|e| e.seq == f.seq);
+    match in_ring {
+        Some(e) => Some(e),
+        None => spill.as_mut().and_then(|sp| sp.event(f.seq)),
     }
 }
 
