@@ -282,14 +282,33 @@ fn damaged_ring_frames_and_spill_blocks_are_skipped_counted_and_the_rest_replaye
     // kernel spreads the connections over the shards), and remember which events those were.
     let mut damaged = HashSet::new();
     let mut spill_blocks = 0;
+    let mut scanned = Vec::new();
     for shard in 0..2 {
         let path = data.path().join(format!("shard-{shard}.ring"));
         let mut bytes = std::fs::read(&path).unwrap();
         let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-        let (cap, ack) = (word(8), word(24));
-        let mut at = 4096 + (ack % cap) as usize; // after the header page
+        let (cap, write, ack) = (word(8), word(16), word(24));
+        scanned.push(format!("shard {shard}: cap {cap} ack {ack} write {write}"));
+        // Walk the unacknowledged frames as the ring does: a wrap marker (or a tail too
+        // short for a header) sends the walk to the start of the data area.
+        let mut pos = ack;
         let mut index = 0;
-        while let Ok(Frame::Event(ev, len)) = frame::decode(&bytes[at..]) {
+        while pos < write {
+            let room = cap - pos % cap;
+            if room < frame::HEADER_BYTES as u64 {
+                pos += room;
+                continue;
+            }
+            let at = 4096 + (pos % cap) as usize; // after the header page
+            let end = at + room.min(write - pos) as usize;
+            let (ev, len) = match frame::decode(&bytes[at..end]) {
+                Ok(Frame::Event(ev, len)) => (ev, len),
+                Ok(Frame::Wrap) => {
+                    pos += room;
+                    continue;
+                }
+                Err(e) => panic!("shard {shard}: frame {index} at {pos}: {e}"),
+            };
             if index == 7 {
                 let text = String::from_utf8_lossy(ev.raw);
                 let seq: u64 = text
@@ -304,7 +323,7 @@ fn damaged_ring_frames_and_spill_blocks_are_skipped_counted_and_the_rest_replaye
                 bytes[flip] ^= 0x20;
                 break;
             }
-            at += len;
+            pos += len as u64;
             index += 1;
         }
         std::fs::write(&path, &bytes).unwrap();
@@ -321,7 +340,7 @@ fn damaged_ring_frames_and_spill_blocks_are_skipped_counted_and_the_rest_replaye
             spill_blocks += 1;
         }
     }
-    assert!(!damaged.is_empty(), "a ring to damage");
+    assert!(!damaged.is_empty(), "a ring to damage: {scanned:?}");
     assert!(spill_blocks > 0, "a spill to damage");
     let d = damaged.len() as u64;
 
