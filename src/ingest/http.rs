@@ -369,14 +369,14 @@ async fn serve_connection(p: &Pipeline, mut stream: TcpStream, input: &HttpInput
             }
         };
         let body_len = head.content_length.unwrap_or(0);
-        if head.expect_continue && buf.len() < head.len + body_len {
-            if stream
+        let wants_continue = head.expect_continue && buf.len() < head.len + body_len;
+        if wants_continue
+            && stream
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .await
                 .is_err()
-            {
-                return;
-            }
+        {
+            return;
         }
         // The body.
         while buf.len() < head.len + body_len {
