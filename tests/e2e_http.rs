@@ -287,3 +287,63 @@ fn firehose_pubsub_and_record_bodies_reach_kafka_and_refusals_produce_nothing() 
     let (code, _) = app.terminate();
     assert_eq!(code, 0);
 }
+
+#[test]
+fn a_full_ring_refuses_whole_bodies_with_503_and_delivers_exactly_the_accepted_ones() {
+    let kafka = Kafka::start();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // 128 KiB rings and no spill: with Kafka down they fill after a few bodies.
+    let keys = Keys {
+        buffer: "ring_bytes_max = 131072\nspill_enabled = false",
+        syslog: "message_bytes_max = 16384",
+        ..Keys::default()
+    };
+    let extra = format!("[http_input]\nlisten = \"127.0.0.1:{port}\"\n");
+    let app = Appliance::start_in(data.path(), &kafka.bootstrap(), &extra, keys);
+    kafka.cluster.broker_down(1).unwrap();
+    let body = sample("cloud/azure/activitylog-eventhub-records.json");
+    let (mut accepted, mut refused) = (0usize, 0usize);
+    for _ in 0..200 {
+        let r = post(port, "/azure", &[], &body);
+        match r.status {
+            200 => accepted += r.json()["accepted"].as_u64().unwrap() as usize,
+            503 => {
+                refused += 1;
+                assert!(r.head.contains("Retry-After: 1"), "{r:?}");
+                assert!(r.json()["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("buffer is full"));
+                if refused >= 6 {
+                    break;
+                }
+            }
+            other => panic!("unexpected status {other}: {r:?}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "the rings never filled ({accepted} records accepted)"
+    );
+    assert!(
+        accepted > 0 && accepted % 5 == 0,
+        "{accepted} records accepted"
+    );
+
+    // Kafka back: exactly the records of the accepted bodies arrive, none of the refused.
+    kafka.cluster.broker_up(1).unwrap();
+    let events = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        accepted + 1,
+        Duration::from_secs(15),
+    );
+    assert_eq!(events.len(), accepted);
+    assert_eq!(count_dataset(&events, "azure.activitylogs"), accepted);
+    // Space is back: a body is accepted again.
+    let r = post(port, "/azure", &[], &body);
+    assert_eq!(r.status, 200, "{r:?}");
+    let (code, _) = app.terminate();
+    assert_eq!(code, 0);
+}
