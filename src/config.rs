@@ -691,13 +691,23 @@ impl Config {
             * (self.shards.io_memory_effective_bytes() as u64 + LOCKED_OVERHEAD_BYTES_PER_SHARD)
     }
 
-    /// RLIMIT_NOFILE the appliance needs with every shard at `tcp_connections_max`.
+    /// RLIMIT_NOFILE the appliance needs with every shard at `tcp_connections_max` (and the
+    /// HTTP input's `connections_max`, when it is on).
     pub fn open_files_needed(&self) -> u64 {
         self.shard_cores().len() as u64
             * (self.syslog.tcp_connections_max as u64
-                + self.http_input.connections_max as u64
+                + self.http_input_connections_max() as u64
                 + FDS_PER_SHARD_BASE)
             + FDS_PROCESS_BASE
+    }
+
+    /// HTTP input connections a shard may hold: `connections_max`, or 0 when it is off.
+    fn http_input_connections_max(&self) -> usize {
+        if self.http_input.listen.is_empty() {
+            0
+        } else {
+            self.http_input.connections_max
+        }
     }
 
     /// Parser settings derived from `[syslog]`.

@@ -254,15 +254,17 @@ enum Read {
 /// Read more bytes into `buf`, waiting (checking shutdown) up to [`IDLE_TIMEOUT`].
 async fn read_more(p: &Pipeline, stream: &mut TcpStream, buf: &mut Vec<u8>) -> Read {
     let start = Instant::now();
-    let mut chunk = [0u8; READ_CHUNK_BYTES];
-    loop {
+    let filled = buf.len();
+    // Read straight into `buf` (no chunk array held in every connection's future).
+    buf.resize(filled + READ_CHUNK_BYTES, 0);
+    let read = loop {
         if p.stopping() || start.elapsed() > IDLE_TIMEOUT {
-            return Read::Closed;
+            break Read::Closed;
         }
-        match stream.read(&mut chunk).await {
-            Ok(0) => return Read::Closed,
+        match stream.read(&mut buf[filled..]).await {
+            Ok(0) => break Read::Closed,
             Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
+                buf.truncate(filled + n);
                 return Read::Data;
             }
             Err(e)
@@ -272,10 +274,12 @@ async fn read_more(p: &Pipeline, stream: &mut TcpStream, buf: &mut Vec<u8>) -> R
                 ) => {}
             Err(e) => {
                 tracing::debug!(shard = p.shard, error = %e, "http read failed");
-                return Read::Closed;
+                break Read::Closed;
             }
         }
-    }
+    };
+    buf.truncate(filled);
+    read
 }
 
 fn reason_phrase(status: u16) -> &'static str {
