@@ -10,6 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use linerate::buffer::frame::RecordKind;
 use linerate::buffer::ring::Ring;
 use linerate::normalize::ReceiveMeta;
 use linerate::shard::stats::Transport;
@@ -38,8 +39,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("linerate_ring_append_consume_ack", |b| {
         b.iter(|| {
             for _ in 0..BATCH {
-                ring.append(&meta, Transport::Tcp, false, black_box(&msg))
-                    .unwrap();
+                ring.append(
+                    &meta,
+                    Transport::Tcp,
+                    false,
+                    RecordKind::Syslog,
+                    black_box(&msg),
+                )
+                .unwrap();
             }
             while let Some(u) = ring.next_unsent() {
                 black_box(u.event.raw);
@@ -88,8 +95,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("with_buffer", |b| {
         b.iter(|| {
             for _ in 0..BATCH {
-                ring.append(&meta, Transport::Tcp, false, black_box(&msg))
-                    .unwrap();
+                ring.append(
+                    &meta,
+                    Transport::Tcp,
+                    false,
+                    RecordKind::Syslog,
+                    black_box(&msg),
+                )
+                .unwrap();
             }
             while let Some(u) = ring.next_unsent() {
                 json.clear();

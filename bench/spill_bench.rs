@@ -71,7 +71,15 @@ fn main() {
                         received_unix_micros: 1_736_334_000_000_000 + seq as i64,
                         peer: Some("10.0.0.9:5140".parse().unwrap()),
                     };
-                    frame::write_event(&mut frames[at..], seq, &meta, Transport::Tcp, false, &raw);
+                    frame::write_event(
+                        &mut frames[at..],
+                        seq,
+                        &meta,
+                        Transport::Tcp,
+                        false,
+                        frame::RecordKind::Syslog,
+                        &raw,
+                    );
                     seq += 1;
                 }
                 event_bytes += frames.len() as u64;

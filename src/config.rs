@@ -16,6 +16,7 @@ pub struct Config {
     pub syslog: SyslogConfig,
     pub kafka: KafkaConfig,
     pub http: HttpConfig,
+    pub http_input: HttpInputConfig,
     pub stats: StatsConfig,
     pub buffer: BufferConfig,
     pub import: ImportConfig,
@@ -243,6 +244,83 @@ impl HttpConfig {
     }
 }
 
+/// The HTTP input of the shards (Firehose, Pub/Sub push, CloudTrail and Azure bodies): each
+/// shard binds its own SO_REUSEPORT listener. Off unless `listen` is set.
+///
+/// `Debug` leaves the access key out.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpInputConfig {
+    /// Listen address (e.g. `0.0.0.0:8088`); empty string disables the input.
+    pub listen: String,
+    /// Largest request body, bytes, as sent and after gzip decompression.
+    pub body_bytes_max: usize,
+    /// Open connections per shard; further ones are closed at once.
+    pub connections_max: usize,
+    /// Listen backlog of each shard's socket.
+    pub backlog_max: u32,
+    /// The key Firehose must send in `X-Amz-Firehose-Access-Key` on `POST /firehose`;
+    /// unset (and no file): the header is not checked.
+    pub firehose_access_key: Option<String>,
+    /// File holding that key (surrounding whitespace ignored), instead of the inline one.
+    pub firehose_access_key_file: Option<PathBuf>,
+}
+
+impl Default for HttpInputConfig {
+    fn default() -> Self {
+        Self {
+            listen: String::new(),
+            body_bytes_max: 8 << 20,
+            connections_max: 1024,
+            backlog_max: 1024,
+            firehose_access_key: None,
+            firehose_access_key_file: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpInputConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpInputConfig")
+            .field("listen", &self.listen)
+            .field("body_bytes_max", &self.body_bytes_max)
+            .field("connections_max", &self.connections_max)
+            .field("backlog_max", &self.backlog_max)
+            .field(
+                "firehose_access_key",
+                &self.firehose_access_key.as_ref().map(|_| REDACTED),
+            )
+            .field("firehose_access_key_file", &self.firehose_access_key_file)
+            .finish()
+    }
+}
+
+impl HttpInputConfig {
+    /// The Firehose access key from `firehose_access_key` or the contents of
+    /// `firehose_access_key_file` (trimmed; an unreadable or empty file is an error).
+    /// `None` when neither is set.
+    pub fn firehose_access_key(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(k) = &self.firehose_access_key {
+            return Ok(Some(k.clone()));
+        }
+        let Some(path) = &self.firehose_access_key_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let key = text.trim();
+        if key.is_empty() {
+            return Err(ConfigError::TokenFile {
+                path: path.clone(),
+                reason: "firehose_access_key_file is empty".into(),
+            });
+        }
+        Ok(Some(key.to_string()))
+    }
+}
+
 /// What redacted values read as in [`Config::to_redacted_json`].
 pub const REDACTED: &str = "***";
 
@@ -443,6 +521,35 @@ impl Config {
         {
             return Err(("api_token", "must not be empty".into()));
         }
+        let hi = &self.http_input;
+        if !hi.listen.is_empty() && hi.listen.parse::<SocketAddr>().is_err() {
+            return Err((
+                "listen",
+                format!("`{}` is not an address like 0.0.0.0:8088", hi.listen),
+            ));
+        }
+        if !(1024..=1 << 30).contains(&hi.body_bytes_max) {
+            return Err((
+                "body_bytes_max",
+                "must be between 1024 and 1073741824".into(),
+            ));
+        }
+        if hi.connections_max == 0 {
+            return Err(("connections_max", "must be at least 1".into()));
+        }
+        if hi.firehose_access_key.is_some() && hi.firehose_access_key_file.is_some() {
+            return Err((
+                "firehose_access_key_file",
+                "set firehose_access_key or firehose_access_key_file, not both".into(),
+            ));
+        }
+        if hi
+            .firehose_access_key
+            .as_ref()
+            .is_some_and(|k| k.trim().is_empty())
+        {
+            return Err(("firehose_access_key", "must not be empty".into()));
+        }
         if !(16..=16 << 20).contains(&self.syslog.message_bytes_max) {
             return Err((
                 "message_bytes_max",
@@ -557,6 +664,11 @@ impl Config {
                 *t = REDACTED.into();
             }
         }
+        if let Some(k) = v.pointer_mut("/http_input/firehose_access_key") {
+            if !k.is_null() {
+                *k = REDACTED.into();
+            }
+        }
         if let Some(serde_json::Value::Object(props)) = v.pointer_mut("/kafka/properties") {
             for (key, value) in props.iter_mut() {
                 if is_secret_property(key) {
@@ -591,11 +703,23 @@ impl Config {
             * (self.shards.io_memory_effective_bytes() as u64 + LOCKED_OVERHEAD_BYTES_PER_SHARD)
     }
 
-    /// RLIMIT_NOFILE the appliance needs with every shard at `tcp_connections_max`.
+    /// RLIMIT_NOFILE the appliance needs with every shard at `tcp_connections_max` (and the
+    /// HTTP input's `connections_max`, when it is on).
     pub fn open_files_needed(&self) -> u64 {
         self.shard_cores().len() as u64
-            * (self.syslog.tcp_connections_max as u64 + FDS_PER_SHARD_BASE)
+            * (self.syslog.tcp_connections_max as u64
+                + self.http_input_connections_max() as u64
+                + FDS_PER_SHARD_BASE)
             + FDS_PROCESS_BASE
+    }
+
+    /// HTTP input connections a shard may hold: `connections_max`, or 0 when it is off.
+    fn http_input_connections_max(&self) -> usize {
+        if self.http_input.listen.is_empty() {
+            0
+        } else {
+            self.http_input.connections_max
+        }
     }
 
     /// Parser settings derived from `[syslog]`.
@@ -688,6 +812,24 @@ mod tests {
         assert!(err.starts_with("c.toml:3:1: api_token_file"), "{err}");
         let empty = "[http]\napi_token = \" \"\n";
         assert!(Config::parse(empty, Path::new("c.toml")).is_err());
+    }
+
+    #[test]
+    fn http_input_is_off_by_default_and_checked() {
+        let cfg = Config::parse("", Path::new("c.toml")).unwrap();
+        assert!(cfg.http_input.listen.is_empty());
+        assert_eq!(cfg.http_input.body_bytes_max, 8 << 20);
+        let bad = "[http_input]\nlisten = \"nope\"\n";
+        let err = Config::parse(bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:2:1: listen"), "{err}");
+        let both = "[http_input]\nfirehose_access_key = \"a\"\nfirehose_access_key_file = \"/k\"\n";
+        assert!(Config::parse(both, Path::new("c.toml")).is_err());
+        let ok = "[http_input]\nlisten = \"0.0.0.0:8088\"\nfirehose_access_key = \"s3cret\"\n";
+        let cfg = Config::parse(ok, Path::new("c.toml")).unwrap();
+        assert!(!format!("{:?}", cfg.http_input).contains("s3cret"));
+        assert!(!cfg.to_redacted_json().to_string().contains("s3cret"));
     }
 
     #[test]

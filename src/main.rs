@@ -223,8 +223,29 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     let tcp_addr = (!cfg.syslog.tcp_listen.is_empty())
         .then(|| cfg.syslog.tcp_listen.parse())
         .transpose()?;
-    if udp_addr.is_none() && tcp_addr.is_none() {
-        bail!("no input: both syslog.udp_listen and syslog.tcp_listen are empty");
+    let http_addr: Option<std::net::SocketAddr> = (!cfg.http_input.listen.is_empty())
+        .then(|| cfg.http_input.listen.parse())
+        .transpose()?;
+    if udp_addr.is_none() && tcp_addr.is_none() && http_addr.is_none() {
+        bail!("no input: syslog.udp_listen, syslog.tcp_listen and http_input.listen are empty");
+    }
+    let http_input = match http_addr {
+        Some(_) => Some(linerate::ingest::http::HttpInput {
+            body_bytes_max: cfg.http_input.body_bytes_max,
+            record_bytes_max: cfg.syslog.message_bytes_max,
+            connections_max: cfg.http_input.connections_max,
+            firehose_access_key: cfg
+                .http_input
+                .firehose_access_key()
+                .context("reading http_input.firehose_access_key_file")?,
+        }),
+        None => None,
+    };
+    if http_input
+        .as_ref()
+        .is_some_and(|i| i.firehose_access_key.is_none())
+    {
+        tracing::warn!("http_input: no firehose_access_key: POST /firehose is not authenticated");
     }
     let mut setups = Vec::with_capacity(cores.len());
     for (shard, &core) in cores.iter().enumerate() {
@@ -242,6 +263,10 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             })
             .transpose()
             .with_context(|| format!("binding TCP {}", cfg.syslog.tcp_listen))?;
+        let http = http_addr
+            .map(|a| linerate::ingest::sockets::bind_tcp_listener(a, cfg.http_input.backlog_max))
+            .transpose()
+            .with_context(|| format!("binding HTTP input {}", cfg.http_input.listen))?;
         let buffer = linerate::buffer::open_shard(&cfg.buffer, shard)
             .with_context(|| format!("opening shard {shard}'s buffer"))?;
         let sink = KafkaSink::new(
@@ -256,6 +281,8 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             core,
             udp,
             tcp,
+            http,
+            http_input: http_input.clone(),
             buffer,
             sink,
             paused: inputs.flags(),
@@ -327,6 +354,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         cores = ?cores,
         udp = %cfg.syslog.udp_listen,
         tcp = %cfg.syslog.tcp_listen,
+        http_input = %cfg.http_input.listen,
         kafka = %bootstrap,
         "linerate running"
     );

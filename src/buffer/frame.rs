@@ -9,7 +9,8 @@
 //!   20 header_crc   u32   crc32 of bytes 0..20
 //! payload:
 //!   0  received_unix_micros i64
-//!   8  transport u8, 9 flags u8 (bit 0: truncated), 10 peer family u8 (0, 4 or 6)
+//!   8  transport u8, 9 flags u8 (bit 0: truncated; bits 1..4: the record kind, 0 = syslog),
+//!   10 peer family u8 (0, 4 or 6)
 //!   11 peer port u16, 13 peer address [u8; 16]
 //!   29 the message as received
 //! padding to a multiple of 8 bytes
@@ -36,6 +37,42 @@ pub const FRAME_MAGIC: u32 = 0x3146_524c;
 /// Magic of a wrap marker ("LRWP"): the rest of the ring's end is padding.
 pub const WRAP_MAGIC: u32 = 0x5057_524c;
 
+/// What a buffered record is, so the sender picks its normalizer. Stored in bits 1..4 of
+/// the frame's flags byte; syslog is 0, so rings written before kinds existed read as syslog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RecordKind {
+    /// A syslog message (UDP, TCP).
+    Syslog = 0,
+    /// A forwarded Windows event (NXLog / Winlogbeat JSON, or event XML).
+    Windows = 1,
+    /// One CloudTrail record (JSON object).
+    Cloudtrail = 2,
+    /// One Azure Activity Log record (JSON object).
+    Azure = 3,
+    /// One GCP `LogEntry` (JSON object).
+    Gcp = 4,
+}
+
+/// Bits of the flags byte holding the [`RecordKind`].
+const KIND_SHIFT: u8 = 1;
+const KIND_MASK: u8 = 0b1111;
+
+impl RecordKind {
+    /// The kind stored as `bits` (already shifted down), or `None` for a value this
+    /// version does not know.
+    pub fn from_bits(bits: u8) -> Option<Self> {
+        Some(match bits {
+            0 => Self::Syslog,
+            1 => Self::Windows,
+            2 => Self::Cloudtrail,
+            3 => Self::Azure,
+            4 => Self::Gcp,
+            _ => return None,
+        })
+    }
+}
+
 /// One event as the ring holds it, borrowed from the ring's memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Event<'a> {
@@ -43,6 +80,9 @@ pub struct Event<'a> {
     pub meta: ReceiveMeta,
     pub transport: Transport,
     pub truncated: bool,
+    /// What the record is. A kind this version does not know (a ring written by a newer
+    /// one) reads as syslog: the raw topic still gets the bytes as received.
+    pub kind: RecordKind,
     pub raw: &'a [u8],
 }
 
@@ -80,6 +120,7 @@ pub fn write_event(
     meta: &ReceiveMeta,
     transport: Transport,
     truncated: bool,
+    kind: RecordKind,
     raw: &[u8],
 ) {
     let payload_len = META_BYTES + raw.len();
@@ -87,7 +128,7 @@ pub fn write_event(
     let payload = &mut rest[..payload_len];
     payload[0..8].copy_from_slice(&meta.received_unix_micros.to_le_bytes());
     payload[8] = transport as u8;
-    payload[9] = u8::from(truncated);
+    payload[9] = u8::from(truncated) | ((kind as u8 & KIND_MASK) << KIND_SHIFT);
     let (family, port, addr) = match meta.peer {
         None => (0u8, 0u16, [0u8; 16]),
         Some(SocketAddr::V4(a)) => {
@@ -192,6 +233,8 @@ pub fn decode_checked(src: &[u8], verify: bool) -> Result<Frame<'_>, FrameError>
             },
             transport,
             truncated: payload[9] & 1 == 1,
+            kind: RecordKind::from_bits((payload[9] >> KIND_SHIFT) & KIND_MASK)
+                .unwrap_or(RecordKind::Syslog),
             raw: &payload[META_BYTES..],
         },
         len,
@@ -214,7 +257,15 @@ mod tests {
         for peer in ["10.1.2.3:514", "[2001:db8::1]:6514", "none"] {
             let raw = b"<13>Jan  8 12:00:00 h app: hello";
             let mut buf = vec![0u8; frame_len(raw.len())];
-            write_event(&mut buf, 42, &meta(peer), Transport::Tcp, true, raw);
+            write_event(
+                &mut buf,
+                42,
+                &meta(peer),
+                Transport::Tcp,
+                true,
+                RecordKind::Syslog,
+                raw,
+            );
             let Ok(Frame::Event(ev, len)) = decode(&buf) else {
                 panic!("not an event")
             };
@@ -223,10 +274,63 @@ mod tests {
             assert_eq!(ev.seq, 42);
             assert_eq!(ev.meta, meta(peer));
             assert_eq!(
-                (ev.transport, ev.truncated, ev.raw),
-                (Transport::Tcp, true, &raw[..])
+                (ev.transport, ev.truncated, ev.kind, ev.raw),
+                (Transport::Tcp, true, RecordKind::Syslog, &raw[..])
             );
         }
+    }
+
+    #[test]
+    fn round_trips_every_kind_with_and_without_truncation() {
+        let kinds = [
+            RecordKind::Syslog,
+            RecordKind::Windows,
+            RecordKind::Cloudtrail,
+            RecordKind::Azure,
+            RecordKind::Gcp,
+        ];
+        for kind in kinds {
+            for truncated in [false, true] {
+                let raw = br#"{"eventName":"ConsoleLogin"}"#;
+                let mut buf = vec![0u8; frame_len(raw.len())];
+                let m = meta("192.0.2.7:443");
+                write_event(&mut buf, 9, &m, Transport::Tcp, truncated, kind, raw);
+                let Ok(Frame::Event(ev, _)) = decode(&buf) else {
+                    panic!("not an event")
+                };
+                assert_eq!((ev.kind, ev.truncated, ev.raw), (kind, truncated, &raw[..]));
+                assert_eq!(RecordKind::from_bits(kind as u8), Some(kind));
+            }
+        }
+    }
+
+    #[test]
+    fn old_frames_read_as_syslog_and_unknown_kinds_too() {
+        let raw = b"<13>hello";
+        let mut buf = vec![0u8; frame_len(raw.len())];
+        let m = meta("10.0.0.1:1");
+        write_event(
+            &mut buf,
+            1,
+            &m,
+            Transport::Udp,
+            true,
+            RecordKind::Syslog,
+            raw,
+        );
+        // A frame written before kinds existed: flags byte is exactly the truncated bit.
+        assert_eq!(buf[HEADER_BYTES + 9], 1);
+        // An unknown kind (from a newer version), with a valid crc.
+        buf[HEADER_BYTES + 9] = 1 | (15 << KIND_SHIFT);
+        let crc = crc32fast::hash(&buf[HEADER_BYTES..HEADER_BYTES + META_BYTES + raw.len()]);
+        buf[16..20].copy_from_slice(&crc.to_le_bytes());
+        let hcrc = crc32fast::hash(&buf[0..20]);
+        buf[20..24].copy_from_slice(&hcrc.to_le_bytes());
+        let Ok(Frame::Event(ev, _)) = decode(&buf) else {
+            panic!("not an event")
+        };
+        assert_eq!((ev.kind, ev.truncated), (RecordKind::Syslog, true));
+        assert_eq!(RecordKind::from_bits(5), None);
     }
 
     #[test]
@@ -239,6 +343,7 @@ mod tests {
             &meta("10.0.0.1:1"),
             Transport::Udp,
             false,
+            RecordKind::Syslog,
             raw,
         );
         for i in 0..HEADER_BYTES + META_BYTES + raw.len() {

@@ -30,7 +30,7 @@ use std::sync::atomic::{compiler_fence, Ordering};
 
 use memmap2::MmapMut;
 
-use super::frame::{self, Event, Frame, FrameError, ALIGN_BYTES, HEADER_BYTES};
+use super::frame::{self, Event, Frame, FrameError, RecordKind, ALIGN_BYTES, HEADER_BYTES};
 use super::spill::Collected;
 use crate::normalize::ReceiveMeta;
 use crate::shard::stats::Transport;
@@ -216,6 +216,23 @@ impl Ring {
         Ok((ring, recovery))
     }
 
+    /// Whether messages of `raw_lens` bytes, appended in this order right now, would all
+    /// fit (the same arithmetic as [`Ring::append`], wrap padding included): a caller that
+    /// appends them without yielding in between gets no `Full` for any of them.
+    pub fn fits_all(&self, raw_lens: impl IntoIterator<Item = usize>) -> bool {
+        let mut write = self.write;
+        for raw_len in raw_lens {
+            let need = frame::frame_len(raw_len) as u64;
+            let room = self.cap - write % self.cap;
+            let pad = if need > room { room } else { 0 };
+            if need > self.cap || write + pad + need - self.ack > self.cap {
+                return false;
+            }
+            write += pad + need;
+        }
+        true
+    }
+
     /// Append one event. `Err(Full)` when its frame does not fit before the acknowledged
     /// position; nothing is written then.
     pub fn append(
@@ -223,6 +240,7 @@ impl Ring {
         meta: &ReceiveMeta,
         transport: Transport,
         truncated: bool,
+        kind: RecordKind,
         raw: &[u8],
     ) -> Result<u64, Full> {
         let need = frame::frame_len(raw.len()) as u64;
@@ -246,6 +264,7 @@ impl Ring {
             meta,
             transport,
             truncated,
+            kind,
             raw,
         );
         // The frame's bytes are stored before the header page counts them.
@@ -567,7 +586,13 @@ mod tests {
         let mut expect = 0u64;
         for _round in 0..50 {
             // Fill until full.
-            while let Ok(seq) = r.append(&meta(next as i64), Transport::Tcp, false, &msg(next)) {
+            while let Ok(seq) = r.append(
+                &meta(next as i64),
+                Transport::Tcp,
+                false,
+                RecordKind::Syslog,
+                &msg(next),
+            ) {
                 assert_eq!(seq, next);
                 next += 1;
             }
@@ -590,8 +615,14 @@ mod tests {
         {
             let (mut r, _) = Ring::open(&path, RING_BYTES_MIN).unwrap();
             for i in 0..100 {
-                r.append(&meta(i), Transport::Udp, i % 2 == 0, &msg(i as u64))
-                    .unwrap();
+                r.append(
+                    &meta(i),
+                    Transport::Udp,
+                    i % 2 == 0,
+                    RecordKind::Syslog,
+                    &msg(i as u64),
+                )
+                .unwrap();
             }
             // Send 60, acknowledge 40.
             for _ in 0..60 {
@@ -620,7 +651,8 @@ mod tests {
         assert_eq!(got[59], msg(99));
         // Sequence numbers go on from where they were.
         assert_eq!(
-            r.append(&meta(0), Transport::Tcp, false, b"x").unwrap(),
+            r.append(&meta(0), Transport::Tcp, false, RecordKind::Syslog, b"x")
+                .unwrap(),
             100
         );
     }
@@ -641,8 +673,14 @@ mod tests {
             let (mut r, _) = Ring::open(&path, RING_BYTES_MIN).unwrap();
             let mut pos = 0;
             for i in 0..20 {
-                r.append(&meta(i), Transport::Tcp, false, &msg(i as u64))
-                    .unwrap();
+                r.append(
+                    &meta(i),
+                    Transport::Tcp,
+                    false,
+                    RecordKind::Syslog,
+                    &msg(i as u64),
+                )
+                .unwrap();
                 starts.push(pos);
                 pos = frame_end(&r, pos);
             }
@@ -669,8 +707,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut r, _) = Ring::open(&dir.path().join("s0.ring"), RING_BYTES_MIN).unwrap();
         for i in 0..100 {
-            r.append(&meta(i), Transport::Tcp, false, &msg(i as u64))
-                .unwrap();
+            r.append(
+                &meta(i),
+                Transport::Tcp,
+                false,
+                RecordKind::Syslog,
+                &msg(i as u64),
+            )
+            .unwrap();
         }
         // Ten are in flight; the spill takes the oldest frames, in flight or not.
         for _ in 0..10 {
@@ -729,5 +773,39 @@ mod tests {
             })
             .count();
         assert_eq!(aside, 1);
+    }
+
+    #[test]
+    fn fits_all_predicts_append_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut r, _) = Ring::open(&dir.path().join("r"), RING_BYTES_MIN).unwrap();
+        let lens = [3000usize, 17, 9000, 1, 4096];
+        let mut i = 0u64;
+        loop {
+            let batch: Vec<usize> = lens.iter().map(|l| l + (i as usize % 7)).collect();
+            let fits = r.fits_all(batch.iter().copied());
+            let before = r.next_seq();
+            let mut ok = 0;
+            for l in &batch {
+                if r.append(
+                    &meta(0),
+                    Transport::Tcp,
+                    false,
+                    RecordKind::Cloudtrail,
+                    &vec![b'x'; *l],
+                )
+                .is_ok()
+                {
+                    ok += 1;
+                }
+            }
+            if fits {
+                assert_eq!(ok, batch.len(), "fits_all said yes");
+            } else {
+                assert!(ok < batch.len(), "fits_all said no at seq {before}");
+                break;
+            }
+            i += 1;
+        }
     }
 }

@@ -203,6 +203,7 @@ pub(crate) fn test_frames(first: u64, n: u64) -> Vec<u8> {
             &meta,
             Transport::Tcp,
             false,
+            frame::RecordKind::Syslog,
             raw.as_bytes(),
         );
     }

@@ -2,6 +2,8 @@
 //! spreads datagrams and connections over the shards and no input queue is shared.
 
 pub mod framing;
+pub mod http;
+pub mod http_routes;
 pub mod sockets;
 pub mod tcp;
 pub mod udp;

@@ -30,6 +30,17 @@ pub fn bind_tcp(addr: SocketAddr, recv_buffer_bytes: usize, backlog: u32) -> io:
     Ok(sock)
 }
 
+/// A listening TCP socket with SO_REUSEPORT and the kernel's default buffers (the HTTP
+/// input's: request bodies are read whole, so no large receive buffer is needed).
+pub fn bind_tcp_listener(addr: SocketAddr, backlog: u32) -> io::Result<Socket> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
+    sock.bind(&SockAddr::from(addr))?;
+    sock.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(sock)
+}
+
 /// Request `bytes` of receive buffer: SO_RCVBUFFORCE first (it may exceed
 /// `net.core.rmem_max`, with CAP_NET_ADMIN), else SO_RCVBUF, which the kernel caps.
 /// What was granted is logged when it falls short; `linerate doctor` checks it too.

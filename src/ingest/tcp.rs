@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures_lite::{future, AsyncReadExt};
 use glommio::net::{TcpListener, TcpStream};
 
+use crate::buffer::frame::RecordKind;
 use crate::control::inputs::PauseFlag;
 use crate::ingest::framing::{Framer, Step};
 use crate::normalize::{unix_micros_now, ReceiveMeta};
@@ -103,7 +104,8 @@ async fn serve_connection(
                         received_unix_micros: unix_micros_now(),
                         peer,
                     };
-                    p.ingest(msg, truncated, &meta, Transport::Tcp).await;
+                    p.ingest(msg, truncated, &meta, Transport::Tcp, RecordKind::Syslog)
+                        .await;
                 }
                 break;
             }
@@ -130,7 +132,14 @@ async fn serve_connection(
                     truncated,
                     consumed,
                 } => {
-                    p.ingest(message, truncated, &meta, Transport::Tcp).await;
+                    p.ingest(
+                        message,
+                        truncated,
+                        &meta,
+                        Transport::Tcp,
+                        RecordKind::Syslog,
+                    )
+                    .await;
                     pos += consumed;
                 }
                 Step::Skip { consumed } => pos += consumed,

@@ -81,7 +81,13 @@ async fn ingest_batch(p: &Pipeline, batch: &UdpBatch, n: usize) {
             received_unix_micros: meta_time,
             peer: d.peer,
         };
-        p.ingest(d.payload, d.truncated, &meta, Transport::Udp)
-            .await;
+        p.ingest(
+            d.payload,
+            d.truncated,
+            &meta,
+            Transport::Udp,
+            crate::buffer::frame::RecordKind::Syslog,
+        )
+        .await;
     }
 }

@@ -107,3 +107,41 @@ pub fn syslog_to_ecs<'a>(
         }
     }
 }
+
+thread_local! {
+    /// Per-thread (per-shard) parse buffer and settings of [`record_to_ecs`].
+    static RECORD_STATE: std::cell::RefCell<(Vec<u8>, RecordOptions)> =
+        std::cell::RefCell::new((Vec::new(), RecordOptions::default()));
+}
+
+/// Normalize one buffered Windows or cloud record of `kind` and append exactly one ECS JSON
+/// object to `out`, with the default [`RecordOptions`] (`event.original` kept, NXLog time in
+/// UTC). Reuses a per-thread parse buffer, so a shard's sender allocates nothing per record
+/// once it has grown. Syslog goes through [`syslog_to_ecs`]; a syslog `kind` here gives a
+/// `pipeline_error` event. Never panics.
+pub fn record_to_ecs(
+    kind: crate::buffer::frame::RecordKind,
+    record: &[u8],
+    meta: &ReceiveMeta,
+    out: &mut Vec<u8>,
+) -> RecordOutcome {
+    use crate::buffer::frame::RecordKind;
+    RECORD_STATE.with(|state| {
+        let mut state = state.borrow_mut();
+        let (scratch, opts) = &mut *state;
+        match kind {
+            RecordKind::Windows => windows_to_ecs(record, opts, meta, scratch, out),
+            RecordKind::Cloudtrail => cloudtrail_to_ecs(record, opts, meta, scratch, out),
+            RecordKind::Azure => azure_to_ecs(record, opts, meta, scratch, out),
+            RecordKind::Gcp => gcp_to_ecs(record, opts, meta, scratch, out),
+            RecordKind::Syslog => pipeline_error(
+                out,
+                record,
+                "record.syslog",
+                &"syslog is normalized by syslog_to_ecs",
+                "syslog",
+                meta,
+            ),
+        }
+    })
+}

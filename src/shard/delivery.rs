@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::buffer::acks::AckSlots;
-use crate::buffer::frame::Event;
+use crate::buffer::frame::{Event, RecordKind};
 use crate::buffer::ring::{Full, Ring};
 use crate::buffer::spill::{Collected, Spill};
 use crate::config::{BufferConfig, FsyncPolicy};
@@ -142,10 +142,33 @@ impl Delivery {
         meta: &ReceiveMeta,
         transport: Transport,
         truncated: bool,
+        kind: RecordKind,
         raw: &[u8],
         stats: &ShardStats,
     ) -> Result<(), Full> {
-        self.ring.append(meta, transport, truncated, raw)?;
+        self.ring.append(meta, transport, truncated, kind, raw)?;
+        if self.fsync == FsyncPolicy::Always {
+            self.sync(stats);
+        }
+        Ok(())
+    }
+
+    /// Append every record of `records` (kind and bytes, not truncated) or none of them:
+    /// `Err(Full)` when they would not all fit now, and nothing is written then.
+    pub fn append_all(
+        &mut self,
+        meta: &ReceiveMeta,
+        transport: Transport,
+        records: &[(RecordKind, Vec<u8>)],
+        stats: &ShardStats,
+    ) -> Result<(), Full> {
+        if !self.ring.fits_all(records.iter().map(|(_, r)| r.len())) {
+            return Err(Full);
+        }
+        for (kind, raw) in records {
+            // fits_all said every one fits; appended without yielding, so they still do.
+            self.ring.append(meta, transport, false, *kind, raw)?;
+        }
         if self.fsync == FsyncPolicy::Always {
             self.sync(stats);
         }
@@ -505,20 +528,30 @@ fn send(
     first_time: bool,
 ) -> bool {
     scratch.clear();
-    let hostname = match normalize::syslog_to_ecs(event.raw, parse, &event.meta, scratch) {
-        Normalized::Event { hostname } => {
-            if first_time {
-                add(&stats.parsed, 1);
+    let parsed = match event.kind {
+        RecordKind::Syslog => {
+            match normalize::syslog_to_ecs(event.raw, parse, &event.meta, scratch) {
+                Normalized::Event { hostname } => Ok(hostname),
+                Normalized::PipelineError => Err(()),
             }
-            hostname
         }
-        Normalized::PipelineError => {
-            if first_time {
-                add(&stats.parse_errors, 1);
-            }
-            None
-        }
+        // Windows and cloud records: keyed by the peer's IP.
+        kind => match normalize::record_to_ecs(kind, event.raw, &event.meta, scratch) {
+            normalize::RecordOutcome::Event => Ok(None),
+            normalize::RecordOutcome::PipelineError => Err(()),
+        },
     };
+    if first_time {
+        add(
+            if parsed.is_ok() {
+                &stats.parsed
+            } else {
+                &stats.parse_errors
+            },
+            1,
+        );
+    }
+    let hostname = parsed.unwrap_or(None);
     let mut key_buf = [0u8; 64];
     let key = key(hostname, event.meta.peer, &mut key_buf);
     let mut queue_full = false;

@@ -38,6 +38,10 @@ pub struct ShardSetup {
     pub core: usize,
     pub udp: Option<socket2::Socket>,
     pub tcp: Option<socket2::Socket>,
+    /// The HTTP input's listener (bound), when `[http_input] listen` is set.
+    pub http: Option<socket2::Socket>,
+    /// The HTTP input's settings (with the Firehose key already read).
+    pub http_input: Option<crate::ingest::http::HttpInput>,
     pub buffer: ShardBuffer,
     pub sink: KafkaSink,
     /// The control plane's pause flags of the inputs, read by the input tasks.
@@ -140,6 +144,8 @@ pub fn spawn(
         core,
         udp,
         tcp,
+        http,
+        http_input,
         buffer,
         sink,
         paused,
@@ -181,6 +187,17 @@ pub fn spawn(
                     cfg.syslog.tcp_read_buffer_bytes,
                     cfg.syslog.tcp_connections_max,
                     paused.tcp.clone(),
+                ))
+                .detach();
+            }
+            if let (Some(sock), Some(input)) = (http, http_input) {
+                // SAFETY: as above.
+                let listener =
+                    unsafe { glommio::net::TcpListener::from_raw_fd(sock.into_raw_fd()) };
+                glommio::spawn_local(crate::ingest::http::serve(
+                    p.clone(),
+                    listener,
+                    Rc::new(input),
                 ))
                 .detach();
             }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::buffer::frame::RecordKind;
+use crate::buffer::ring::Full;
 use crate::normalize::ReceiveMeta;
 use crate::parse::ParseOptions;
 use crate::shard::delivery::Delivery;
@@ -45,6 +47,7 @@ impl Pipeline {
         truncated: bool,
         meta: &ReceiveMeta,
         transport: Transport,
+        kind: RecordKind,
     ) {
         let t = transport as usize;
         add(&self.stats.received[t], 1);
@@ -54,10 +57,14 @@ impl Pipeline {
         }
         let mut waiting_since: Option<Instant> = None;
         loop {
-            let appended =
-                self.delivery
-                    .borrow_mut()
-                    .append(meta, transport, truncated, raw, &self.stats);
+            let appended = self.delivery.borrow_mut().append(
+                meta,
+                transport,
+                truncated,
+                kind,
+                raw,
+                &self.stats,
+            );
             if appended.is_ok() {
                 break;
             }
@@ -84,6 +91,28 @@ impl Pipeline {
         self.delivery
             .borrow_mut()
             .pump(&self.sink, &self.stats, &self.parse);
+    }
+
+    /// Take every record of one accepted request into the ring, or none (`Err(Full)`: the
+    /// ring cannot hold them all now; nothing was appended or counted). Never waits, so a
+    /// caller can answer "retry later" instead of holding a request open.
+    pub fn ingest_all(
+        &self,
+        records: &[(RecordKind, Vec<u8>)],
+        meta: &ReceiveMeta,
+        transport: Transport,
+    ) -> Result<(), Full> {
+        self.delivery
+            .borrow_mut()
+            .append_all(meta, transport, records, &self.stats)?;
+        let t = transport as usize;
+        add(&self.stats.received[t], records.len() as u64);
+        let bytes: usize = records.iter().map(|(_, r)| r.len()).sum();
+        add(&self.stats.received_bytes[t], bytes as u64);
+        self.delivery
+            .borrow_mut()
+            .pump(&self.sink, &self.stats, &self.parse);
+        Ok(())
     }
 
     /// Serve delivery reports, free acknowledged ring space, resend failures and send
