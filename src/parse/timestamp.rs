@@ -215,31 +215,49 @@ fn num(b: &[u8], at: usize, n: usize) -> Option<i64> {
 
 /// Seconds of a valid civil date-time, or None.
 pub fn civil_secs(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || h > 23 || mi > 59 || s > 60 {
         return None;
     }
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s.min(59))
+    let tod = h * 3600 + mi * 60 + s.min(59);
+    if let Ok(yu @ 1..=9999) = u32::try_from(y) {
+        // Years 1-9999 (every timestamp a sender writes): the leap test once, unsigned
+        // arithmetic; this function was a tenth of RFC 5424 parsing under callgrind.
+        const BEFORE_MONTH: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+        const DAYS: [u8; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let mi0 = (mo - 1) as usize;
+        let leap = (yu % 4 == 0 && yu % 100 != 0) || yu % 400 == 0;
+        if d > i64::from(DAYS[mi0]) + i64::from(leap && mi0 == 1) {
+            return None;
+        }
+        let p = yu - 1;
+        let leaps_before = i64::from(p / 4 - p / 100 + p / 400) - 477;
+        let before = i64::from(BEFORE_MONTH[mi0]) + i64::from(leap && mi0 >= 2);
+        let days = (y - 1970) * 365 + leaps_before + before + d - 1;
+        return Some(days * 86_400 + tod);
+    }
+    if d > days_in_month(y, mo) {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400 + tod)
 }
 
 /// Fractional seconds starting at `i` (after the `.`): (microseconds, digits kept (at most
 /// 6; more are read and dropped), index after the last digit). `None` without a digit.
-fn fraction(b: &[u8], mut i: usize) -> Option<(i64, u8, usize)> {
-    let start = i;
-    let (mut micros, mut digits) = (0i64, 0u8);
-    while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-        if digits < 6 {
-            micros = micros * 10 + i64::from(c - b'0');
-            digits += 1;
-        }
-        i += 1;
-    }
-    if i == start {
+fn fraction(b: &[u8], i: usize) -> Option<(i64, u8, usize)> {
+    let rest = b.get(i..)?;
+    let n = rest
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    if n == 0 {
         return None;
     }
-    for _ in digits..6 {
-        micros *= 10;
-    }
-    Some((micros, digits, i))
+    const SCALE: [i64; 7] = [1, 100_000, 10_000, 1_000, 100, 10, 1];
+    let kept = n.min(6);
+    let micros = rest[..kept]
+        .iter()
+        .fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0'));
+    Some((micros * SCALE[kept], kept as u8, i + n))
 }
 
 /// Parse an RFC 3339 timestamp at the start of `b` (`2003-10-11T22:14:15.003Z`, any offset,
@@ -278,18 +296,39 @@ impl IsoTime {
 /// `YYYY-MM-DD(T|t| )hh:mm:ss[.frac][Z|±hh:mm]` at the start of `b`, the offset optional.
 /// Returns it and the bytes used; `None` unless the date and time are valid.
 pub fn parse_iso(b: &[u8]) -> Option<(IsoTime, usize)> {
-    let y = num(b, 0, 4)?;
-    if b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
+    // The fixed 19 bytes as one array: constant indexes, no bounds check per digit (this
+    // prefix was a third of RFC 5424 parsing under callgrind when read digit by digit).
+    let p: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+    if p[4] != b'-'
+        || p[7] != b'-'
+        || !matches!(p[10], b'T' | b't' | b' ')
+        || p[13] != b':'
+        || p[16] != b':'
     {
         return None;
     }
-    let (mo, d) = (num(b, 5, 2)?, num(b, 8, 2)?);
-    if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+    // All 14 digit positions at once (SWAR over three overlapping words; the separators
+    // between them were checked above, so no byte can carry into a digit's neighbour).
+    let word = |at: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&p[at..at + 8]);
+        u64::from_le_bytes(a)
+    };
+    let is_digits = |x: u64, mask: u64| {
+        let tens = 0x3030_3030_3030_3030 & mask;
+        (x & 0xf0f0_f0f0_f0f0_f0f0 & mask) == tens
+            && (x.wrapping_add(0x0606_0606_0606_0606) & 0xf0f0_f0f0_f0f0_f0f0 & mask) == tens
+    };
+    //  bytes 0..8 "YYYY-MM-", 8..16 "DDThh:mm", 11..19 "hh:mm:ss" (little-endian masks)
+    if !is_digits(word(0), 0x00ff_ff00_ffff_ffff)
+        || !is_digits(word(8), 0xffff_00ff_ff00_ffff)
+        || !is_digits(word(11), 0xffff_00ff_ff00_ffff)
+    {
         return None;
     }
-    let (h, mi, s) = (num(b, 11, 2)?, num(b, 14, 2)?, num(b, 17, 2)?);
+    let two = |i: usize| i64::from((p[i] - b'0') * 10 + (p[i + 1] - b'0'));
+    let y = two(0) * 100 + two(2);
+    let (mo, d, h, mi, s) = (two(5), two(8), two(11), two(14), two(17));
     let local_secs = civil_secs(y, mo, d, h, mi, s)?;
     let mut i = 19;
     let (mut micros, mut frac_digits) = (0i64, 0u8);

@@ -211,15 +211,33 @@ pub fn spawn(
                 }
                 None => {}
             }
+            // The poller serves delivery reports, which free ring space and end each event's
+            // receive→ack latency: in a latency-sensitive queue of its own, so socket readers
+            // busy with a backlog yield to it (their `yield_if_needed`) at least every
+            // `KAFKA_POLL_INTERVAL` instead of it waiting for the readers' turn to end.
+            let poll_queue = glommio::executor().create_task_queue(
+                glommio::Shares::default(),
+                glommio::Latency::Matters(KAFKA_POLL_INTERVAL),
+                "kafka-poll",
+            );
             let poller = p.clone();
-            glommio::spawn_local(async move {
-                loop {
-                    poller.service();
-                    poller.delivery.borrow_mut().sync_if_due(&poller.stats);
-                    glommio::timer::sleep(KAFKA_POLL_INTERVAL).await;
+            let poll_task = glommio::spawn_local_into(
+                async move {
+                    loop {
+                        poller.service();
+                        poller.delivery.borrow_mut().sync_if_due(&poller.stats);
+                        glommio::timer::sleep(KAFKA_POLL_INTERVAL).await;
+                    }
+                },
+                poll_queue,
+            );
+            match poll_task {
+                Ok(t) => t.detach(),
+                Err(e) => {
+                    tracing::error!(shard, error = %e, "cannot start the Kafka poller");
+                    return;
                 }
-            })
-            .detach();
+            };
             let interval = Duration::from_millis(cfg.stats.interval_ms);
             let reporter = p.clone();
             let report_tx = stats_tx.clone();
