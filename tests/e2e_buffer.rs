@@ -436,16 +436,23 @@ fn full_disk_backs_off_counts_and_recovers_when_space_returns() {
             "--target",
             &format!("127.0.0.1:{}", app.syslog_port),
         ])
-        .args(["--transport", "tcp", "--connections", "2"])
+        // 16 connections: SO_REUSEPORT spreads them over both shards (all 16 on one shard has
+        // odds of 1 in 32768), so both rings fill and the UDP datagrams below, whichever shard
+        // their sender hashes to, meet a full ring.
+        .args(["--transport", "tcp", "--connections", "16"])
         .args(["--count", &N.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The disk fills: spill writes fail, the rings fill, TCP inputs stop reading.
+    // The disk fills: spill writes fail, the rings fill, TCP inputs stop reading, on both shards.
+    let backed_off = |m: &Metrics, shard: &str| {
+        m.sum_f64("linerate_backpressure_wait_seconds_total", &[shard]) > 0.0
+    };
     let m = app.wait_metrics(Duration::from_secs(60), |m| {
         m.sum("linerate_buffer_spill_write_errors_total", &[]) > 0
-            && m.sum_f64("linerate_backpressure_wait_seconds_total", &[]) > 0.0
+            && backed_off(m, "shard=\"0\"")
+            && backed_off(m, "shard=\"1\"")
     });
     assert!(
         m.sum("linerate_buffer_spill_write_errors_total", &[]) > 0,
