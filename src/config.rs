@@ -111,6 +111,9 @@ pub struct SyslogConfig {
     pub timezone: String,
     /// Pin the year of RFC 3164 timestamps (default: inferred from the clock).
     pub year: Option<i32>,
+    /// Take a TCP or UDP message that starts with `{`, `<?xml` or `<Event` as a forwarded
+    /// Windows event (see [`crate::ingest::detect`]) instead of syslog.
+    pub detect_windows: bool,
 }
 
 impl Default for SyslogConfig {
@@ -127,6 +130,7 @@ impl Default for SyslogConfig {
             format: "auto".into(),
             timezone: "UTC".into(),
             year: None,
+            detect_windows: true,
         }
     }
 }

@@ -163,6 +163,7 @@ pub fn spawn(
                 stats: ShardStats::default(),
                 parse,
                 message_bytes_max: cfg.syslog.message_bytes_max,
+                detect_windows: cfg.syslog.detect_windows,
                 delivery: std::cell::RefCell::new(delivery),
                 shutdown,
             });
