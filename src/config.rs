@@ -20,6 +20,36 @@ pub struct Config {
     pub stats: StatsConfig,
     pub buffer: BufferConfig,
     pub import: ImportConfig,
+    pub enrich: EnrichConfig,
+}
+
+/// `[enrich]`: the enrichment table and the topic of enriched events (off without a table).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichConfig {
+    /// The table's file (CSV, or TOML by its `.toml` extension); empty: no enrichment.
+    pub table: String,
+    /// Topic every normalized event also goes to, with `labels` when a row matched.
+    pub topic: String,
+    /// Rows the table may hold; a larger table stops start-up.
+    pub table_rows_max: usize,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        Self {
+            table: String::new(),
+            topic: "logs.enriched".into(),
+            table_rows_max: 1_000_000,
+        }
+    }
+}
+
+impl EnrichConfig {
+    /// The enriched topic, when a table is configured.
+    pub fn enabled_topic(&self) -> Option<&str> {
+        (!self.table.is_empty()).then_some(self.topic.as_str())
+    }
 }
 
 /// `linerate import` (Windows and cloud files).
@@ -553,6 +583,12 @@ impl Config {
             .is_some_and(|k| k.trim().is_empty())
         {
             return Err(("firehose_access_key", "must not be empty".into()));
+        }
+        if !self.enrich.table.is_empty() && self.enrich.topic.trim().is_empty() {
+            return Err(("topic", "must not be empty when a table is set".into()));
+        }
+        if self.enrich.table_rows_max == 0 {
+            return Err(("table_rows_max", "must be at least 1".into()));
         }
         if !(16..=16 << 20).contains(&self.syslog.message_bytes_max) {
             return Err((
