@@ -855,6 +855,28 @@ mod tests {
     }
 
     #[test]
+    fn windows_detection_is_on_and_enrichment_off_by_default() {
+        let cfg = Config::parse("", Path::new("c.toml")).unwrap();
+        assert!(cfg.syslog.detect_windows);
+        assert_eq!(cfg.enrich.enabled_topic(), None);
+        let on = "[enrich]\ntable = \"owners.csv\"\n";
+        let cfg = Config::parse(on, Path::new("c.toml")).unwrap();
+        assert_eq!(cfg.enrich.enabled_topic(), Some("logs.enriched"));
+        let bad = "[enrich]\ntable = \"owners.csv\"\ntopic = \"\"\n";
+        let err = Config::parse(bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:3:1: topic"), "{err}");
+        let err = Config::parse("[enrich]\ntabel = \"x\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.toml:2:1: unknown field `tabel`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn http_input_is_off_by_default_and_checked() {
         let cfg = Config::parse("", Path::new("c.toml")).unwrap();
         assert!(cfg.http_input.listen.is_empty());

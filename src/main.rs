@@ -185,6 +185,18 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         "TCP connections past it are refused; see `ulimit -n`",
     );
 
+    let enrich = match cfg.enrich.enabled_topic() {
+        Some(topic) => {
+            let table = linerate::normalize::enrich::EnrichTable::load(
+                std::path::Path::new(&cfg.enrich.table),
+                cfg.enrich.table_rows_max,
+            )
+            .context("loading the enrichment table ([enrich] table)")?;
+            tracing::info!(rows = table.len(), table = %cfg.enrich.table, topic, "enrichment table loaded");
+            Some(Arc::new(table))
+        }
+        None => None,
+    };
     let topics: Vec<&str> = [
         cfg.kafka
             .raw_enabled
@@ -248,18 +260,6 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     {
         tracing::warn!("http_input: no firehose_access_key: POST /firehose is not authenticated");
     }
-    let enrich = match cfg.enrich.enabled_topic() {
-        Some(topic) => {
-            let table = linerate::normalize::enrich::EnrichTable::load(
-                std::path::Path::new(&cfg.enrich.table),
-                cfg.enrich.table_rows_max,
-            )
-            .context("loading the enrichment table ([enrich] table)")?;
-            tracing::info!(rows = table.len(), table = %cfg.enrich.table, topic, "enrichment table loaded");
-            Some(Arc::new(table))
-        }
-        None => None,
-    };
     let mut setups = Vec::with_capacity(cores.len());
     for (shard, &core) in cores.iter().enumerate() {
         let udp = udp_addr

@@ -39,8 +39,9 @@ pub fn event_source_ip(json: &[u8]) -> Option<IpAddr> {
 }
 
 /// Write the enriched copy of `normalized` (one ECS JSON object) into `out` (cleared first):
-/// with the row matching its `host.hostname`, else its `source.ip` or `peer`, as `labels`.
-/// Returns whether a row matched.
+/// with the row matching its `host.hostname`, else its `source.ip`, else the `peer` it came
+/// from (a Windows event's `source.ip` is the logon's client, its forwarder the peer), as
+/// `labels`. Returns whether a row matched.
 pub fn write_enriched(
     table: &EnrichTable,
     normalized: &[u8],
@@ -48,8 +49,13 @@ pub fn write_enriched(
     out: &mut Vec<u8>,
 ) -> bool {
     out.clear();
-    let ip = event_source_ip(normalized).or(peer);
-    let labels = table.lookup(event_hostname(normalized), ip);
+    let source_ip = event_source_ip(normalized);
+    let labels = table
+        .lookup(event_hostname(normalized), source_ip.or(peer))
+        .or_else(|| match (source_ip, peer) {
+            (Some(s), Some(p)) if s != p => table.lookup(None, Some(p)),
+            _ => None,
+        });
     match (labels, normalized.split_last()) {
         (Some(labels), Some((b'}', body))) => {
             out.extend_from_slice(body);
@@ -136,7 +142,10 @@ mod tests {
         let mut out = Vec::new();
         assert!(!write_enriched(&table(), &json, None, &mut out));
         assert_eq!(out, json);
-        // The peer stands in for a missing source.ip.
+        // The peer stands in for a missing or unmatched source.ip.
+        let client = br#"{"source":{"ip":"192.0.2.7"},"message":"x"}"#;
+        let peer = Some("10.9.0.1".parse().unwrap());
+        assert!(write_enriched(&table(), client, peer, &mut out));
         let no_source = br#"{"message":"x"}"#;
         assert!(write_enriched(
             &table(),
