@@ -26,11 +26,13 @@ pub const HOSTNAME_BYTES_MAX: usize = 253;
 /// Why the table did not load.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrichError {
+    /// The file could not be read.
     #[error("{path}: {source}", path = .path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A row (or the header, line 1) is not valid.
     #[error("{path}:{line}: {reason}", path = .path.display())]
     Row {
         path: PathBuf,

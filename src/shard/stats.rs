@@ -140,6 +140,7 @@ pub struct ShardSnapshot {
     pub spilled_events: u64,
     pub spill_write_errors: u64,
     pub spill_blocked: u64,
+    /// Events an enrichment table row matched.
     pub enriched_matches: u64,
     /// Rejected records delivered to the dead-letter topic / written to the file.
     pub dead_lettered: [u64; 2],
