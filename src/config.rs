@@ -20,6 +20,36 @@ pub struct Config {
     pub stats: StatsConfig,
     pub buffer: BufferConfig,
     pub import: ImportConfig,
+    pub enrich: EnrichConfig,
+}
+
+/// `[enrich]`: the enrichment table and the topic of enriched events (off without a table).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichConfig {
+    /// The table's file (CSV, or TOML by its `.toml` extension); empty: no enrichment.
+    pub table: String,
+    /// Topic every normalized event also goes to, with `labels` when a row matched.
+    pub topic: String,
+    /// Rows the table may hold; a larger table stops start-up.
+    pub table_rows_max: usize,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        Self {
+            table: String::new(),
+            topic: "logs.enriched".into(),
+            table_rows_max: 1_000_000,
+        }
+    }
+}
+
+impl EnrichConfig {
+    /// The enriched topic, when a table is configured.
+    pub fn enabled_topic(&self) -> Option<&str> {
+        (!self.table.is_empty()).then_some(self.topic.as_str())
+    }
 }
 
 /// `linerate import` (Windows and cloud files).
@@ -111,6 +141,9 @@ pub struct SyslogConfig {
     pub timezone: String,
     /// Pin the year of RFC 3164 timestamps (default: inferred from the clock).
     pub year: Option<i32>,
+    /// Take a TCP or UDP message that starts with `{`, `<?xml` or `<Event` as a forwarded
+    /// Windows event (see [`crate::ingest::detect`]) instead of syslog.
+    pub detect_windows: bool,
 }
 
 impl Default for SyslogConfig {
@@ -127,6 +160,7 @@ impl Default for SyslogConfig {
             format: "auto".into(),
             timezone: "UTC".into(),
             year: None,
+            detect_windows: true,
         }
     }
 }
@@ -550,6 +584,12 @@ impl Config {
         {
             return Err(("firehose_access_key", "must not be empty".into()));
         }
+        if !self.enrich.table.is_empty() && self.enrich.topic.trim().is_empty() {
+            return Err(("topic", "must not be empty when a table is set".into()));
+        }
+        if self.enrich.table_rows_max == 0 {
+            return Err(("table_rows_max", "must be at least 1".into()));
+        }
         if !(16..=16 << 20).contains(&self.syslog.message_bytes_max) {
             return Err((
                 "message_bytes_max",
@@ -812,6 +852,28 @@ mod tests {
         assert!(err.starts_with("c.toml:3:1: api_token_file"), "{err}");
         let empty = "[http]\napi_token = \" \"\n";
         assert!(Config::parse(empty, Path::new("c.toml")).is_err());
+    }
+
+    #[test]
+    fn windows_detection_is_on_and_enrichment_off_by_default() {
+        let cfg = Config::parse("", Path::new("c.toml")).unwrap();
+        assert!(cfg.syslog.detect_windows);
+        assert_eq!(cfg.enrich.enabled_topic(), None);
+        let on = "[enrich]\ntable = \"owners.csv\"\n";
+        let cfg = Config::parse(on, Path::new("c.toml")).unwrap();
+        assert_eq!(cfg.enrich.enabled_topic(), Some("logs.enriched"));
+        let bad = "[enrich]\ntable = \"owners.csv\"\ntopic = \"\"\n";
+        let err = Config::parse(bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:3:1: topic"), "{err}");
+        let err = Config::parse("[enrich]\ntabel = \"x\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.toml:2:1: unknown field `tabel`"),
+            "{err}"
+        );
     }
 
     #[test]

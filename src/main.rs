@@ -185,6 +185,18 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         "TCP connections past it are refused; see `ulimit -n`",
     );
 
+    let enrich = match cfg.enrich.enabled_topic() {
+        Some(topic) => {
+            let table = linerate::normalize::enrich::EnrichTable::load(
+                std::path::Path::new(&cfg.enrich.table),
+                cfg.enrich.table_rows_max,
+            )
+            .context("loading the enrichment table ([enrich] table)")?;
+            tracing::info!(rows = table.len(), table = %cfg.enrich.table, topic, "enrichment table loaded");
+            Some(Arc::new(table))
+        }
+        None => None,
+    };
     let topics: Vec<&str> = [
         cfg.kafka
             .raw_enabled
@@ -195,6 +207,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         cfg.kafka
             .dead_letter_enabled
             .then_some(cfg.kafka.dead_letter_topic.as_str()),
+        cfg.enrich.enabled_topic(),
     ]
     .into_iter()
     .flatten()
@@ -271,6 +284,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             .with_context(|| format!("opening shard {shard}'s buffer"))?;
         let sink = KafkaSink::new(
             &cfg.kafka,
+            cfg.enrich.enabled_topic(),
             &bootstrap,
             shard,
             cfg.buffer.in_flight_events_max,
@@ -285,6 +299,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             http_input: http_input.clone(),
             buffer,
             sink,
+            enrich: enrich.clone(),
             paused: inputs.flags(),
         });
     }
@@ -301,6 +316,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         } else {
             String::new()
         },
+        cfg.enrich.enabled_topic().unwrap_or_default().to_string(),
     ];
     let state = Arc::new(Mutex::new(State::new(cores.len(), topic_names, interval)));
     if !cfg.http.listen.is_empty() {

@@ -5,108 +5,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::io::Write;
 use std::time::Duration;
 
+use common::http_client::*;
 use common::*;
 use serde_json::Value;
 
 const KEY: &str = "test-firehose-key-EXAMPLE";
 const REQUEST_ID: &str = "4a7c2e91-5d3b-4f68-a0e2-9c1b7d5f3e86";
 const BODY_BYTES_MAX: usize = 256 << 10;
-
-fn testdata() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for candidate in [
-        here.join("../shared/testdata"),
-        PathBuf::from("/work/shared/testdata"),
-    ] {
-        if candidate.is_dir() {
-            return candidate;
-        }
-    }
-    panic!("shared/testdata not found beside the repository");
-}
-
-fn sample(rel: &str) -> Vec<u8> {
-    std::fs::read(testdata().join(rel)).unwrap()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-/// One HTTP response: status, head, body.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Response {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-/// Write one HTTP/1.1 request (keep-alive unless a `Connection` header says otherwise).
-fn write_request(s: &mut TcpStream, path: &str, headers: &[(&str, &str)], body: &[u8]) {
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-}
-
-/// Read one response (its body by `Content-Length`) from `s`.
-fn read_response(s: &mut TcpStream) -> Response {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        let n = s.read(&mut byte).expect("response head");
-        assert_eq!(n, 1, "connection closed before a response head: {buf:?}");
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8(buf).unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().unwrap())
-        })
-        .expect("Content-Length");
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).unwrap();
-    Response {
-        status,
-        head,
-        body: String::from_utf8(body).unwrap(),
-    }
-}
-
-fn connect(port: u16) -> TcpStream {
-    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-    let mut s = connect(port);
-    write_request(&mut s, path, headers, body);
-    read_response(&mut s)
-}
 
 fn firehose_headers(key: &str) -> Vec<(&str, &str)> {
     vec![

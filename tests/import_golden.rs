@@ -2,23 +2,13 @@
 //! by hand from `shared/SCHEMA.md` and `shared/testdata/README.md` (`tests/data/import/`),
 //! field by field; EVTX files against the `evtx` crate's own counts; bad input.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::testdata;
 use serde_json::Value;
-
-fn testdata() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for candidate in [
-        here.join("../shared/testdata"),
-        PathBuf::from("/work/shared/testdata"),
-    ] {
-        if candidate.is_dir() {
-            return candidate;
-        }
-    }
-    panic!("shared/testdata not found beside the repository");
-}
 
 fn expected_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import")

@@ -8,32 +8,42 @@
 //! slots are atomics only because librdkafka's context must be `Sync`; one thread uses them,
 //! with plain loads and stores.
 //!
-//! A slot's bits, per topic `t` (0 raw, 1 normalized):
+//! A slot's bits, per topic `t` (0 raw, 1 normalized, 2 enriched; [`TOPICS_MAX`]):
 //! ```text
 //! bit t      sent, delivery report pending
-//! bit 2+t    failed, to be resent
-//! bit 4+t    rejected for good, to be dead-lettered
-//! bit 6+t    dead-letter record sent, its report pending
-//! bit 8+t    dead-letter topic failed, to be written to the dead-letter file
+//! bit 3+t    failed, to be resent
+//! bit 6+t    rejected for good, to be dead-lettered
+//! bit 9+t    dead-letter record sent, its report pending
+//! bit 12+t   dead-letter topic failed, to be written to the dead-letter file
 //! ```
-//! An event is done (its ring space may be freed) when its slot is 0.
+//! An event is done (its ring space may be freed) when its slot is 0: only a topic it was
+//! sent to sets bits, so it waits for exactly the reports of every topic it went to.
 
 use std::sync::atomic::{AtomicI32, AtomicU16, AtomicU64, Ordering::Relaxed};
+
+/// Topics an event can go to (the slot has a group of bits per topic for each state).
+pub const TOPICS_MAX: usize = 3;
+/// Bits of one state, every topic.
+const GROUP: u16 = (1 << TOPICS_MAX) - 1;
+/// Bits the opaque's low end keeps for the topic (and, above them, the dead-letter flag).
+const OPAQUE_TOPIC_BITS: u32 = 2;
+const OPAQUE_DEAD_LETTER: usize = 1 << OPAQUE_TOPIC_BITS;
+const OPAQUE_SHIFT: u32 = OPAQUE_TOPIC_BITS + 1;
 
 fn pending_bit(topic: usize) -> u16 {
     1 << topic
 }
 fn failed_bit(topic: usize) -> u16 {
-    1 << (2 + topic)
+    1 << (TOPICS_MAX + topic)
 }
 fn dead_bit(topic: usize) -> u16 {
-    1 << (4 + topic)
+    1 << (2 * TOPICS_MAX + topic)
 }
 fn dl_pending_bit(topic: usize) -> u16 {
-    1 << (6 + topic)
+    1 << (3 * TOPICS_MAX + topic)
 }
 fn dl_failed_bit(topic: usize) -> u16 {
-    1 << (8 + topic)
+    1 << (4 * TOPICS_MAX + topic)
 }
 
 /// What a delivery report said about a record.
@@ -53,7 +63,7 @@ pub struct SlotState(u16);
 impl SlotState {
     /// Some topic's delivery failed and must be sent again (and nothing is pending).
     pub fn failed(self) -> bool {
-        self.0 & 0b11 == 0 && self.0 & 0b1100 != 0
+        self.0 & GROUP == 0 && self.0 & (GROUP << TOPICS_MAX) != 0
     }
     /// Whether `topic` failed (to resend).
     pub fn topic_failed(self, topic: usize) -> bool {
@@ -69,7 +79,7 @@ impl SlotState {
     }
     /// Some topic waits for a dead-letter action (send or file).
     pub fn needs_dead_letter(self) -> bool {
-        self.0 & 0b11_0011_0000 != 0
+        self.0 & ((GROUP << (2 * TOPICS_MAX)) | (GROUP << (4 * TOPICS_MAX))) != 0
     }
     /// Free: everything delivered or dead-lettered (or nothing sent).
     pub fn free(self) -> bool {
@@ -108,19 +118,27 @@ impl AckSlots {
         self.slots.len()
     }
 
-    /// The producer opaque of `topic` (< 2) of `seq`.
+    /// The producer opaque of `topic` (< [`TOPICS_MAX`]) of `seq`.
     pub fn opaque(seq: u64, topic: usize) -> usize {
-        ((seq << 2) | topic as u64) as usize
+        ((seq << OPAQUE_SHIFT) | topic as u64) as usize
     }
 
     /// The producer opaque of the dead-letter record of `topic` of `seq`.
     pub fn dead_letter_opaque(seq: u64, topic: usize) -> usize {
-        ((seq << 2) | 2 | topic as u64) as usize
+        Self::opaque(seq, topic) | OPAQUE_DEAD_LETTER
     }
 
     /// Whether an opaque is a dead-letter record's; and its topic.
     pub fn opaque_kind(opaque: usize) -> (bool, usize) {
-        (opaque & 2 != 0, opaque & 1)
+        (
+            opaque & OPAQUE_DEAD_LETTER != 0,
+            opaque & (OPAQUE_DEAD_LETTER - 1),
+        )
+    }
+
+    /// The sequence number an opaque carries.
+    fn opaque_seq(opaque: usize) -> u64 {
+        (opaque >> OPAQUE_SHIFT) as u64
     }
 
     fn slot(&self, seq: u64) -> &AtomicU16 {
@@ -173,7 +191,7 @@ impl AckSlots {
 
     /// A delivery report for the producer opaque `opaque`.
     pub fn report(&self, opaque: usize, outcome: Outcome) {
-        let seq = (opaque >> 2) as u64;
+        let seq = Self::opaque_seq(opaque);
         let (dead_letter, topic) = Self::opaque_kind(opaque);
         match (dead_letter, outcome) {
             (false, Outcome::Delivered) => self.update(seq, pending_bit(topic), 0),
@@ -229,6 +247,38 @@ mod tests {
         a.sent(seq, 1);
         a.report(AckSlots::opaque(seq, 1), Outcome::Delivered);
         assert!(a.state(seq).free());
+    }
+
+    #[test]
+    fn an_event_waits_for_every_topic_it_was_sent_to() {
+        let a = AckSlots::new(8);
+        for t in 0..TOPICS_MAX {
+            a.sent(7, t);
+        }
+        for t in 0..TOPICS_MAX {
+            assert!(!a.state(7).free(), "topic {t} and later still pending");
+            let (dl, topic) = AckSlots::opaque_kind(AckSlots::opaque(7, t));
+            assert!(!dl && topic == t);
+            a.report(AckSlots::opaque(7, t), Outcome::Delivered);
+        }
+        assert!(a.state(7).free());
+        // The enriched topic failing alone is resent alone, and dead-lettered alone.
+        a.sent(9, 1);
+        a.sent(9, 2);
+        a.report(AckSlots::opaque(9, 1), Outcome::Delivered);
+        a.report(AckSlots::opaque(9, 2), Outcome::Retry);
+        let s = a.state(9);
+        assert!(s.failed() && s.topic_failed(2) && !s.topic_failed(1) && !s.topic_failed(0));
+        a.sent(9, 2);
+        a.report(AckSlots::opaque(9, 2), Outcome::Rejected(10));
+        assert!(a.state(9).topic_dead(2) && a.state(9).needs_dead_letter());
+        a.dead_letter_sent(9, 2);
+        assert_eq!(
+            AckSlots::opaque_kind(AckSlots::dead_letter_opaque(9, 2)),
+            (true, 2)
+        );
+        a.report(AckSlots::dead_letter_opaque(9, 2), Outcome::Delivered);
+        assert!(a.state(9).free());
     }
 
     #[test]

@@ -349,7 +349,7 @@ mod tests {
         );
         let mut st = State::new(
             2,
-            ["logs.raw".into(), "logs.normalized".into()],
+            ["logs.raw".into(), "logs.normalized".into(), String::new()],
             Duration::from_secs(1),
         );
         let mut snap = ShardSnapshot {

@@ -53,7 +53,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             );
         }
     }
-    let per_shard: [(&str, &str, &str, Getter); 20] = [
+    let per_shard: [(&str, &str, &str, Getter); 21] = [
         (
             "linerate_events_parsed_total",
             "counter",
@@ -167,6 +167,12 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             "counter",
             "Failed msyncs of the ring.",
             |s| s.sync_errors,
+        ),
+        (
+            "linerate_enrich_matches_total",
+            "counter",
+            "Events an enrichment table row matched (sent to the enriched topic with labels).",
+            |s| s.enriched_matches,
         ),
         (
             "linerate_kafka_in_flight",
@@ -345,7 +351,7 @@ mod tests {
     fn renders_labels_and_values() {
         let mut st = State::new(
             2,
-            ["logs.raw".into(), "logs.normalized".into()],
+            ["logs.raw".into(), "logs.normalized".into(), String::new()],
             Duration::from_secs(1),
         );
         let mut snap = ShardSnapshot {

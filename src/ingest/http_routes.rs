@@ -8,6 +8,12 @@
 //! errors (the body is not JSON, a `data` is not base64, no records array) refuse the body;
 //! a record whose own content is not what its normalizer expects is still accepted and
 //! becomes a `pipeline_error` event carrying it, so nothing accepted is silently lost.
+//!
+//! `POST /windows` takes forwarded Windows events: NDJSON (NXLog `to_json()`, Winlogbeat),
+//! one record per non-blank line, or rendered event XML, one record per `<Event>` element
+//! (one per line, one document spanning lines, or inside an `<Events>` wrapper); a body that
+//! is itself gzip (by its magic bytes) is decompressed too. XML that is not well-formed, or
+//! holds something other than `<Event>` elements, refuses the body.
 
 use std::io::Read;
 
@@ -30,6 +36,8 @@ pub enum Route {
     Cloudtrail,
     /// `POST /azure`: `{"records":[...]}` bodies (Activity Log via Event Hubs, diagnostics).
     Azure,
+    /// `POST /windows`: forwarded Windows events, NDJSON or event XML.
+    Windows,
 }
 
 impl Route {
@@ -41,6 +49,7 @@ impl Route {
             "/pubsub" => Some(Self::Pubsub),
             "/cloudtrail" => Some(Self::Cloudtrail),
             "/azure" => Some(Self::Azure),
+            "/windows" => Some(Self::Windows),
             _ => None,
         }
     }
@@ -115,6 +124,11 @@ pub fn records(
         }
         Route::Cloudtrail => (enveloped(body, RecordKind::Cloudtrail)?, None),
         Route::Azure => (enveloped(body, RecordKind::Azure)?, None),
+        Route::Windows if is_gzip(body) => {
+            let body = gunzip_bounded(body, limits.body_bytes_max, "the body")?;
+            (windows(&body)?, None)
+        }
+        Route::Windows => (windows(body)?, None),
     };
     if let Some((i, (_, r))) = records
         .iter()
@@ -190,6 +204,82 @@ fn enveloped(body: &[u8], kind: RecordKind) -> Result<Records, Rejection> {
     Ok(out)
 }
 
+/// A `/windows` body: event XML when its first non-whitespace byte is `<`, else NDJSON.
+fn windows(body: &[u8]) -> Result<Records, Rejection> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'<') {
+        return event_elements(body);
+    }
+    Ok(body
+        .split(|b| *b == b'\n')
+        .map(|line| line.trim_ascii())
+        .filter(|line| !line.is_empty())
+        .map(|line| (RecordKind::Windows, line.to_vec()))
+        .collect())
+}
+
+/// The exact bytes of every `<Event>` element of an XML body, at the top level or inside
+/// `<Events>` wrappers (declarations, comments and whitespace between them are skipped).
+fn event_elements(body: &[u8]) -> Result<Records, Rejection> {
+    use quick_xml::events::Event as Xml;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut out = Vec::new();
+    // Open `<Events>` wrappers, and where the `<Event>` being read started and its depth.
+    let mut wrappers = 0usize;
+    let mut open: Option<(usize, usize)> = None;
+    let mut depth = 0usize;
+    loop {
+        let start = reader.buffer_position() as usize;
+        let ev = reader.read_event().map_err(|e| {
+            bad(format!(
+                "the body is not well-formed XML at byte {}: {e}",
+                reader.error_position()
+            ))
+        })?;
+        let inside_event = open.is_some();
+        match ev {
+            Xml::Eof if inside_event || wrappers > 0 => {
+                return Err(bad("the body ends inside an element"))
+            }
+            Xml::Eof => return Ok(out),
+            Xml::Start(_) | Xml::End(_) | Xml::Empty(_) | Xml::Text(_) | Xml::CData(_)
+                if inside_event =>
+            {
+                match ev {
+                    Xml::Start(_) => depth += 1,
+                    Xml::End(_) if depth == 0 => {
+                        let (from, _) = open.take().expect("inside an event");
+                        let end = reader.buffer_position() as usize;
+                        out.push((RecordKind::Windows, body[from..end].to_vec()));
+                    }
+                    Xml::End(_) => depth -= 1,
+                    _ => {}
+                }
+            }
+            Xml::Start(e) if e.local_name().as_ref() == b"Event" => {
+                open = Some((start, 0));
+                depth = 0;
+            }
+            Xml::Empty(e) if e.local_name().as_ref() == b"Event" => {
+                let end = reader.buffer_position() as usize;
+                out.push((RecordKind::Windows, body[start..end].to_vec()));
+            }
+            Xml::Start(e) if e.local_name().as_ref() == b"Events" => wrappers += 1,
+            Xml::End(_) if wrappers > 0 => wrappers -= 1,
+            Xml::Start(e) | Xml::Empty(e) => {
+                return Err(bad(format!(
+                    "<{}> at byte {start}: only <Event> elements (optionally inside <Events>) are taken",
+                    String::from_utf8_lossy(e.local_name().as_ref())
+                )))
+            }
+            Xml::Text(t) if !t.iter().all(u8::is_ascii_whitespace) => {
+                return Err(bad(format!("text outside an <Event> at byte {start}")))
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The response body Firehose expects: `{"requestId", "timestamp"}` (ms since the epoch),
 /// plus `errorMessage` on a failure.
 pub fn firehose_response(request_id: &str, timestamp_ms: u64, error: Option<&str>) -> String {
@@ -234,6 +324,7 @@ mod tests {
         assert_eq!(Route::from_target("/pubsub?token=x"), Some(Route::Pubsub));
         assert_eq!(Route::from_target("/azure/"), Some(Route::Azure));
         assert_eq!(Route::from_target("/cloudtrail"), Some(Route::Cloudtrail));
+        assert_eq!(Route::from_target("/windows"), Some(Route::Windows));
         assert_eq!(Route::from_target("/other"), None);
     }
 
@@ -322,6 +413,56 @@ mod tests {
         let body = format!(r#"{{"Records":[{{"k":"{}"}}]}}"#, "v".repeat(200));
         let e = records(Route::Cloudtrail, body.as_bytes(), limits).unwrap_err();
         assert_eq!(e.status, 413, "{e}");
+    }
+
+    fn windows_records(body: &[u8]) -> Vec<String> {
+        let (recs, _) = records(Route::Windows, body, LIMITS).unwrap();
+        recs.into_iter()
+            .map(|(kind, r)| {
+                assert_eq!(kind, RecordKind::Windows);
+                String::from_utf8(r).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn windows_ndjson_is_one_record_per_line() {
+        let body = b"{\"EventID\":4624}\r\n\n  {\"winlog\":{}}\nnot json\n";
+        assert_eq!(
+            windows_records(body),
+            [r#"{"EventID":4624}"#, r#"{"winlog":{}}"#, "not json"]
+        );
+        assert_eq!(
+            windows_records(&gzip(b"{\"EventID\":1}\n")),
+            [r#"{"EventID":1}"#]
+        );
+        assert!(windows_records(b"\n \n").is_empty());
+    }
+
+    #[test]
+    fn windows_xml_is_one_record_per_event_element() {
+        let a = "<Event xmlns='x'><System><EventID>1</EventID></System></Event>";
+        let b = "<Event xmlns='x'>\n  <System>\n    <EventID>2</EventID>\n  </System>\n</Event>";
+        // One per line, one spanning lines, and inside an <Events> wrapper.
+        assert_eq!(windows_records(format!("{a}\n{a}\n").as_bytes()), [a, a]);
+        assert_eq!(windows_records(format!("\n{b}\n").as_bytes()), [b]);
+        let wrapped = format!("<?xml version=\"1.0\"?>\n<Events>\n{a}\n<!-- c -->{b}</Events>");
+        assert_eq!(windows_records(wrapped.as_bytes()), [a, b]);
+        assert_eq!(windows_records(b"<Event/>"), ["<Event/>"]);
+    }
+
+    #[test]
+    fn windows_xml_that_is_not_events_refuses_the_body() {
+        for body in [
+            "<Event><System></Event>",
+            "<Event><System>",
+            "<Other/>",
+            "<Events><Other></Other></Events>",
+            "<Event></Event> trailing",
+        ] {
+            let e = records(Route::Windows, body.as_bytes(), LIMITS).unwrap_err();
+            assert_eq!(e.status, 400, "{body}: {e}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Inputs: sockets and framing. Each shard binds its own SO_REUSEPORT sockets, so the kernel
 //! spreads datagrams and connections over the shards and no input queue is shared.
 
+pub mod detect;
 pub mod framing;
 pub mod http;
 pub mod http_routes;

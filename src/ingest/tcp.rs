@@ -1,5 +1,6 @@
 //! A shard's TCP input: accepts on its own SO_REUSEPORT listener and serves each connection on
-//! this shard, framing LF-delimited or octet-counted syslog (detected per connection).
+//! this shard, framing LF-delimited or octet-counted syslog (detected per connection); each
+//! message is syslog or a forwarded Windows event ([`crate::ingest::detect`]).
 //!
 //! Bounds: `tcp_connections_max` open connections per shard (further ones are closed at once
 //! and counted), one read buffer of `tcp_read_buffer_bytes` per connection. While Kafka's queue
@@ -15,7 +16,6 @@ use std::time::Duration;
 use futures_lite::{future, AsyncReadExt};
 use glommio::net::{TcpListener, TcpStream};
 
-use crate::buffer::frame::RecordKind;
 use crate::control::inputs::PauseFlag;
 use crate::ingest::framing::{Framer, Step};
 use crate::normalize::{unix_micros_now, ReceiveMeta};
@@ -104,8 +104,8 @@ async fn serve_connection(
                         received_unix_micros: unix_micros_now(),
                         peer,
                     };
-                    p.ingest(msg, truncated, &meta, Transport::Tcp, RecordKind::Syslog)
-                        .await;
+                    let kind = p.socket_kind(msg);
+                    p.ingest(msg, truncated, &meta, Transport::Tcp, kind).await;
                 }
                 break;
             }
@@ -132,14 +132,9 @@ async fn serve_connection(
                     truncated,
                     consumed,
                 } => {
-                    p.ingest(
-                        message,
-                        truncated,
-                        &meta,
-                        Transport::Tcp,
-                        RecordKind::Syslog,
-                    )
-                    .await;
+                    let kind = p.socket_kind(message);
+                    p.ingest(message, truncated, &meta, Transport::Tcp, kind)
+                        .await;
                     pos += consumed;
                 }
                 Step::Skip { consumed } => pos += consumed,

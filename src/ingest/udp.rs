@@ -81,13 +81,8 @@ async fn ingest_batch(p: &Pipeline, batch: &UdpBatch, n: usize) {
             received_unix_micros: meta_time,
             peer: d.peer,
         };
-        p.ingest(
-            d.payload,
-            d.truncated,
-            &meta,
-            Transport::Udp,
-            crate::buffer::frame::RecordKind::Syslog,
-        )
-        .await;
+        let kind = p.socket_kind(d.payload);
+        p.ingest(d.payload, d.truncated, &meta, Transport::Udp, kind)
+            .await;
     }
 }

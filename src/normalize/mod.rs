@@ -5,6 +5,8 @@ pub mod azure;
 pub mod cloudtrail;
 pub mod ecs_record;
 pub(crate) mod ecs_writer;
+pub mod enrich;
+pub mod enrich_table;
 pub mod gcp;
 pub(crate) mod json_record;
 pub mod mapping;

@@ -9,7 +9,10 @@
 //! - The acknowledged position only moves over a prefix of events that are all settled, so
 //!   a restart resends exactly the events not known to be in Kafka.
 //! - Bounded: at most `in_flight_events_max` events between the ring and Kafka's reports;
-//!   the normalized JSON is built in one reused buffer.
+//!   the normalized JSON is built in one reused buffer, its enriched copy in another.
+//! - With an enrichment table every event also goes to the enriched topic (with `labels`
+//!   when a row matched, else unchanged), and is acknowledged only when every topic it went
+//!   to reported delivery.
 //! - A record Kafka rejects for good (too large, invalid topic...) is not resent: its dead
 //!   letter (the event and the reason) goes to the dead-letter topic, or to the shard's
 //!   dead-letter file when that fails too ([`crate::sink::dead_letter`]); only then is the
@@ -19,6 +22,7 @@
 //!   in sequence order, so nothing overtakes what spilled before it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::buffer::acks::AckSlots;
@@ -26,15 +30,26 @@ use crate::buffer::frame::{Event, RecordKind};
 use crate::buffer::ring::{Full, Ring};
 use crate::buffer::spill::{Collected, Spill};
 use crate::config::{BufferConfig, FsyncPolicy};
+use crate::normalize::enrich::{self, EnrichTable};
 use crate::normalize::{self, Normalized, ReceiveMeta};
 use crate::parse::ParseOptions;
 use crate::shard::stats::{add, DropReason, ShardStats, Transport};
 use crate::sink::dead_letter::{self, DeadLetterFile};
-use crate::sink::kafka::{KafkaSink, SendError, Topic};
+use crate::sink::kafka::{KafkaSink, SendError, Topic, TOPIC_COUNT};
 
 /// First wait before resending failures.
 const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(10);
-const TOPICS: [Topic; 2] = [Topic::Raw, Topic::Normalized];
+const TOPICS: [Topic; TOPIC_COUNT] = [Topic::Raw, Topic::Normalized, Topic::Enriched];
+
+/// What the sender writes an event into, reused for every event, and the table it enriches
+/// with (read-only, loaded at start-up).
+struct Encoder {
+    /// The normalized JSON (also the buffer of dead-letter records).
+    normalized: Vec<u8>,
+    /// The enriched copy of `normalized`.
+    enriched: Vec<u8>,
+    table: Option<Arc<EnrichTable>>,
+}
 
 /// An event handed to the producer, not yet acknowledged.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +72,7 @@ pub struct Delivery {
     spill_low_bytes: u64,
     spilling: bool,
     in_flight: VecDeque<InFlight>,
-    scratch: Vec<u8>,
+    enc: Encoder,
     fsync: FsyncPolicy,
     fsync_interval: Duration,
     last_sync: Instant,
@@ -98,13 +113,15 @@ fn ip_key(buf: &mut [u8; 64], peer: std::net::SocketAddr) -> &[u8] {
 }
 
 impl Delivery {
-    /// Wrap shard `shard`'s opened ring and, when spilling is on, its opened spill.
+    /// Wrap shard `shard`'s opened ring and, when spilling is on, its opened spill; with
+    /// `table`, events are enriched for the enriched topic.
     pub fn new(
         shard: usize,
         ring: Ring,
         spill: Option<Spill>,
         cfg: &BufferConfig,
         in_flight_max: usize,
+        table: Option<Arc<EnrichTable>>,
     ) -> Self {
         let dead_letters = DeadLetterFile::new(
             cfg.data_dir
@@ -120,7 +137,11 @@ impl Delivery {
             spill,
             ring,
             in_flight: VecDeque::with_capacity(in_flight_max),
-            scratch: Vec::with_capacity(64 << 10),
+            enc: Encoder {
+                normalized: Vec::with_capacity(64 << 10),
+                enriched: Vec::with_capacity(if table.is_some() { 64 << 10 } else { 0 }),
+                table,
+            },
             fsync: cfg.fsync,
             fsync_interval: Duration::from_millis(cfg.fsync_interval_ms),
             last_sync: Instant::now(),
@@ -206,14 +227,14 @@ impl Delivery {
                 // A slot still held by an older event (sequence gap after damage): wait.
                 break;
             }
-            let all = [true, true];
+            let all = [true; TOPIC_COUNT];
             let (queue_full, pos, received_unix_micros) = if from_spill {
                 let sp = self.spill.as_mut().expect("spill_seq came from it");
                 if sp.is_replay(seq) {
                     add(&stats.replayed, 1);
                 }
                 let e = sp.event(seq).expect("just found");
-                let full = send(sink, acks, stats, parse, &mut self.scratch, &e, all, true);
+                let full = send(sink, acks, stats, parse, &mut self.enc, &e, all, true);
                 (full, None, e.meta.received_unix_micros)
             } else {
                 let u = self.ring.next_unsent().expect("just found");
@@ -221,16 +242,7 @@ impl Delivery {
                     add(&stats.replayed, 1);
                 }
                 let (pos, end, received) = (u.pos, u.end, u.event.meta.received_unix_micros);
-                let full = send(
-                    sink,
-                    acks,
-                    stats,
-                    parse,
-                    &mut self.scratch,
-                    &u.event,
-                    all,
-                    true,
-                );
+                let full = send(sink, acks, stats, parse, &mut self.enc, &u.event, all, true);
                 self.ring.advance_read(end);
                 (full, Some(pos), received)
             };
@@ -387,7 +399,7 @@ impl Delivery {
                     continue;
                 };
                 dead_letter::write_record(
-                    &mut self.scratch,
+                    &mut self.enc.normalized,
                     self.shard,
                     sink.topic_name(*topic),
                     &reason,
@@ -398,7 +410,7 @@ impl Delivery {
                     let key = key(None, event.meta.peer, &mut key_buf);
                     match sink.try_send_dead_letter(
                         key,
-                        &self.scratch,
+                        &self.enc.normalized,
                         AckSlots::dead_letter_opaque(f.seq, t),
                     ) {
                         Ok(()) => {
@@ -414,7 +426,7 @@ impl Delivery {
                         Err(SendError::Rejected(_)) => {}
                     }
                 }
-                match self.dead_letters.append(&self.scratch) {
+                match self.dead_letters.append(&self.enc.normalized) {
                     Ok(()) => {
                         add(&stats.dead_lettered_file, 1);
                         to_file += 1;
@@ -461,7 +473,7 @@ impl Delivery {
             if !st.failed() {
                 continue;
             }
-            let topics = [st.topic_failed(0), st.topic_failed(1)];
+            let topics = std::array::from_fn(|t| st.topic_failed(t));
             let event = buffered_event(&self.ring, &mut self.spill, f);
             let Some(event) = event else {
                 // Damaged after it was first read: nothing left to send.
@@ -478,7 +490,7 @@ impl Delivery {
                 acks,
                 stats,
                 parse,
-                &mut self.scratch,
+                &mut self.enc,
                 &event,
                 topics,
                 false,
@@ -522,11 +534,12 @@ fn send(
     acks: &AckSlots,
     stats: &ShardStats,
     parse: &ParseOptions,
-    scratch: &mut Vec<u8>,
+    enc: &mut Encoder,
     event: &Event<'_>,
-    topics: [bool; 2],
+    topics: [bool; TOPIC_COUNT],
     first_time: bool,
 ) -> bool {
+    let scratch = &mut enc.normalized;
     scratch.clear();
     let parsed = match event.kind {
         RecordKind::Syslog => {
@@ -552,6 +565,16 @@ fn send(
         );
     }
     let hostname = parsed.unwrap_or(None);
+    let enriched = Topic::Enriched as usize;
+    if let Some(table) = enc.table.as_deref() {
+        if topics[enriched] && sink.enabled(Topic::Enriched) {
+            let peer = event.meta.peer.map(|p| p.ip());
+            let matched = enrich::write_enriched(table, scratch, peer, &mut enc.enriched);
+            if matched && first_time {
+                add(&stats.enriched_matches, 1);
+            }
+        }
+    }
     let mut key_buf = [0u8; 64];
     let key = key(hostname, event.meta.peer, &mut key_buf);
     let mut queue_full = false;
@@ -563,6 +586,7 @@ fn send(
         let payload: &[u8] = match topic {
             Topic::Raw => event.raw,
             Topic::Normalized => scratch,
+            Topic::Enriched => &enc.enriched,
         };
         match sink.try_send(topic, key, payload, AckSlots::opaque(event.seq, t)) {
             Ok(()) => {

@@ -44,6 +44,8 @@ pub struct ShardSetup {
     pub http_input: Option<crate::ingest::http::HttpInput>,
     pub buffer: ShardBuffer,
     pub sink: KafkaSink,
+    /// The enrichment table (`[enrich] table`), read-only, when configured.
+    pub enrich: Option<Arc<crate::normalize::enrich::EnrichTable>>,
     /// The control plane's pause flags of the inputs, read by the input tasks.
     pub paused: PauseFlags,
 }
@@ -148,10 +150,18 @@ pub fn spawn(
         http_input,
         buffer,
         sink,
+        enrich,
         paused,
     } = setup;
     let in_flight_max = sink.acks().capacity().min(cfg.buffer.in_flight_events_max);
-    let delivery = Delivery::new(shard, buffer.ring, buffer.spill, &cfg.buffer, in_flight_max);
+    let delivery = Delivery::new(
+        shard,
+        buffer.ring,
+        buffer.spill,
+        &cfg.buffer,
+        in_flight_max,
+        enrich,
+    );
     let parse = cfg.parse_options().map_err(std::io::Error::other)?;
     LocalExecutorBuilder::new(Placement::Fixed(core))
         .name(&format!("shard-{shard}"))
@@ -163,6 +173,7 @@ pub fn spawn(
                 stats: ShardStats::default(),
                 parse,
                 message_bytes_max: cfg.syslog.message_bytes_max,
+                detect_windows: cfg.syslog.detect_windows,
                 delivery: std::cell::RefCell::new(delivery),
                 shutdown,
             });

@@ -26,6 +26,9 @@ pub struct Pipeline {
     pub stats: ShardStats,
     pub parse: ParseOptions,
     pub message_bytes_max: usize,
+    /// `[syslog] detect_windows`: socket messages that look like forwarded Windows events
+    /// are buffered as [`RecordKind::Windows`].
+    pub detect_windows: bool,
     /// The ring and its sender. Borrowed only between awaits.
     pub delivery: RefCell<Delivery>,
     /// Set once by the main thread on SIGINT/SIGTERM; read by inputs between batches.
@@ -36,6 +39,16 @@ impl Pipeline {
     /// Whether shutdown has begun (inputs stop reading).
     pub fn stopping(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
+    }
+
+    /// The record kind of a message framed by a syslog socket input: syslog, or a
+    /// forwarded Windows event when `detect_windows` is on and its first bytes say so.
+    pub fn socket_kind(&self, msg: &[u8]) -> RecordKind {
+        if self.detect_windows {
+            crate::ingest::detect::socket_record_kind(msg)
+        } else {
+            RecordKind::Syslog
+        }
     }
 
     /// Take one framed message into the ring, then send what can be sent. When the ring is

@@ -90,6 +90,8 @@ pub struct ShardStats {
     pub spill_blocked: Cell<u64>,
     /// Rejected records written to the dead-letter file.
     pub dead_lettered_file: Cell<u64>,
+    /// Events an enrichment table row matched (counted when first sent).
+    pub enriched_matches: Cell<u64>,
     /// Receive→ack latency of the events Kafka acknowledged this interval.
     pub latency: crate::latency::Recorder,
 }
@@ -138,6 +140,8 @@ pub struct ShardSnapshot {
     pub spilled_events: u64,
     pub spill_write_errors: u64,
     pub spill_blocked: u64,
+    /// Events an enrichment table row matched.
+    pub enriched_matches: u64,
     /// Rejected records delivered to the dead-letter topic / written to the file.
     pub dead_lettered: [u64; 2],
     /// Set on the last snapshot a shard sends, after its producer was flushed.
@@ -197,6 +201,7 @@ impl ShardStats {
             spilled_events: self.spilled_events.get(),
             spill_write_errors: self.spill_write_errors.get(),
             spill_blocked: self.spill_blocked.get(),
+            enriched_matches: self.enriched_matches.get(),
             dead_lettered: [
                 counters.dead_lettered.load(Relaxed),
                 self.dead_lettered_file.get(),

@@ -24,13 +24,16 @@ pub enum Topic {
     Raw = 0,
     /// ECS JSON.
     Normalized = 1,
+    /// ECS JSON with the enrichment table's `labels` (only with `[enrich] table`).
+    Enriched = 2,
 }
 
 /// Delivery-report events served per poll tick.
 pub const POLL_EVENTS_MAX: usize = 16;
 
-/// Number of [`Topic`] variants.
-pub const TOPIC_COUNT: usize = 2;
+/// Number of [`Topic`] variants (at most [`crate::buffer::acks::TOPICS_MAX`]).
+pub const TOPIC_COUNT: usize = 3;
+const _: () = assert!(TOPIC_COUNT <= crate::buffer::acks::TOPICS_MAX);
 
 /// Delivery counters, written only by the owning shard's thread in delivery callbacks.
 ///
@@ -184,9 +187,11 @@ pub fn producer_config(cfg: &KafkaConfig, bootstrap: &str, client_id: &str) -> C
 
 impl KafkaSink {
     /// Create shard `shard`'s producer against `bootstrap`, tracking up to
-    /// `in_flight_events_max` events' deliveries.
+    /// `in_flight_events_max` events' deliveries; `enriched_topic` switches the enriched
+    /// topic on.
     pub fn new(
         cfg: &KafkaConfig,
+        enriched_topic: Option<&str>,
         bootstrap: &str,
         shard: usize,
         in_flight_events_max: usize,
@@ -226,6 +231,7 @@ impl KafkaSink {
         let topics = [
             handle(cfg.raw_enabled, &cfg.raw_topic)?,
             handle(cfg.normalized_enabled, &cfg.normalized_topic)?,
+            handle(enriched_topic.is_some(), enriched_topic.unwrap_or_default())?,
         ];
         let dead_letter = handle(cfg.dead_letter_enabled, &cfg.dead_letter_topic)?;
         Ok(Self {

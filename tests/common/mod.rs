@@ -3,6 +3,8 @@
 //! sockets. Each appliance gets its own ports so test binaries can run side by side.
 #![allow(dead_code)]
 
+pub mod http_client;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::TcpListener;
@@ -53,7 +55,12 @@ pub struct Kafka {
 impl Kafka {
     pub fn start() -> Self {
         let cluster = MockCluster::new(1).expect("mock cluster");
-        for t in ["logs.raw", "logs.normalized", "logs.deadletter"] {
+        for t in [
+            "logs.raw",
+            "logs.normalized",
+            "logs.deadletter",
+            "logs.enriched",
+        ] {
             cluster
                 .create_topic(t, PARTITIONS, 1)
                 .expect("create topic");
@@ -369,4 +376,23 @@ pub fn consume(
 pub fn seq_of(event: &serde_json::Value) -> Option<u64> {
     let msg = event.get("message")?.as_str()?;
     msg.strip_prefix("seq=")?.split(' ').next()?.parse().ok()
+}
+
+/// `shared/testdata`, beside the repository.
+pub fn testdata() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for candidate in [
+        here.join("../shared/testdata"),
+        PathBuf::from("/work/shared/testdata"),
+    ] {
+        if candidate.is_dir() {
+            return candidate;
+        }
+    }
+    panic!("shared/testdata not found beside the repository");
+}
+
+/// The bytes of a `shared/testdata` file.
+pub fn sample(rel: &str) -> Vec<u8> {
+    std::fs::read(testdata().join(rel)).unwrap()
 }
