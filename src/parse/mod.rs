@@ -196,8 +196,13 @@ mod tests {
 
     #[test]
     fn printable_len_agrees_with_a_byte_loop() {
-        let slow = |b: &[u8]| b.iter().position(|c| !(33..=126).contains(c)).unwrap_or(b.len());
-        let mut cases: Vec<Vec<u8>> = vec![vec![], b"abc".to_vec(), b"host.example.com app".to_vec()];
+        let slow = |b: &[u8]| {
+            b.iter()
+                .position(|c| !(33..=126).contains(c))
+                .unwrap_or(b.len())
+        };
+        let mut cases: Vec<Vec<u8>> =
+            vec![vec![], b"abc".to_vec(), b"host.example.com app".to_vec()];
         for stop in [0u8, 9, 32, 127, 128, 200, 255] {
             for at in 0..20 {
                 let mut v = vec![b'x'; 20];
