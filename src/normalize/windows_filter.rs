@@ -265,16 +265,8 @@ impl WindowsFilter {
 
     /// Whether to keep an event with these fields.
     pub fn keep_fields(&self, f: &WindowsFields) -> bool {
-        let included = self
-            .include
-            .fields(f)
-            .iter()
-            .all(|m| *m != FieldMatch::NoMatch);
-        let excluded = self
-            .exclude
-            .fields(f)
-            .iter()
-            .any(|m| *m == FieldMatch::Match);
+        let included = !self.include.fields(f).contains(&FieldMatch::NoMatch);
+        let excluded = self.exclude.fields(f).contains(&FieldMatch::Match);
         included && !excluded
     }
 }

@@ -42,6 +42,8 @@ pub struct ShardSetup {
     pub http: Option<socket2::Socket>,
     /// The HTTP input's settings (with the Firehose key already read).
     pub http_input: Option<crate::ingest::http::HttpInput>,
+    /// The EVTX directory inputs this shard polls.
+    pub evtx: Vec<crate::ingest::evtx_poll::EvtxInput>,
     pub buffer: ShardBuffer,
     pub sink: KafkaSink,
     /// The control plane's pause flags of the inputs, read by the input tasks.
@@ -146,6 +148,7 @@ pub fn spawn(
         tcp,
         http,
         http_input,
+        evtx,
         buffer,
         sink,
         paused,
@@ -200,6 +203,9 @@ pub fn spawn(
                     Rc::new(input),
                 ))
                 .detach();
+            }
+            for input in evtx {
+                glommio::spawn_local(crate::ingest::evtx_poll::serve(p.clone(), input)).detach();
             }
             let writer = p.delivery.borrow().spill().map(SpillWriter::new);
             match writer {
