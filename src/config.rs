@@ -62,6 +62,8 @@ pub struct ImportConfig {
     pub nxlog_timezone: String,
     /// Largest input file, bytes (also the limit after gzip decompression).
     pub file_bytes_max: u64,
+    /// Which Windows records (`evtx`, `windows`) are imported (empty: all).
+    pub filter: crate::normalize::windows_filter::WindowsFilterConfig,
 }
 
 impl Default for ImportConfig {
@@ -70,6 +72,7 @@ impl Default for ImportConfig {
             keep_original: true,
             nxlog_timezone: "UTC".into(),
             file_bytes_max: 1 << 30,
+            filter: Default::default(),
         }
     }
 }
@@ -675,6 +678,8 @@ impl Config {
         if self.import.file_bytes_max == 0 {
             return Err(("file_bytes_max", "must be at least 1".into()));
         }
+        crate::normalize::windows_filter::WindowsFilter::new(&self.import.filter)
+            .map_err(|e| (e.key, format!("[import.filter]: {}", e.reason)))?;
         self.validate_evtx_inputs()?;
         if self.stats.interval_ms < 10 {
             return Err(("interval_ms", "must be at least 10".into()));
