@@ -1,8 +1,8 @@
 //! The EVTX directory-poll input against the real binary and the mock cluster: files copied
 //! into a polled directory while the appliance runs arrive in `logs.normalized` exactly once
 //! (as many records as the `evtx` crate reads), also across a restart on the same data
-//! directory; a filter removes exactly the events it names; a damaged file gives its
-//! readable records and its corrupt chunks are counted.
+//! directory; a file that grows is read as it grows; a filter removes exactly the events it
+//! names; a damaged file gives its readable records and its corrupt chunks are counted.
 
 mod common;
 
@@ -145,6 +145,41 @@ fn copied_files_arrive_once_across_a_restart() {
     );
     let (code, _) = a.terminate();
     assert_eq!(code, 0);
+}
+
+#[test]
+fn a_growing_file_is_read_as_it_grows() {
+    let security = testdata("security.evtx");
+    let bytes = std::fs::read(&security).unwrap();
+    let all = crate_records(&security);
+    // The file header, 10 whole chunks and part of the 11th.
+    let cut = 4096 + 10 * 65536 + 30_000;
+    let scratch = tempfile::tempdir().unwrap();
+    let prefix_path = scratch.path().join("prefix.evtx");
+    std::fs::write(&prefix_path, &bytes[..cut]).unwrap();
+    let prefix = crate_records(&prefix_path);
+    assert!(!prefix.is_empty() && prefix.len() < all.len());
+    let kafka = Kafka::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = Appliance::start(&kafka.bootstrap(), &evtx_input(dir.path(), ""));
+    let live = dir.path().join("Security.evtx");
+    std::fs::write(&live, &bytes[..cut]).unwrap();
+    let got = events(&kafka, prefix.len());
+    assert_eq!(
+        got.len(),
+        prefix.len(),
+        "the whole chunks so far, not the partial one"
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &bytes[cut..]).unwrap();
+    drop(f);
+    let got = events(&kafka, all.len());
+    assert_eq!(got.len(), all.len());
+    let ids: BTreeSet<u64> = got.iter().map(|e| channel_and_record_id(e).1).collect();
+    assert_eq!(ids, all.keys().copied().collect::<BTreeSet<u64>>());
 }
 
 #[test]

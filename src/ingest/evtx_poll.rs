@@ -304,10 +304,11 @@ async fn read_new_records(
                 let raw = xml.as_bytes();
                 let truncated = raw.len() > p.message_bytes_max;
                 let raw = &raw[..raw.len().min(p.message_bytes_max)];
-                p.ingest(raw, truncated, &meta, Transport::Tcp, RecordKind::Windows)
+                let appended = p
+                    .ingest(raw, truncated, &meta, Transport::Tcp, RecordKind::Windows)
                     .await;
-                if p.stopping() {
-                    // At shutdown a full ring may have dropped it: it is read again next start.
+                if !appended {
+                    // Shutting down with a full ring: read again at the next start.
                     return Ok(Step::More);
                 }
             } else {

@@ -40,7 +40,8 @@ impl Pipeline {
 
     /// Take one framed message into the ring, then send what can be sent. When the ring is
     /// full a TCP input waits (yielding to the shard's other tasks), so pressure reaches the
-    /// socket; a UDP datagram is dropped and counted (`buffer_full`).
+    /// socket; a UDP datagram is dropped and counted (`buffer_full`). Returns whether the
+    /// message is in the ring (not: dropped, also at shutdown with the ring still full).
     pub async fn ingest(
         &self,
         raw: &[u8],
@@ -48,7 +49,7 @@ impl Pipeline {
         meta: &ReceiveMeta,
         transport: Transport,
         kind: RecordKind,
-    ) {
+    ) -> bool {
         let t = transport as usize;
         add(&self.stats.received[t], 1);
         add(&self.stats.received_bytes[t], raw.len() as u64);
@@ -70,7 +71,7 @@ impl Pipeline {
             }
             if transport == Transport::Udp {
                 add(&self.stats.dropped[DropReason::BufferFull as usize], 1);
-                return;
+                return false;
             }
             let since = *waiting_since.get_or_insert_with(Instant::now);
             self.service();
@@ -85,12 +86,13 @@ impl Pipeline {
                 // Shutting down with a full ring: the event was counted as received and is
                 // reported as dropped rather than waited on forever.
                 add(&self.stats.dropped[DropReason::BufferFull as usize], 1);
-                return;
+                return false;
             }
         }
         self.delivery
             .borrow_mut()
             .pump(&self.sink, &self.stats, &self.parse);
+        true
     }
 
     /// Take every record of one accepted request into the ring, or none (`Err(Full)`: the
