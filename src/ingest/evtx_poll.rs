@@ -218,9 +218,9 @@ async fn read_new_records(
         Step::Done
     };
     if !evtx_file::is_evtx(file)? {
-        // Not (yet) an EVTX file: looked at again when it changes.
+        // Not (yet) an EVTX file (a copy just begun): looked at again at the next poll.
         tracing::debug!(file = %path.display(), "evtx: no EVTX file header (yet)");
-        return Ok(read_to_end(pos, run));
+        return Ok(Step::Waiting);
     }
     let mut heads = Vec::new();
     for index in 0..stat.chunks() {
