@@ -143,8 +143,22 @@ fn copied_files_arrive_once_across_a_restart() {
         m.sum("linerate_evtx_records_read_total", &[]),
         second.len() as u64
     );
+    // Renamed, as Windows archives a full log: the same file, not read again.
+    std::fs::rename(
+        dir.path().join("system.evtx"),
+        dir.path().join("Archive-System-2025-01-01.evtx"),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let m = a.metrics();
+    assert_eq!(m.sum("linerate_evtx_files_watched", &[]), 2);
+    assert_eq!(
+        m.sum("linerate_evtx_records_read_total", &[]),
+        second.len() as u64
+    );
     let (code, _) = a.terminate();
     assert_eq!(code, 0);
+    assert_eq!(events(&kafka, want).len(), want);
 }
 
 #[test]

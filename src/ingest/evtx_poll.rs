@@ -123,11 +123,7 @@ async fn poll_files(
     runs: &mut BTreeMap<String, FileRun>,
     named: &[(String, PathBuf)],
 ) {
-    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
-    let before = state.files.len();
-    state.retain(&names);
-    runs.retain(|n, _| names.contains(n));
-    let mut dirty = state.files.len() != before;
+    let mut dirty = false;
     let mut active: Vec<&(String, PathBuf)> = named.iter().collect();
     while !active.is_empty() && !p.stopping() {
         let mut still = Vec::new();
@@ -157,6 +153,16 @@ async fn poll_files(
             glommio::yield_if_needed().await;
         }
         active = still;
+    }
+    // Forgotten only now, so a file renamed since the last poll found its position first.
+    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let before = state.files.len();
+    state.retain(&names);
+    runs.retain(|n, _| names.contains(n));
+    if dirty || state.files.len() != before {
+        if let Err(e) = state.save(&input.state_file) {
+            tracing::error!(shard = p.shard, state = %input.state_file.display(), error = %e, "evtx: cannot save the positions (a restart would repeat records)");
+        }
     }
 }
 
