@@ -284,6 +284,9 @@ async fn read_new_records(
             peer: None,
         };
         for item in chunk.iter() {
+            if p.stopping() {
+                return Ok(Step::More);
+            }
             let record = match item {
                 Ok(r) => r,
                 Err(e) => {
