@@ -129,12 +129,13 @@ impl Sink for KafkaImportSink<'_> {
 
 fn summary(counts: &ImportCounts, kafka: Option<(u64, u64, u64)>) -> String {
     let mut s = format!(
-        "linerate import: {} records read, {} events, {} pipeline errors, {} corrupt EVTX chunks skipped, {} corrupt EVTX records skipped",
+        "linerate import: {} records read, {} events, {} pipeline errors, {} corrupt EVTX chunks skipped, {} corrupt EVTX records skipped, {} filtered out",
         counts.records,
         counts.events,
         counts.pipeline_errors,
         counts.evtx_chunks_skipped,
-        counts.evtx_records_skipped
+        counts.evtx_records_skipped,
+        counts.filtered
     );
     if let Some((produced, delivered, failed)) = kafka {
         s.push_str(&format!(
@@ -167,7 +168,11 @@ pub fn run(cmd: &ImportCommand) -> Result<()> {
             nxlog_timezone,
         },
         file_bytes_max: cfg.import.file_bytes_max,
-    });
+    })
+    .with_filter(
+        crate::normalize::windows_filter::WindowsFilter::new(&cfg.import.filter)
+            .context("[import.filter]")?,
+    );
     if args.stdout {
         let mut sink = StdoutSink {
             out: std::io::BufWriter::new(std::io::stdout().lock()),

@@ -21,6 +21,8 @@ pub struct Config {
     pub buffer: BufferConfig,
     pub import: ImportConfig,
     pub enrich: EnrichConfig,
+    /// EVTX directory-poll inputs (`[[evtx_input]]`, one per directory); none by default.
+    pub evtx_input: Vec<EvtxInputConfig>,
 }
 
 /// `[enrich]`: the enrichment table and the topic of enriched events (off without a table).
@@ -52,6 +54,33 @@ impl EnrichConfig {
     }
 }
 
+/// One `[[evtx_input]]`: a directory of `.evtx` files polled by one shard (input `i` goes to
+/// shard `i % shards`), every new record appended to its ring as a Windows event.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvtxInputConfig {
+    /// The directory (not recursive): one per server or channel.
+    pub dir: PathBuf,
+    /// How often the directory is listed and its files checked for growth.
+    pub poll_interval_ms: u64,
+    /// Records appended from one file per step before the input yields to the shard's other
+    /// tasks and files and saves its position.
+    pub records_per_step_max: usize,
+    /// Which events are kept (empty: all).
+    pub filter: crate::normalize::windows_filter::WindowsFilterConfig,
+}
+
+impl Default for EvtxInputConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            poll_interval_ms: 1000,
+            records_per_step_max: 1000,
+            filter: Default::default(),
+        }
+    }
+}
+
 /// `linerate import` (Windows and cloud files).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -63,6 +92,8 @@ pub struct ImportConfig {
     pub nxlog_timezone: String,
     /// Largest input file, bytes (also the limit after gzip decompression).
     pub file_bytes_max: u64,
+    /// Which Windows records (`evtx`, `windows`) are imported (empty: all).
+    pub filter: crate::normalize::windows_filter::WindowsFilterConfig,
 }
 
 impl Default for ImportConfig {
@@ -71,6 +102,7 @@ impl Default for ImportConfig {
             keep_original: true,
             nxlog_timezone: "UTC".into(),
             file_bytes_max: 1 << 30,
+            filter: Default::default(),
         }
     }
 }
@@ -144,6 +176,9 @@ pub struct SyslogConfig {
     /// Take a TCP or UDP message that starts with `{`, `<?xml` or `<Event` as a forwarded
     /// Windows event (see [`crate::ingest::detect`]) instead of syslog.
     pub detect_windows: bool,
+    /// Which of those forwarded Windows events are kept (`[syslog.windows_filter]`; empty:
+    /// all). Syslog messages are never filtered.
+    pub windows_filter: crate::normalize::windows_filter::WindowsFilterConfig,
 }
 
 impl Default for SyslogConfig {
@@ -161,6 +196,7 @@ impl Default for SyslogConfig {
             timezone: "UTC".into(),
             year: None,
             detect_windows: true,
+            windows_filter: Default::default(),
         }
     }
 }
@@ -298,6 +334,8 @@ pub struct HttpInputConfig {
     pub firehose_access_key: Option<String>,
     /// File holding that key (surrounding whitespace ignored), instead of the inline one.
     pub firehose_access_key_file: Option<PathBuf>,
+    /// Which records of `POST /windows` are kept (`[http_input.windows_filter]`; empty: all).
+    pub windows_filter: crate::normalize::windows_filter::WindowsFilterConfig,
 }
 
 impl Default for HttpInputConfig {
@@ -309,6 +347,7 @@ impl Default for HttpInputConfig {
             backlog_max: 1024,
             firehose_access_key: None,
             firehose_access_key_file: None,
+            windows_filter: Default::default(),
         }
     }
 }
@@ -325,6 +364,7 @@ impl std::fmt::Debug for HttpInputConfig {
                 &self.firehose_access_key.as_ref().map(|_| REDACTED),
             )
             .field("firehose_access_key_file", &self.firehose_access_key_file)
+            .field("windows_filter", &self.windows_filter)
             .finish()
     }
 }
@@ -686,11 +726,52 @@ impl Config {
         if self.import.file_bytes_max == 0 {
             return Err(("file_bytes_max", "must be at least 1".into()));
         }
+        for (section, filter) in [
+            ("[import.filter]", &self.import.filter),
+            ("[syslog.windows_filter]", &self.syslog.windows_filter),
+            (
+                "[http_input.windows_filter]",
+                &self.http_input.windows_filter,
+            ),
+        ] {
+            crate::normalize::windows_filter::WindowsFilter::new(filter)
+                .map_err(|e| (e.key, format!("{section}: {}", e.reason)))?;
+        }
+        self.validate_evtx_inputs()?;
         if self.stats.interval_ms < 10 {
             return Err(("interval_ms", "must be at least 10".into()));
         }
         if self.stats.latency_log_files_max == 0 {
             return Err(("latency_log_files_max", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    fn validate_evtx_inputs(&self) -> Result<(), (&'static str, String)> {
+        for (i, input) in self.evtx_input.iter().enumerate() {
+            if input.dir.as_os_str().is_empty() {
+                return Err(("dir", format!("evtx_input {}: must be set", i + 1)));
+            }
+            if self.evtx_input[..i].iter().any(|o| o.dir == input.dir) {
+                return Err((
+                    "dir",
+                    format!(
+                        "`{}` is polled by two evtx_input entries",
+                        input.dir.display()
+                    ),
+                ));
+            }
+            if !(10..=3_600_000).contains(&input.poll_interval_ms) {
+                return Err(("poll_interval_ms", "must be between 10 and 3600000".into()));
+            }
+            if !(1..=1_000_000).contains(&input.records_per_step_max) {
+                return Err((
+                    "records_per_step_max",
+                    "must be between 1 and 1000000".into(),
+                ));
+            }
+            crate::normalize::windows_filter::WindowsFilter::new(&input.filter)
+                .map_err(|e| (e.key, format!("evtx_input {}: {}", i + 1, e.reason)))?;
         }
         Ok(())
     }
@@ -932,6 +1013,37 @@ mod tests {
         assert_eq!(v["kafka"]["brokers"], "embedded");
         let plain = Config::default().to_redacted_json();
         assert!(plain["http"]["api_token"].is_null());
+    }
+
+    #[test]
+    fn evtx_inputs_are_checked() {
+        let text = "[[evtx_input]]\ndir = \"/var/evtx/dc01\"\n\
+                    [evtx_input.filter.include]\nevent_ids = [\"4624-4634\", 4688]\n\
+                    [[evtx_input]]\ndir = \"/var/evtx/dc02\"\npoll_interval_ms = 250\n";
+        let cfg = Config::parse(text, Path::new("c.toml")).unwrap();
+        assert_eq!(cfg.evtx_input.len(), 2);
+        assert_eq!(cfg.evtx_input[0].poll_interval_ms, 1000);
+        assert_eq!(cfg.evtx_input[1].poll_interval_ms, 250);
+        assert_eq!(cfg.evtx_input[0].records_per_step_max, 1000);
+        let bad =
+            "[[evtx_input]]\ndir = \"/d\"\n[evtx_input.filter.exclude]\n\nevent_ids = [\"40-3\"]\n";
+        let err = Config::parse(bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:5:1: event_ids:"), "{err}");
+        assert!(err.contains("40-3"), "{err}");
+        let unknown = "[[evtx_input]]\ndir = \"/d\"\n[evtx_input.filter.include]\nids = [1]\n";
+        let err = Config::parse(unknown, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:4:"), "{err}");
+        for bad in [
+            "[[evtx_input]]\npoll_interval_ms = 100\n",
+            "[[evtx_input]]\ndir = \"/d\"\n[[evtx_input]]\ndir = \"/d\"\n",
+            "[[evtx_input]]\ndir = \"/d\"\nrecords_per_step_max = 0\n",
+        ] {
+            assert!(Config::parse(bad, Path::new("c.toml")).is_err(), "{bad}");
+        }
     }
 
     #[test]

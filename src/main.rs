@@ -161,6 +161,34 @@ fn doctor(profile: &str, config: Option<PathBuf>, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// The EVTX directory inputs of each shard: input `i` is polled by shard `i % shards`, with
+/// its filter compiled and its state directory (`data_dir/evtx-state`) created.
+fn evtx_inputs(
+    cfg: &Config,
+    shards: usize,
+) -> Result<Vec<Vec<linerate::ingest::evtx_poll::EvtxInput>>> {
+    let mut per_shard: Vec<Vec<_>> = (0..shards).map(|_| Vec::new()).collect();
+    if cfg.evtx_input.is_empty() {
+        return Ok(per_shard);
+    }
+    let state_dir = cfg.buffer.data_dir.join("evtx-state");
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    for (i, input) in cfg.evtx_input.iter().enumerate() {
+        let filter = linerate::normalize::windows_filter::WindowsFilter::new(&input.filter)
+            .with_context(|| format!("evtx_input {}", i + 1))?;
+        tracing::info!(dir = %input.dir.display(), shard = i % shards, filter = filter.is_active(), "evtx_input: polling");
+        per_shard[i % shards].push(linerate::ingest::evtx_poll::EvtxInput {
+            dir: input.dir.clone(),
+            poll_interval: Duration::from_millis(input.poll_interval_ms),
+            records_per_step_max: input.records_per_step_max,
+            filter,
+            state_file: linerate::ingest::evtx_state::state_path(&state_dir, &input.dir),
+        });
+    }
+    Ok(per_shard)
+}
+
 fn run(config: Option<PathBuf>) -> Result<()> {
     init_logging();
     let cfg = match &config {
@@ -239,9 +267,11 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     let http_addr: Option<std::net::SocketAddr> = (!cfg.http_input.listen.is_empty())
         .then(|| cfg.http_input.listen.parse())
         .transpose()?;
-    if udp_addr.is_none() && tcp_addr.is_none() && http_addr.is_none() {
-        bail!("no input: syslog.udp_listen, syslog.tcp_listen and http_input.listen are empty");
+    if udp_addr.is_none() && tcp_addr.is_none() && http_addr.is_none() && cfg.evtx_input.is_empty()
+    {
+        bail!("no input: syslog.udp_listen, syslog.tcp_listen and http_input.listen are empty and there is no evtx_input");
     }
+    let mut evtx_inputs = evtx_inputs(&cfg, cores.len())?;
     let http_input = match http_addr {
         Some(_) => Some(linerate::ingest::http::HttpInput {
             body_bytes_max: cfg.http_input.body_bytes_max,
@@ -297,6 +327,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             tcp,
             http,
             http_input: http_input.clone(),
+            evtx: std::mem::take(&mut evtx_inputs[shard]),
             buffer,
             sink,
             enrich: enrich.clone(),

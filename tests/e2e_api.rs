@@ -348,23 +348,10 @@ fn input_state_with(app: &Appliance, token: &str) -> String {
 
 #[test]
 fn http_off_loopback_without_a_token_stops_startup() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("open.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[syslog]\ntcp_listen = \"127.0.0.1:0\"\nudp_listen = \"\"\n\n[http]\nlisten = \"0.0.0.0:{}\"\n",
-            free_port()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(bin())
-        .args(["run", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_dir, path, stderr) = start_up_error(&format!(
+        "[syslog]\ntcp_listen = \"127.0.0.1:0\"\nudp_listen = \"\"\n\n[http]\nlisten = \"0.0.0.0:{}\"\n",
+        free_port()
+    ));
     assert!(
         stderr.contains(&format!("{}:6:1: listen:", path.display())),
         "{stderr}"

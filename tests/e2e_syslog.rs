@@ -320,20 +320,8 @@ fn oversized_and_unparseable_messages_are_kept_and_counted() {
 
 #[test]
 fn bad_config_stops_startup_with_file_line_and_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
-        "[syslog]\ntcp_listen = \"127.0.0.1:0\"\nmesage_bytes_max = 10\n",
-    )
-    .unwrap();
-    let out = Command::new(bin())
-        .args(["run", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_dir, path, stderr) =
+        start_up_error("[syslog]\ntcp_listen = \"127.0.0.1:0\"\nmesage_bytes_max = 10\n");
     assert!(
         stderr.contains(&format!("{}:3:", path.display())),
         "{stderr}"

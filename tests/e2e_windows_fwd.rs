@@ -265,3 +265,51 @@ fn a_bad_enrichment_row_stops_startup_with_file_and_line() {
     let want = format!("{}:3: match `not a host!`", table.display());
     assert!(err.contains(&want), "{err}");
 }
+
+#[test]
+fn socket_and_http_windows_filters_keep_only_what_they_name() {
+    let kafka = Kafka::start();
+    // TCP: every event but the logons (4624-4625); POST /windows: process creation only.
+    let (app, http_port) = start(
+        &kafka,
+        "[syslog.windows_filter.exclude]\nevent_ids = [\"4624-4625\"]\n\n\
+         [http_input.windows_filter.include]\nevent_ids = [4688]\n",
+    );
+    let nxlog = sample("windows/nxlog.ndjson");
+    let all = imported("windows/nxlog.ndjson");
+    let code = |e: &Value| e["event"]["code"].as_str().unwrap().to_string();
+    let tcp_kept: Vec<Value> = all
+        .iter()
+        .filter(|e| !["4624", "4625"].contains(&code(e).as_str()))
+        .cloned()
+        .collect();
+    let http_kept: Vec<Value> = all.iter().filter(|e| code(e) == "4688").cloned().collect();
+    assert_eq!((all.len(), tcp_kept.len(), http_kept.len()), (7, 4, 1));
+
+    let mut lines: Vec<&[u8]> = nxlog.split(|b| *b == b'\n').collect();
+    lines.retain(|l| !l.is_empty());
+    // Syslog is never filtered, whatever its MSG holds.
+    lines.push(b"<13>1 2025-03-01T10:00:00Z web-01 app - - - {\"EventID\":4624}");
+    send_tcp(app.syslog_port, &lines);
+    let r = post(http_port, "/windows", &[], &nxlog);
+    // The whole body was taken; what the filter dropped is counted, not buffered.
+    assert_eq!(
+        (r.status, r.json()),
+        (200, serde_json::json!({"accepted": 7}))
+    );
+    let n = tcp_kept.len() + http_kept.len() + 1;
+    let events = consume(&kafka.bootstrap(), "logs.normalized", n, IDLE);
+    assert_eq!(events.len(), n);
+    let mut expected = tcp_kept;
+    expected.extend(http_kept);
+    assert_eq!(comparable(&windows(&events)), comparable(&expected));
+    let m = app.wait_metrics(IDLE, |m| {
+        m.sum("linerate_events_filtered_total", &[]) == 3 + 6
+            && m.sum(
+                "linerate_events_delivered_total",
+                &["topic=\"logs.normalized\""],
+            ) == n as u64
+    });
+    assert_eq!(m.sum("linerate_events_filtered_total", &[]), 9);
+    assert_eq!(m.sum("linerate_events_received_total", &[]), n as u64);
+}

@@ -337,6 +337,45 @@ fn evtx_damaged_files_yield_their_readable_records() {
 }
 
 #[test]
+fn import_filter_keeps_only_the_events_it_names() {
+    let f = testdata().join("evtx/security.evtx");
+    let (_d, cfg) = temp_file(
+        "filter.toml",
+        b"[import.filter.include]\nevent_ids = [\"4624-4625\"]\n[import.filter.exclude]\nkeywords = [\"audit_failure\"]\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_linerate"))
+        .args(["import", "evtx"])
+        .arg(&f)
+        .arg("--stdout")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .expect("run linerate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let events = lines(&out);
+    assert!(!events.is_empty());
+    for e in &events {
+        assert_eq!(e["event"]["code"], "4624", "{e}");
+        assert_eq!(e["event"]["outcome"], "success", "{e}");
+    }
+    let (ok, _) = evtx_crate_counts(&f);
+    assert_eq!(
+        summary_number(&stderr, "filtered out") as usize,
+        ok - events.len(),
+        "{stderr}"
+    );
+    let (_d, bad) = temp_file(
+        "bad.toml",
+        b"[import.filter.include]\nevent_ids = [\"40-3\"]\n",
+    );
+    let out = import_to_kafka("evtx", &f, Some(&bad));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.toml:2:1: event_ids"), "{stderr}");
+}
+
+#[test]
 fn evtx_directory_and_known_records() {
     let dir = testdata().join("evtx");
     let out = import("evtx", &dir.join("new-user-security.evtx"));

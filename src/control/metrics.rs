@@ -53,7 +53,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             );
         }
     }
-    let per_shard: [(&str, &str, &str, Getter); 21] = [
+    let per_shard: [(&str, &str, &str, Getter); 26] = [
         (
             "linerate_events_parsed_total",
             "counter",
@@ -179,6 +179,36 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             "gauge",
             "Records queued in the producer and not yet acknowledged.",
             |s| s.kafka_in_flight,
+        ),
+        (
+            "linerate_evtx_files_watched",
+            "gauge",
+            "EVTX files in the directories of the shard's EVTX inputs.",
+            |s| s.evtx_files_watched,
+        ),
+        (
+            "linerate_evtx_records_read_total",
+            "counter",
+            "New EVTX records read by the shard's EVTX inputs (appended or filtered out).",
+            |s| s.evtx_records_read,
+        ),
+        (
+            "linerate_evtx_corrupt_chunks_total",
+            "counter",
+            "EVTX chunks the evtx crate cannot read, skipped (their records are lost).",
+            |s| s.evtx_corrupt_chunks,
+        ),
+        (
+            "linerate_evtx_corrupt_records_total",
+            "counter",
+            "EVTX records the evtx crate cannot read, skipped.",
+            |s| s.evtx_corrupt_records,
+        ),
+        (
+            "linerate_events_filtered_total",
+            "counter",
+            "Records an input's Windows filter dropped (not buffered, not sent).",
+            |s| s.filtered,
         ),
     ];
     for (name, kind, help, get) in per_shard {

@@ -5,7 +5,8 @@
 //!
 //! Guarantees: every record gives exactly one object, an event or a `pipeline_error` event;
 //! nothing is dropped except what the `evtx` crate cannot read (corrupt chunks and records),
-//! which is counted in [`ImportCounts`] and logged.
+//! which is counted in [`ImportCounts`] and logged, and Windows records a filter drops
+//! (counted).
 
 pub mod envelope;
 pub mod evtx;
@@ -14,6 +15,7 @@ pub mod json_split;
 
 use std::path::{Path, PathBuf};
 
+use crate::normalize::windows_filter::WindowsFilter;
 use crate::normalize::{
     self, write_pipeline_error_message, ReceiveMeta, RecordOptions, RecordOutcome,
 };
@@ -81,6 +83,8 @@ pub struct ImportCounts {
     pub evtx_chunks_skipped: u64,
     /// EVTX records the `evtx` crate could not read (skipped, logged).
     pub evtx_records_skipped: u64,
+    /// Windows records the `[import.filter]` dropped (no object written).
+    pub filtered: u64,
 }
 
 /// Why an import stopped.
@@ -116,6 +120,7 @@ pub struct Importer {
     out: Vec<u8>,
     scratch: Vec<u8>,
     unwrap_scratch: Vec<u8>,
+    filter: Option<WindowsFilter>,
 }
 
 impl Importer {
@@ -127,7 +132,15 @@ impl Importer {
             out: Vec::with_capacity(8 << 10),
             scratch: Vec::new(),
             unwrap_scratch: Vec::new(),
+            filter: None,
         }
+    }
+
+    /// Keep only the Windows records (`evtx`, `windows`) `filter` keeps; the others are
+    /// counted in [`ImportCounts::filtered`] and give no object.
+    pub fn with_filter(mut self, filter: WindowsFilter) -> Self {
+        self.filter = filter.is_active().then_some(filter);
+        self
     }
 
     /// The counts so far.
@@ -235,6 +248,11 @@ impl Importer {
 
     /// Normalize one record of `kind` (unwrapping Firehose and Pub/Sub envelopes).
     fn record(&mut self, kind: Kind, raw: &[u8], sink: &mut dyn Sink) -> Result<(), ImportError> {
+        let windows = matches!(kind, Kind::Evtx | Kind::Windows);
+        if windows && self.filter.as_ref().is_some_and(|f| !f.keep(raw)) {
+            self.counts.filtered += 1;
+            return Ok(());
+        }
         let meta = Self::meta();
         let opts = &self.opts.record;
         let payload = match kind {

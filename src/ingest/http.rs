@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
+use crate::buffer::frame::RecordKind;
 use crate::ingest::http_routes::{self, Limits, Rejection, Route};
 use crate::normalize::{unix_micros_now, ReceiveMeta};
 use crate::shard::pipeline::Pipeline;
@@ -428,7 +429,13 @@ fn accept(
     } else {
         body
     };
-    let (records, request_id) = http_routes::records(route, body, limits)?;
+    let (mut records, request_id) = http_routes::records(route, body, limits)?;
+    let in_body = records.len();
+    if p.http_windows_filter.is_active() {
+        records
+            .retain(|(kind, raw)| *kind != RecordKind::Windows || p.http_windows_filter.keep(raw));
+        add(&p.stats.filtered, (in_body - records.len()) as u64);
+    }
     let meta = ReceiveMeta {
         received_unix_micros: unix_micros_now(),
         peer,
@@ -439,7 +446,7 @@ fn accept(
             "the buffer is full: nothing of this request was accepted; retry later",
         )
     })?;
-    Ok((records.len(), request_id))
+    Ok((in_body, request_id))
 }
 
 #[cfg(test)]

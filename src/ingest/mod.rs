@@ -1,7 +1,11 @@
 //! Inputs: sockets and framing. Each shard binds its own SO_REUSEPORT sockets, so the kernel
-//! spreads datagrams and connections over the shards and no input queue is shared.
+//! spreads datagrams and connections over the shards and no input queue is shared. Each
+//! EVTX directory input is polled by one shard (`evtx_poll`).
 
 pub mod detect;
+pub mod evtx_file;
+pub mod evtx_poll;
+pub mod evtx_state;
 pub mod framing;
 pub mod http;
 pub mod http_routes;

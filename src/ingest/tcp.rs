@@ -104,8 +104,9 @@ async fn serve_connection(
                         received_unix_micros: unix_micros_now(),
                         peer,
                     };
-                    let kind = p.socket_kind(msg);
-                    p.ingest(msg, truncated, &meta, Transport::Tcp, kind).await;
+                    if let Some(kind) = p.socket_kind(msg) {
+                        p.ingest(msg, truncated, &meta, Transport::Tcp, kind).await;
+                    }
                 }
                 break;
             }
@@ -132,9 +133,10 @@ async fn serve_connection(
                     truncated,
                     consumed,
                 } => {
-                    let kind = p.socket_kind(message);
-                    p.ingest(message, truncated, &meta, Transport::Tcp, kind)
-                        .await;
+                    if let Some(kind) = p.socket_kind(message) {
+                        p.ingest(message, truncated, &meta, Transport::Tcp, kind)
+                            .await;
+                    }
                     pos += consumed;
                 }
                 Step::Skip { consumed } => pos += consumed,

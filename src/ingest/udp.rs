@@ -81,8 +81,9 @@ async fn ingest_batch(p: &Pipeline, batch: &UdpBatch, n: usize) {
             received_unix_micros: meta_time,
             peer: d.peer,
         };
-        let kind = p.socket_kind(d.payload);
-        p.ingest(d.payload, d.truncated, &meta, Transport::Udp, kind)
-            .await;
+        if let Some(kind) = p.socket_kind(d.payload) {
+            p.ingest(d.payload, d.truncated, &meta, Transport::Udp, kind)
+                .await;
+        }
     }
 }

@@ -37,21 +37,27 @@ pub fn windows_level_severity(level: u64) -> Option<u8> {
 /// `EventType`), in any case. `None` for other names (NXLog's `AUDIT_SUCCESS`/`AUDIT_FAILURE`
 /// are keywords, not levels: audit events have level 0).
 pub fn windows_level_name_severity(name: &str) -> Option<u8> {
+    windows_level_of_name(name).and_then(|l| windows_level_severity(l.into()))
+}
+
+/// The numeric Windows level a level name stands for, in any case (information as 4,
+/// LogAlways as 0); `None` for other names.
+pub fn windows_level_of_name(name: &str) -> Option<u8> {
     const NAMES: [(&str, u8); 8] = [
-        ("critical", 2),
-        ("error", 3),
-        ("warning", 4),
-        ("information", 6),
-        ("informational", 6),
-        ("info", 6),
-        ("logalways", 6),
-        ("verbose", 7),
+        ("logalways", 0),
+        ("critical", 1),
+        ("error", 2),
+        ("warning", 3),
+        ("information", 4),
+        ("informational", 4),
+        ("info", 4),
+        ("verbose", 5),
     ];
     let name = name.trim();
     NAMES
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|&(_, s)| s)
+        .map(|&(_, l)| l)
 }
 
 /// The severity of a Windows event: its level's (6 when it has none that is known), raised

@@ -11,6 +11,7 @@ pub mod gcp;
 pub(crate) mod json_record;
 pub mod mapping;
 pub mod windows;
+pub mod windows_filter;
 
 use std::net::SocketAddr;
 

@@ -79,6 +79,29 @@ impl<'a> WinEvent<'a> {
             .filter(|v| present(v))
     }
 
+    fn fields(&self) -> WindowsFields {
+        let owned = |v: &Option<Cow<'a, str>>| {
+            v.as_deref()
+                .filter(|s| present(s))
+                .map(|s| s.trim().to_owned())
+        };
+        let level = self.level.and_then(|l| u8::try_from(l).ok()).or_else(|| {
+            self.level_name
+                .as_deref()
+                .and_then(mapping::windows_level_of_name)
+        });
+        WindowsFields {
+            event_id: self
+                .event_id
+                .as_deref()
+                .and_then(|id| id.trim().parse().ok()),
+            level,
+            provider: owned(&self.provider),
+            channel: owned(&self.channel),
+            audit_success: self.audit().map(|a| a == Audit::Success),
+        }
+    }
+
     fn into_ecs(self, original: Option<&'a [u8]>) -> EcsRecord<'a> {
         let audit = self.audit();
         let user_name = self
@@ -196,6 +219,46 @@ fn json_to_ecs(
         meta,
     );
     RecordOutcome::Event
+}
+
+/// The fields of a Windows event that select it (see `crate::normalize::windows_filter`),
+/// read by the same code that normalizes it. Absent fields are `None`; `-` and empty values
+/// count as absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowsFields {
+    /// `EventID` (NXLog `EventID`, Winlogbeat `winlog.event_id`), when numeric.
+    pub event_id: Option<u32>,
+    /// Numeric `Level` (0 LogAlways … 5 Verbose), or the level its name stands for (a
+    /// rendered `Level`, NXLog `EventType`, Winlogbeat `log.level`; information as 4).
+    pub level: Option<u8>,
+    /// `Provider/@Name` (NXLog `SourceName`, Winlogbeat `winlog.provider_name`).
+    pub provider: Option<String>,
+    /// `Channel`.
+    pub channel: Option<String>,
+    /// The audit keyword: `Some(true)` audit success, `Some(false)` audit failure.
+    pub audit_success: Option<bool>,
+}
+
+/// Read the selecting fields of one Windows record in any form [`windows_to_ecs`] takes
+/// (`scratch` is simd-json's working copy). `None` when the record is not a readable Windows
+/// event (it would be a `pipeline_error`). Never panics.
+pub fn windows_fields(record: &[u8], scratch: &mut Vec<u8>) -> Option<WindowsFields> {
+    let first = record.iter().find(|b| !b.is_ascii_whitespace()).copied()?;
+    match first {
+        b'<' => from_xml(record).ok().map(|ev| ev.fields()),
+        b'{' => {
+            let tape = json_record::parse(record, scratch).ok()?;
+            let v = tape.as_value();
+            if at(v, &["winlog"]).is_some_and(|w| w.as_object().is_some()) {
+                Some(from_winlogbeat(v).fields())
+            } else if v.as_object().is_some() && v.get("EventID").is_some() {
+                Some(from_nxlog(v, &TimeZone::utc()).fields())
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
 }
 
 /// NXLog's own fields; every other top-level field of `im_msvistalog`'s record is one of the

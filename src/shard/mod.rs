@@ -20,6 +20,7 @@ use crate::buffer::ShardBuffer;
 use crate::config::Config;
 use crate::config::FsyncPolicy;
 use crate::control::inputs::PauseFlags;
+use crate::normalize::windows_filter::WindowsFilter;
 use crate::sink::kafka::KafkaSink;
 use delivery::Delivery;
 use pipeline::Pipeline;
@@ -42,6 +43,8 @@ pub struct ShardSetup {
     pub http: Option<socket2::Socket>,
     /// The HTTP input's settings (with the Firehose key already read).
     pub http_input: Option<crate::ingest::http::HttpInput>,
+    /// The EVTX directory inputs this shard polls.
+    pub evtx: Vec<crate::ingest::evtx_poll::EvtxInput>,
     pub buffer: ShardBuffer,
     pub sink: KafkaSink,
     /// The enrichment table (`[enrich] table`), read-only, when configured.
@@ -148,6 +151,7 @@ pub fn spawn(
         tcp,
         http,
         http_input,
+        evtx,
         buffer,
         sink,
         enrich,
@@ -163,6 +167,9 @@ pub fn spawn(
         enrich,
     );
     let parse = cfg.parse_options().map_err(std::io::Error::other)?;
+    let windows_filter = |f| WindowsFilter::new(f).map_err(std::io::Error::other);
+    let socket_windows_filter = windows_filter(&cfg.syslog.windows_filter)?;
+    let http_windows_filter = windows_filter(&cfg.http_input.windows_filter)?;
     LocalExecutorBuilder::new(Placement::Fixed(core))
         .name(&format!("shard-{shard}"))
         .io_memory(cfg.shards.io_memory_effective_bytes())
@@ -174,6 +181,8 @@ pub fn spawn(
                 parse,
                 message_bytes_max: cfg.syslog.message_bytes_max,
                 detect_windows: cfg.syslog.detect_windows,
+                socket_windows_filter,
+                http_windows_filter,
                 delivery: std::cell::RefCell::new(delivery),
                 shutdown,
             });
@@ -211,6 +220,9 @@ pub fn spawn(
                     Rc::new(input),
                 ))
                 .detach();
+            }
+            for input in evtx {
+                glommio::spawn_local(crate::ingest::evtx_poll::serve(p.clone(), input)).detach();
             }
             let writer = p.delivery.borrow().spill().map(SpillWriter::new);
             match writer {

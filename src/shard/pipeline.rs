@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::buffer::frame::RecordKind;
 use crate::buffer::ring::Full;
+use crate::normalize::windows_filter::WindowsFilter;
 use crate::normalize::ReceiveMeta;
 use crate::parse::ParseOptions;
 use crate::shard::delivery::Delivery;
@@ -29,6 +30,11 @@ pub struct Pipeline {
     /// `[syslog] detect_windows`: socket messages that look like forwarded Windows events
     /// are buffered as [`RecordKind::Windows`].
     pub detect_windows: bool,
+    /// `[syslog.windows_filter]`: which forwarded Windows events from the syslog sockets
+    /// are kept.
+    pub socket_windows_filter: WindowsFilter,
+    /// `[http_input.windows_filter]`: which records of `POST /windows` are kept.
+    pub http_windows_filter: WindowsFilter,
     /// The ring and its sender. Borrowed only between awaits.
     pub delivery: RefCell<Delivery>,
     /// Set once by the main thread on SIGINT/SIGTERM; read by inputs between batches.
@@ -43,17 +49,24 @@ impl Pipeline {
 
     /// The record kind of a message framed by a syslog socket input: syslog, or a
     /// forwarded Windows event when `detect_windows` is on and its first bytes say so.
-    pub fn socket_kind(&self, msg: &[u8]) -> RecordKind {
-        if self.detect_windows {
-            crate::ingest::detect::socket_record_kind(msg)
-        } else {
-            RecordKind::Syslog
+    /// `None`: a forwarded Windows event that `[syslog.windows_filter]` drops (counted as
+    /// filtered, not as received). Syslog messages are never filtered.
+    pub fn socket_kind(&self, msg: &[u8]) -> Option<RecordKind> {
+        if !self.detect_windows {
+            return Some(RecordKind::Syslog);
         }
+        let kind = crate::ingest::detect::socket_record_kind(msg);
+        if kind == RecordKind::Windows && !self.socket_windows_filter.keep(msg) {
+            add(&self.stats.filtered, 1);
+            return None;
+        }
+        Some(kind)
     }
 
     /// Take one framed message into the ring, then send what can be sent. When the ring is
     /// full a TCP input waits (yielding to the shard's other tasks), so pressure reaches the
-    /// socket; a UDP datagram is dropped and counted (`buffer_full`).
+    /// socket; a UDP datagram is dropped and counted (`buffer_full`). Returns whether the
+    /// message is in the ring (not: dropped, also at shutdown with the ring still full).
     pub async fn ingest(
         &self,
         raw: &[u8],
@@ -61,7 +74,7 @@ impl Pipeline {
         meta: &ReceiveMeta,
         transport: Transport,
         kind: RecordKind,
-    ) {
+    ) -> bool {
         let t = transport as usize;
         add(&self.stats.received[t], 1);
         add(&self.stats.received_bytes[t], raw.len() as u64);
@@ -83,7 +96,7 @@ impl Pipeline {
             }
             if transport == Transport::Udp {
                 add(&self.stats.dropped[DropReason::BufferFull as usize], 1);
-                return;
+                return false;
             }
             let since = *waiting_since.get_or_insert_with(Instant::now);
             self.service();
@@ -98,12 +111,13 @@ impl Pipeline {
                 // Shutting down with a full ring: the event was counted as received and is
                 // reported as dropped rather than waited on forever.
                 add(&self.stats.dropped[DropReason::BufferFull as usize], 1);
-                return;
+                return false;
             }
         }
         self.delivery
             .borrow_mut()
             .pump(&self.sink, &self.stats, &self.parse);
+        true
     }
 
     /// Take every record of one accepted request into the ring, or none (`Err(Full)`: the

@@ -92,6 +92,16 @@ pub struct ShardStats {
     pub dead_lettered_file: Cell<u64>,
     /// Events an enrichment table row matched (counted when first sent).
     pub enriched_matches: Cell<u64>,
+    /// `.evtx` files in the directories of the shard's EVTX inputs.
+    pub evtx_files_watched: Cell<u64>,
+    /// New EVTX records read (appended or filtered out).
+    pub evtx_records_read: Cell<u64>,
+    /// EVTX chunks the `evtx` crate cannot read (skipped).
+    pub evtx_corrupt_chunks: Cell<u64>,
+    /// EVTX records the `evtx` crate cannot read (skipped).
+    pub evtx_corrupt_records: Cell<u64>,
+    /// Records an input's Windows filter dropped (not appended).
+    pub filtered: Cell<u64>,
     /// Receive→ack latency of the events Kafka acknowledged this interval.
     pub latency: crate::latency::Recorder,
 }
@@ -144,6 +154,11 @@ pub struct ShardSnapshot {
     pub enriched_matches: u64,
     /// Rejected records delivered to the dead-letter topic / written to the file.
     pub dead_lettered: [u64; 2],
+    pub evtx_files_watched: u64,
+    pub evtx_records_read: u64,
+    pub evtx_corrupt_chunks: u64,
+    pub evtx_corrupt_records: u64,
+    pub filtered: u64,
     /// Set on the last snapshot a shard sends, after its producer was flushed.
     pub stopped: bool,
     /// Receive→ack latencies since the previous snapshot (not cumulative, unlike the
@@ -206,6 +221,11 @@ impl ShardStats {
                 counters.dead_lettered.load(Relaxed),
                 self.dead_lettered_file.get(),
             ],
+            evtx_files_watched: self.evtx_files_watched.get(),
+            evtx_records_read: self.evtx_records_read.get(),
+            evtx_corrupt_chunks: self.evtx_corrupt_chunks.get(),
+            evtx_corrupt_records: self.evtx_corrupt_records.get(),
+            filtered: self.filtered.get(),
             stopped: false,
             latency: Some(self.latency.take_interval()),
         }

@@ -28,6 +28,22 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_linerate"))
 }
 
+/// Run `linerate run` on a config file holding `cfg`, which must stop start-up: returns the
+/// file's path (its directory lives as long as the returned guard) and the stderr.
+pub fn start_up_error(cfg: &str) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "start-up should fail");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (dir, path, stderr)
+}
+
 /// A free loopback port (bound then released; the tiny race is acceptable in tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

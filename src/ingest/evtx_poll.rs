@@ -1,0 +1,383 @@
+//! The EVTX directory-poll input: every `poll_interval_ms`, list one directory's `.evtx`
+//! files; read each file that is new or has changed from where it got to (the last record ID
+//! appended, [`super::evtx_state`]), and append every new record, rendered as event XML, to
+//! the shard's ring as a Windows record (the sender normalizes it like any Windows event).
+//! Records the input's [`WindowsFilter`] drops are counted, not appended.
+//!
+//! It runs on the owning shard's executor, not on a helper thread: a step reads one 64 KiB
+//! chunk at a time (a positioned read, normally from the page cache) and renders its records
+//! one by one, with `yield_if_needed` between records and between chunk headers, so the
+//! executor is held for about one record's rendering at a time and no queue crosses cores.
+//! A file gives at most `records_per_step_max` records per step; then its position is saved
+//! and the other files and tasks get their turn.
+//!
+//! A file Windows is writing: only whole chunks are read; an error in the newest chunk that
+//! no readable record follows may be a record still being written, so it is retried at the
+//! next poll and only counted and skipped once the file stayed unchanged over a poll. A file
+//! never seen before whose chunks are not in record-ID order (a wrapped log) is read once it
+//! stopped changing over a poll, so a copy in progress is not read out of order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::evtx_file::{self, ChunkHead, FileStat};
+use super::evtx_state::{DirState, FilePosition};
+use crate::buffer::frame::RecordKind;
+use crate::normalize::windows_filter::WindowsFilter;
+use crate::normalize::{unix_micros_now, ReceiveMeta};
+use crate::shard::pipeline::Pipeline;
+use crate::shard::stats::{add, sub, Transport};
+
+/// Longest sleep between checks for shutdown while waiting for the next poll.
+const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
+/// One directory input, as its shard runs it.
+#[derive(Debug)]
+pub struct EvtxInput {
+    pub dir: PathBuf,
+    pub poll_interval: Duration,
+    pub records_per_step_max: usize,
+    pub filter: WindowsFilter,
+    /// The state file of this directory ([`super::evtx_state::state_path`]).
+    pub state_file: PathBuf,
+}
+
+/// What a file's step left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Read to its end.
+    Done,
+    /// More records wait: step again after the other files.
+    More,
+    /// Nothing to read until the next poll.
+    Waiting,
+}
+
+/// What the input remembers of a file between polls, beside its saved position.
+#[derive(Debug, Default)]
+struct FileRun {
+    ino: u64,
+    /// The file's stat when an error in its newest chunk was retried.
+    pending: Option<FileStat>,
+    /// The file's stat at the previous look, for new wrapped files.
+    last_stat: Option<FileStat>,
+    /// Chunks already counted as corrupt (counted once per run of the process).
+    corrupt_chunks: BTreeSet<u64>,
+}
+
+/// Poll `input.dir` until shutdown (see the module docs).
+pub async fn serve(p: Rc<Pipeline>, input: EvtxInput) {
+    add(&p.stats.inputs_active, 1);
+    let mut state = DirState::load(&input.state_file, &input.dir).unwrap_or_else(|e| {
+        tracing::error!(shard = p.shard, dir = %input.dir.display(), state = %input.state_file.display(), error = %e,
+            "evtx: cannot read the saved positions; every file is read from the start (records may repeat)");
+        DirState {
+            dir: input.dir.clone(),
+            files: BTreeMap::new(),
+        }
+    });
+    let mut runs: BTreeMap<String, FileRun> = BTreeMap::new();
+    let mut watched = 0u64;
+    let mut list_failed = false;
+    while !p.stopping() {
+        match crate::import::evtx::evtx_files(&input.dir) {
+            Ok(files) => {
+                list_failed = false;
+                let named: Vec<(String, PathBuf)> = files
+                    .into_iter()
+                    .filter_map(|f| Some((f.file_name()?.to_string_lossy().into_owned(), f)))
+                    .collect();
+                sub(&p.stats.evtx_files_watched, watched);
+                watched = named.len() as u64;
+                add(&p.stats.evtx_files_watched, watched);
+                poll_files(&p, &input, &mut state, &mut runs, &named).await;
+            }
+            Err(e) => {
+                if !list_failed {
+                    tracing::warn!(shard = p.shard, dir = %input.dir.display(), error = %e, "evtx: cannot list the directory; retrying every poll");
+                }
+                list_failed = true;
+            }
+        }
+        let mut waited = Duration::ZERO;
+        while waited < input.poll_interval && !p.stopping() {
+            let nap = STOP_CHECK_INTERVAL.min(input.poll_interval - waited);
+            glommio::timer::sleep(nap).await;
+            waited += nap;
+        }
+    }
+    sub(&p.stats.evtx_files_watched, watched);
+    sub(&p.stats.inputs_active, 1);
+}
+
+/// Step every file of the directory, round robin, until each is read to its end or waits;
+/// save the positions after every step that moved one.
+async fn poll_files(
+    p: &Pipeline,
+    input: &EvtxInput,
+    state: &mut DirState,
+    runs: &mut BTreeMap<String, FileRun>,
+    named: &[(String, PathBuf)],
+) {
+    let mut dirty = false;
+    let mut active: Vec<&(String, PathBuf)> = named.iter().collect();
+    while !active.is_empty() && !p.stopping() {
+        let mut still = Vec::new();
+        for entry in active {
+            let (name, path) = (&entry.0, &entry.1);
+            let was = state.files.get(name).copied();
+            let run = runs.entry(name.clone()).or_default();
+            let step = match step_file(p, input, state, run, name, path).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(shard = p.shard, file = %path.display(), error = %e, "evtx: cannot read the file; retrying at the next poll");
+                    Step::Waiting
+                }
+            };
+            dirty |= state.files.get(name).copied() != was;
+            if dirty {
+                match state.save(&input.state_file) {
+                    Ok(()) => dirty = false,
+                    Err(e) => {
+                        tracing::error!(shard = p.shard, state = %input.state_file.display(), error = %e, "evtx: cannot save the positions (a restart would repeat records)")
+                    }
+                }
+            }
+            if step == Step::More && !p.stopping() {
+                still.push(entry);
+            }
+            glommio::yield_if_needed().await;
+        }
+        active = still;
+    }
+    // Forgotten only now, so a file renamed since the last poll found its position first.
+    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let before = state.files.len();
+    state.retain(&names);
+    runs.retain(|n, _| names.contains(n));
+    if dirty || state.files.len() != before {
+        if let Err(e) = state.save(&input.state_file) {
+            tracing::error!(shard = p.shard, state = %input.state_file.display(), error = %e, "evtx: cannot save the positions (a restart would repeat records)");
+        }
+    }
+}
+
+/// Whether chunk headers by position are out of record-ID order (a wrapped, circular log).
+fn is_wrapped(heads: &[ChunkHead]) -> bool {
+    let firsts: Vec<u64> = heads
+        .iter()
+        .filter_map(|h| match h {
+            ChunkHead::Records { first_id, .. } => Some(*first_id),
+            _ => None,
+        })
+        .collect();
+    firsts.windows(2).any(|w| w[1] < w[0])
+}
+
+/// Read one step of file `name`: at most `records_per_step_max` records past its position,
+/// in record-ID order. Updates its position in `state`.
+async fn step_file(
+    p: &Pipeline,
+    input: &EvtxInput,
+    state: &mut DirState,
+    run: &mut FileRun,
+    name: &str,
+    path: &Path,
+) -> io::Result<Step> {
+    let file = File::open(path)?;
+    let stat = FileStat::of(&file)?;
+    if run.ino != stat.ino {
+        *run = FileRun {
+            ino: stat.ino,
+            ..FileRun::default()
+        };
+    }
+    let mut pos = state.position(name, &stat);
+    let fresh = pos.last_record_id == 0 && pos.len == 0;
+    let step = read_new_records(p, input, run, &file, &stat, &mut pos, fresh, path).await;
+    state.files.insert(name.to_owned(), pos);
+    step
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_new_records(
+    p: &Pipeline,
+    input: &EvtxInput,
+    run: &mut FileRun,
+    file: &File,
+    stat: &FileStat,
+    pos: &mut FilePosition,
+    fresh: bool,
+    path: &Path,
+) -> io::Result<Step> {
+    if pos.is_unchanged(stat) && run.pending.is_none() {
+        return Ok(Step::Done);
+    }
+    let read_to_end = |pos: &mut FilePosition, run: &mut FileRun| {
+        pos.len = stat.len;
+        pos.mtime_ns = stat.mtime_ns;
+        run.pending = None;
+        Step::Done
+    };
+    if !evtx_file::is_evtx(file)? {
+        // Not (yet) an EVTX file (a copy just begun): looked at again at the next poll.
+        tracing::debug!(file = %path.display(), "evtx: no EVTX file header (yet)");
+        return Ok(Step::Waiting);
+    }
+    let mut heads = Vec::new();
+    for index in 0..stat.chunks() {
+        heads.push(evtx_file::chunk_head(file, index)?);
+        glommio::yield_if_needed().await;
+    }
+    if fresh && is_wrapped(&heads) && run.last_stat != Some(*stat) {
+        run.last_stat = Some(*stat);
+        return Ok(Step::Waiting);
+    }
+    run.last_stat = Some(*stat);
+    for (index, h) in heads.iter().enumerate() {
+        if *h == ChunkHead::Corrupt {
+            corrupt_chunk(p, run, path, index as u64, "bad chunk magic");
+        }
+    }
+    let records = || {
+        heads.iter().enumerate().filter_map(|(i, h)| match h {
+            ChunkHead::Records { first_id, last_id } => Some((*first_id, i as u64, *last_id)),
+            _ => None,
+        })
+    };
+    let max_id = records().map(|(_, _, last)| last).max().unwrap_or(0);
+    if max_id < pos.last_record_id {
+        tracing::warn!(file = %path.display(), last_record_id = pos.last_record_id, max_id, "evtx: record IDs went backwards (log cleared?); reading the file from the start");
+        pos.last_record_id = 0;
+    }
+    let newest = records().max().map(|(_, index, _)| index);
+    let mut work: Vec<(u64, u64, u64)> = records()
+        .filter(|&(_, _, last)| last > pos.last_record_id)
+        .collect();
+    work.sort_unstable();
+    let settings = evtx_file::parser_settings();
+    let mut appended = 0usize;
+    for (_, index, head_last_id) in work {
+        let mut data = match evtx_file::chunk_data(evtx_file::read_chunk(file, index)?) {
+            Ok(d) => d,
+            Err(e) => {
+                corrupt_chunk(p, run, path, index, &e);
+                continue;
+            }
+        };
+        let mut chunk = match data.parse(settings.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                corrupt_chunk(p, run, path, index, &crate::import::evtx::error_chain(&e));
+                continue;
+            }
+        };
+        let tail = Some(index) == newest;
+        // An error in the newest chunk, not yet known to be more than a record being written.
+        let mut deferred: Option<String> = None;
+        let meta = ReceiveMeta {
+            received_unix_micros: unix_micros_now(),
+            peer: None,
+        };
+        for item in chunk.iter() {
+            if p.stopping() {
+                return Ok(Step::More);
+            }
+            let record = match item {
+                Ok(r) => r,
+                Err(e) => {
+                    record_error(p, path, tail, &mut deferred, pos.last_record_id, &e);
+                    continue;
+                }
+            };
+            let id = record.event_record_id;
+            if id <= pos.last_record_id {
+                continue;
+            }
+            let xml = match record.into_xml() {
+                Ok(x) => x.data,
+                Err(e) => {
+                    record_error(p, path, tail, &mut deferred, pos.last_record_id, &e);
+                    continue;
+                }
+            };
+            if let Some(earlier) = deferred.take() {
+                corrupt_record(p, path, &earlier);
+            }
+            add(&p.stats.evtx_records_read, 1);
+            if input.filter.keep(xml.as_bytes()) {
+                let raw = xml.as_bytes();
+                let truncated = raw.len() > p.message_bytes_max;
+                let raw = &raw[..raw.len().min(p.message_bytes_max)];
+                let appended = p
+                    .ingest(raw, truncated, &meta, Transport::Tcp, RecordKind::Windows)
+                    .await;
+                if !appended {
+                    // Shutting down with a full ring: read again at the next start.
+                    return Ok(Step::More);
+                }
+            } else {
+                add(&p.stats.filtered, 1);
+            }
+            pos.last_record_id = id;
+            appended += 1;
+            if appended >= input.records_per_step_max {
+                return Ok(Step::More);
+            }
+            glommio::yield_if_needed().await;
+        }
+        if let Some(error) = deferred {
+            if run.pending != Some(*stat) {
+                // Retried at the next poll; skipped only if the file has not changed by then.
+                run.pending = Some(*stat);
+                return Ok(Step::Waiting);
+            }
+            corrupt_record(p, path, &error);
+        }
+        // Every record of the chunk was appended, filtered out or counted as unreadable.
+        pos.last_record_id = pos.last_record_id.max(head_last_id);
+    }
+    Ok(read_to_end(pos, run))
+}
+
+fn corrupt_chunk(p: &Pipeline, run: &mut FileRun, path: &Path, index: u64, error: &str) {
+    if run.corrupt_chunks.insert(index) {
+        add(&p.stats.evtx_corrupt_chunks, 1);
+        tracing::warn!(shard = p.shard, file = %path.display(), chunk = index, %error, "EVTX chunk skipped: the evtx crate cannot read it");
+    }
+}
+
+/// A record the crate cannot read: counted, unless it is in the newest chunk (`tail`), where
+/// it is `deferred` until a readable record follows it or the file stays unchanged over a
+/// poll. Not counted again when its part of the chunk was read before.
+fn record_error(
+    p: &Pipeline,
+    path: &Path,
+    tail: bool,
+    deferred: &mut Option<String>,
+    last_record_id: u64,
+    e: &evtx::err::EvtxError,
+) {
+    if let evtx::err::EvtxError::FailedToParseRecord { record_id, .. } = e {
+        if *record_id <= last_record_id {
+            return;
+        }
+    }
+    let error = crate::import::evtx::error_chain(e);
+    if tail {
+        if let Some(earlier) = deferred.replace(error) {
+            corrupt_record(p, path, &earlier);
+        }
+    } else {
+        corrupt_record(p, path, &error);
+    }
+}
+
+fn corrupt_record(p: &Pipeline, path: &Path, error: &str) {
+    add(&p.stats.evtx_corrupt_records, 1);
+    tracing::warn!(shard = p.shard, file = %path.display(), %error, "EVTX record skipped: the evtx crate cannot read it");
+}
