@@ -120,7 +120,12 @@ fn cloud_records(files: &[&str], envelope_key: &str) -> Vec<Vec<u8>> {
         }
     }
     assert!(!records.is_empty(), "{files:?}: no records");
-    records.iter().cycle().take(CLOUD_RECORDS).cloned().collect()
+    records
+        .iter()
+        .cycle()
+        .take(CLOUD_RECORDS)
+        .cloned()
+        .collect()
 }
 
 type Normalizer =
