@@ -419,7 +419,9 @@ impl<'a> Tag<'a> {
     /// The value of attribute `name` (unescaped), if present.
     fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
         fn find<'s>(s: &'s str, name_len: usize, name: &str) -> Option<Cow<'s, str>> {
+            // No duplicate check: it keeps a list of the keys seen (an allocation per tag).
             Attributes::new(s, name_len.min(s.len()))
+                .with_checks(false)
                 .flatten()
                 .find(|a| a.key.local_name().as_ref() == name.as_bytes())?
                 .unescape_value()
