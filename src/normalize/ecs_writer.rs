@@ -293,47 +293,52 @@ const NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
-/// Whether any of the 8 bytes of `w` needs escaping (SWAR: a control byte, `"`, `\`, DEL).
+/// The bytes of `w` that need escaping (SWAR: a control byte, `"`, `\\`, DEL), as the high
+/// bit of each flagged byte. The lowest flag is exact (a borrow can only add flags above a
+/// flagged byte), so `trailing_zeros() / 8` is the first byte to escape.
 #[inline]
-fn word_needs_escape(w: u64) -> bool {
+fn word_escape_mask(w: u64) -> u64 {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let zero_byte = |v: u64| v.wrapping_sub(LO) & !v & HI;
     let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
-    below_space != 0
-        || zero_byte(w ^ (LO * u64::from(b'"'))) != 0
-        || zero_byte(w ^ (LO * u64::from(b'\\'))) != 0
-        || zero_byte(w ^ (LO * 0x7f)) != 0
+    below_space
+        | zero_byte(w ^ (LO * u64::from(b'"')))
+        | zero_byte(w ^ (LO * u64::from(b'\\')))
+        | zero_byte(w ^ (LO * 0x7f))
+}
+
+/// The index of the first byte of `s[from..]` that needs escaping, if any: 8 bytes at a
+/// time, then the tail byte by byte.
+#[inline]
+fn next_escape(s: &[u8], mut from: usize) -> Option<usize> {
+    while let Some(chunk) = s.get(from..from + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let mask = word_escape_mask(w);
+        if mask != 0 {
+            return Some(from + (mask.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    s.get(from..)?
+        .iter()
+        .position(|&c| NEEDS_ESCAPE[usize::from(c)])
+        .map(|i| from + i)
 }
 
 fn escape_valid(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    // Skip, 8 bytes at a time, the prefix that needs no escaping (most of most messages).
-    let mut clean = 0;
-    while let Some(chunk) = s.get(clean..clean + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        if word_needs_escape(w) {
-            break;
-        }
-        clean += 8;
-    }
-    if clean == s.len() {
-        out.extend_from_slice(s);
-        return;
-    }
+    // Copy each run that needs no escaping (found a word at a time) in one go.
     let mut start = 0;
-    for (i, &c) in s.iter().enumerate().skip(clean) {
-        if !NEEDS_ESCAPE[usize::from(c)] {
-            continue;
-        }
+    while let Some(i) = next_escape(s, start) {
         out.extend_from_slice(&s[start..i]);
-        match c {
+        match s[i] {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
-            _ => {
+            c => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(c >> 4)]);
                 out.push(HEX[usize::from(c & 0xf)]);
@@ -488,6 +493,46 @@ mod tests {
         let mut out = Vec::new();
         write_str(&mut out, b"a\xffb\xe2\x82");
         assert_eq!(String::from_utf8(out).unwrap(), "\"a\u{FFFD}b\u{FFFD}\"");
+    }
+
+    #[test]
+    fn swar_escape_finds_each_escape_at_every_offset() {
+        // A byte-at-a-time reference of the same escaping.
+        let reference = |s: &[u8]| {
+            let mut out = Vec::new();
+            for &c in s {
+                match c {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    c if NEEDS_ESCAPE[usize::from(c)] => {
+                        out.extend_from_slice(format!("\\u{:04x}", c).as_bytes())
+                    }
+                    c => out.push(c),
+                }
+            }
+            out
+        };
+        for c in 0u8..0x80 {
+            for at in 0..20 {
+                for second in [None, Some(at + 1), Some(at + 7), Some(19)] {
+                    let mut s = vec![b'x'; 20];
+                    s[at] = c;
+                    if let Some(j) = second.filter(|&j| j < 20) {
+                        s[j] = b'"';
+                    }
+                    let mut out = Vec::new();
+                    escape_valid(&mut out, &s);
+                    assert_eq!(
+                        out,
+                        reference(&s),
+                        "byte {c:#x} at {at}, quote at {second:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! strings borrowed from the unescaped copy of the record).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use simd_json::prelude::*;
 use simd_json::tape::{Tape, Value};
+use simd_json::Buffers;
 
 use super::ecs_record::present;
 use crate::parse::timestamp::parse_iso;
@@ -52,6 +54,12 @@ pub(crate) fn object_to_ecs<'i>(
     super::RecordOutcome::Event
 }
 
+thread_local! {
+    /// Per-thread (per-shard) working buffers of simd-json, kept between records so parsing
+    /// allocates only the tape once they have grown.
+    static PARSE_BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+}
+
 /// Parse `record` (copied into `scratch`, which simd-json unescapes in place).
 pub(crate) fn parse<'s>(
     record: &[u8],
@@ -59,7 +67,10 @@ pub(crate) fn parse<'s>(
 ) -> Result<Tape<'s>, simd_json::Error> {
     scratch.clear();
     scratch.extend_from_slice(record);
-    simd_json::to_tape(scratch.as_mut_slice())
+    PARSE_BUFFERS.with(|buffers| match buffers.try_borrow_mut() {
+        Ok(mut buffers) => simd_json::to_tape_with_buffers(scratch.as_mut_slice(), &mut buffers),
+        Err(_) => simd_json::to_tape(scratch.as_mut_slice()),
+    })
 }
 
 /// The value at `path` (object keys), if every step is an object holding the key.

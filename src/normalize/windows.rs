@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use quick_xml::events::attributes::Attributes;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use simd_json::prelude::{ValueAsScalar, ValueIntoString};
@@ -438,17 +439,62 @@ pub fn windows_xml_to_ecs(
     }
 }
 
-fn local_name(e: &BytesStart<'_>) -> String {
-    String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
+/// The text of start tag `e` (name and attributes), read at byte `pos` of `record`: borrowed
+/// from the record (`quick-xml`'s slice reader reads it there), copied only if it is not
+/// found there as it should be.
+fn tag_text<'a>(record: &'a [u8], pos: usize, e: &BytesStart<'_>) -> Cow<'a, str> {
+    let raw: &[u8] = e;
+    let at = pos
+        .checked_add(1)
+        .and_then(|start| record.get(start..start.checked_add(raw.len())?));
+    match at {
+        Some(b) if b == raw => String::from_utf8_lossy(b),
+        _ => Cow::Owned(String::from_utf8_lossy(raw).into_owned()),
+    }
 }
 
-/// The value of attribute `name` of `e` (unescaped), if present.
-fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
-    e.attributes().flatten().find_map(|a| {
-        (a.key.local_name().as_ref() == name.as_bytes())
-            .then(|| a.unescape_value().ok().map(Cow::into_owned))
-            .flatten()
-    })
+/// One start tag: its local name and attributes, borrowed from the record.
+struct Tag<'a> {
+    text: Cow<'a, str>,
+    name_len: usize,
+}
+
+impl<'a> Tag<'a> {
+    fn new(record: &'a [u8], pos: u64, e: &BytesStart<'_>) -> Self {
+        Self {
+            text: tag_text(record, usize::try_from(pos).unwrap_or(usize::MAX), e),
+            name_len: e.name().as_ref().len(),
+        }
+    }
+
+    /// The local name (without a namespace prefix).
+    fn local_name(&self) -> Cow<'a, str> {
+        fn local(s: &str, name_len: usize) -> &str {
+            let qname = s.get(..name_len).unwrap_or(s);
+            qname.split_once(':').map_or(qname, |(_, l)| l)
+        }
+        match &self.text {
+            Cow::Borrowed(s) => Cow::Borrowed(local(s, self.name_len)),
+            Cow::Owned(s) => Cow::Owned(local(s, self.name_len).to_owned()),
+        }
+    }
+
+    /// The value of attribute `name` (unescaped), if present.
+    fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
+        fn find<'s>(s: &'s str, name_len: usize, name: &str) -> Option<Cow<'s, str>> {
+            // No duplicate check: it keeps a list of the keys seen (an allocation per tag).
+            Attributes::new(s, name_len.min(s.len()))
+                .with_checks(false)
+                .flatten()
+                .find(|a| a.key.local_name().as_ref() == name.as_bytes())?
+                .unescape_value()
+                .ok()
+        }
+        match &self.text {
+            Cow::Borrowed(s) => find(s, self.name_len, name),
+            Cow::Owned(s) => find(s, self.name_len, name).map(|v| Cow::Owned(v.into_owned())),
+        }
+    }
 }
 
 fn hex_or_decimal(s: &str) -> Option<u64> {
@@ -459,76 +505,90 @@ fn hex_or_decimal(s: &str) -> Option<u64> {
     }
 }
 
+/// Append a piece of an element's text, borrowing while it is the only piece.
+fn push_text<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+    if text.is_empty() {
+        *text = piece;
+    } else {
+        text.to_mut().push_str(&piece);
+    }
+}
+
 /// Read an event XML into a [`WinEvent`]: `System`, `EventData` (`Data` by `Name`, unnamed
 /// ones as `param1`, `param2`, … as Winlogbeat names them, and `Binary`), the leaves of
-/// `UserData`, and `RenderingInfo`'s message, level, task and keywords.
-fn from_xml(record: &[u8]) -> Result<WinEvent<'static>, XmlError> {
+/// `UserData`, and `RenderingInfo`'s message, level, task and keywords. Names, attributes
+/// and text are borrowed from `record` (copied only when unescaped or split into pieces).
+fn from_xml(record: &[u8]) -> Result<WinEvent<'_>, XmlError> {
     let mut reader = Reader::from_reader(record);
     reader.config_mut().check_end_names = true;
     let mut ev = WinEvent::default();
-    let mut path: Vec<String> = Vec::new();
-    let mut text = String::new();
-    let mut data_name: Option<String> = None;
+    let mut path: Vec<Cow<'_, str>> = Vec::new();
+    let mut text = Cow::Borrowed("");
+    let mut data_name: Option<Cow<'_, str>> = None;
     let mut unnamed = 0usize;
     let mut saw_root = false;
-    let mut buf = Vec::new();
     loop {
         let pos = reader.buffer_position();
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| XmlError::Syntax(e, pos))?;
+        let event = reader.read_event().map_err(|e| XmlError::Syntax(e, pos))?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
-                let name = local_name(e);
+                let tag = Tag::new(record, pos, e);
+                let name = tag.local_name();
                 if path.is_empty() {
                     if name != "Event" {
-                        return Err(XmlError::NotEvent(name));
+                        return Err(XmlError::NotEvent(name.into_owned()));
                     }
                     saw_root = true;
                 }
-                let parent = path.last().map(String::as_str);
-                match (parent, name.as_str()) {
+                let parent = path.last().map(|p| p.as_ref());
+                match (parent, name.as_ref()) {
                     (Some("System"), "Provider") => {
-                        ev.provider = attr(e, "Name")
-                            .or_else(|| attr(e, "EventSourceName"))
-                            .map(Cow::Owned);
+                        ev.provider = tag.attr("Name").or_else(|| tag.attr("EventSourceName"));
                     }
                     (Some("System"), "TimeCreated") => {
                         ev.time = json_record::timestamp(
-                            attr(e, "SystemTime").as_deref(),
+                            tag.attr("SystemTime").as_deref(),
                             &TimeZone::utc(),
                         );
                     }
                     (Some("EventData"), "Data") => {
-                        data_name = attr(e, "Name");
+                        data_name = tag.attr("Name");
                         if data_name.is_none() {
                             unnamed += 1;
-                            data_name = Some(format!("param{unnamed}"));
+                            data_name = Some(Cow::Owned(format!("param{unnamed}")));
                         }
                     }
                     _ => {}
                 }
-                text.clear();
+                text = Cow::Borrowed("");
+                path.push(name);
                 if is_empty {
                     // An empty element is a leaf with no text.
-                    path.push(name);
-                    leaf(&mut ev, &path, &mut data_name, "");
+                    leaf(&mut ev, &path, &mut data_name, Cow::Borrowed(""));
                     path.pop();
-                } else {
-                    path.push(name);
                 }
             }
             Event::Text(t) => {
                 let s = t
                     .unescape()
                     .map_err(|e| XmlError::Syntax(e, reader.buffer_position()))?;
-                text.push_str(&s);
+                push_text(&mut text, s);
             }
-            Event::CData(c) => text.push_str(&String::from_utf8_lossy(&c)),
+            Event::CData(c) => push_text(
+                &mut text,
+                match c.into_inner() {
+                    Cow::Borrowed(b) => String::from_utf8_lossy(b),
+                    Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+                },
+            ),
             Event::End(_) => {
-                leaf(&mut ev, &path, &mut data_name, &text);
-                text.clear();
+                leaf(
+                    &mut ev,
+                    &path,
+                    &mut data_name,
+                    std::mem::replace(&mut text, Cow::Borrowed("")),
+                );
                 path.pop();
                 if path.is_empty() {
                     break;
@@ -540,47 +600,50 @@ fn from_xml(record: &[u8]) -> Result<WinEvent<'static>, XmlError> {
                 }
                 return Err(XmlError::Truncated(
                     reader.buffer_position(),
-                    path.last().cloned().unwrap_or_default(),
+                    path.last().map(|p| p.to_string()).unwrap_or_default(),
                 ));
             }
             _ => {}
         }
-        buf.clear();
     }
     Ok(ev)
 }
 
 /// Take the text of the element that just ended (the last of `path`).
-fn leaf(ev: &mut WinEvent<'static>, path: &[String], data_name: &mut Option<String>, text: &str) {
+fn leaf<'a>(
+    ev: &mut WinEvent<'a>,
+    path: &[Cow<'a, str>],
+    data_name: &mut Option<Cow<'a, str>>,
+    text: Cow<'a, str>,
+) {
     let [.., parent, name] = path else {
         return;
     };
-    let owned = || Cow::Owned(text.to_owned());
     let in_rendering = path.iter().any(|p| p == "RenderingInfo");
-    match (parent.as_str(), name.as_str()) {
-        ("System", "EventID") => ev.event_id = Some(owned()),
+    match (parent.as_ref(), name.as_ref()) {
+        ("System", "EventID") => ev.event_id = Some(text),
         ("System", "Level") => ev.level = text.trim().parse().ok(),
         ("System", "Task") => ev.task = text.trim().parse().ok(),
-        ("System", "Keywords") => ev.keywords = hex_or_decimal(text),
+        ("System", "Keywords") => ev.keywords = hex_or_decimal(&text),
         ("System", "EventRecordID") => ev.record_id = text.trim().parse().ok(),
-        ("System", "Channel") => ev.channel = Some(owned()),
-        ("System", "Computer") => ev.computer = Some(owned()),
+        ("System", "Channel") => ev.channel = Some(text),
+        ("System", "Computer") => ev.computer = Some(text),
         ("EventData", "Data") => {
             if let Some(n) = data_name.take() {
-                ev.event_data.push((Cow::Owned(n), owned()));
+                ev.event_data.push((n, text));
             }
         }
-        ("EventData", "Binary") => ev.event_data.push((Cow::Borrowed("Binary"), owned())),
-        ("RenderingInfo", "Message") => ev.message = Some(owned()),
-        ("RenderingInfo", "Level") => ev.level_name = Some(owned()),
-        ("RenderingInfo", "Task") => ev.task_name = Some(owned()),
+        ("EventData", "Binary") => ev.event_data.push((Cow::Borrowed("Binary"), text)),
+        ("RenderingInfo", "Message") => ev.message = Some(text),
+        ("RenderingInfo", "Level") => ev.level_name = Some(text),
+        ("RenderingInfo", "Task") => ev.task_name = Some(text),
         ("Keywords", "Keyword") if in_rendering => {
-            if let Some(a) = audit_of_name(text) {
+            if let Some(a) = audit_of_name(&text) {
                 ev.audit_by_name = Some(a);
             }
         }
         _ if path.iter().any(|p| p == "UserData") && path.len() >= 4 => {
-            ev.event_data.push((Cow::Owned(name.clone()), owned()));
+            ev.event_data.push((name.clone(), text));
         }
         _ => {}
     }
