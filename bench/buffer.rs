@@ -3,7 +3,12 @@
 //!   work (copying the bytes into a preallocated buffer and reading them back);
 //! - a shard's per-event work without Kafka, with the buffer (append to the ring, read it
 //!   back, parse + ECS JSON from the ring's copy, acknowledge) and without it (parse + ECS
-//!   JSON straight from the received bytes): the buffer's cost on the hot path.
+//!   JSON straight from the received bytes): the buffer's cost on the hot path;
+//! - the same with Kafka, as a shard runs it: without the buffer, parse + ECS JSON + produce
+//!   to `logs.raw` and `logs.normalized` on an in-process mock cluster and wait for every
+//!   delivery report; with it, the shard's own sender (`Delivery`: ring append, send from the
+//!   ring, settle on the reports, acknowledge). The broker runs in this process, on the same
+//!   cores, as with `brokers = "embedded"`.
 //!
 //! Run: `cargo bench --bench buffer`.
 
@@ -118,5 +123,119 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// How long a batch may wait for delivery reports before the bench gives up.
+const DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Events in flight (sent, report pending) after each batch: a stream, as in a shard, so the
+/// rate is what the work allows rather than one linger wait per batch.
+const WINDOW: u64 = 16_384;
+/// Pause between two rounds of serving delivery reports while the window is full.
+const POLL_PAUSE: std::time::Duration = std::time::Duration::from_micros(200);
+
+fn bench_kafka(c: &mut Criterion) {
+    use linerate::buffer::acks::AckSlots;
+    use linerate::shard::delivery::Delivery;
+    use linerate::shard::stats::ShardStats;
+    use linerate::sink::kafka::{EmbeddedKafka, KafkaSink, Topic};
+
+    let msg = message();
+    let meta = ReceiveMeta {
+        received_unix_micros: 1_736_334_000_000_000,
+        peer: Some("10.0.0.9:5140".parse().unwrap()),
+    };
+    let cfg = linerate::config::Config::default();
+    let topics = [
+        cfg.kafka.raw_topic.as_str(),
+        cfg.kafka.normalized_topic.as_str(),
+    ];
+    let kafka = EmbeddedKafka::start(&topics, 4).unwrap();
+    let opts = linerate::parse::ParseOptions::default();
+    let stats = ShardStats::default();
+    let sink = |shard| {
+        KafkaSink::new(&cfg.kafka, None, &kafka.bootstrap_servers(), shard, 1 << 16).unwrap()
+    };
+
+    let mut g = c.benchmark_group("hot_path_kafka_256B");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let direct = sink(0);
+    let mut json = Vec::with_capacity(4096);
+    // Sequence numbers sent, and the oldest whose reports are not all in yet.
+    let (mut next, mut oldest) = (0u64, 0u64);
+    g.bench_function("without_buffer", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                json.clear();
+                linerate::normalize::syslog_to_ecs(black_box(&msg), &opts, &meta, &mut json);
+                for (topic, payload) in [(Topic::Raw, &msg[..]), (Topic::Normalized, &json[..])] {
+                    let t = topic as usize;
+                    direct.acks().sent(next, t);
+                    while direct
+                        .try_send(topic, b"loadgen-host", payload, AckSlots::opaque(next, t))
+                        .is_err()
+                    {
+                        direct.poll_batch();
+                    }
+                }
+                next += 1;
+            }
+            let start = std::time::Instant::now();
+            loop {
+                direct.poll_batch();
+                let acks = direct.acks();
+                while oldest < next && acks.state(oldest).free() {
+                    acks.clear(oldest);
+                    oldest += 1;
+                }
+                if next - oldest <= WINDOW {
+                    break;
+                }
+                assert!(start.elapsed() < DELIVERY_WAIT, "deliveries stalled");
+                // Waiting leaves the cores to librdkafka's and the broker's threads, as a
+                // shard's poller does between its rounds.
+                std::thread::sleep(POLL_PAUSE);
+            }
+        })
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, _) = Ring::open(&dir.path().join("bench-kafka.ring"), 64 << 20).unwrap();
+    let buffered = sink(1);
+    let mut delivery = Delivery::new(1, ring, None, &cfg.buffer, 1 << 16, None);
+    g.bench_function("with_buffer", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                while delivery
+                    .append(
+                        &meta,
+                        Transport::Tcp,
+                        false,
+                        RecordKind::Syslog,
+                        black_box(&msg),
+                        &stats,
+                    )
+                    .is_err()
+                {
+                    buffered.poll_batch();
+                    delivery.settle(&buffered, &stats, &opts);
+                }
+                delivery.pump(&buffered, &stats, &opts);
+            }
+            let start = std::time::Instant::now();
+            loop {
+                buffered.poll_batch();
+                delivery.settle(&buffered, &stats, &opts);
+                delivery.pump(&buffered, &stats, &opts);
+                if delivery.in_flight() as u64 <= WINDOW {
+                    break;
+                }
+                assert!(start.elapsed() < DELIVERY_WAIT, "deliveries stalled");
+                // Waiting leaves the cores to librdkafka's and the broker's threads, as a
+                // shard's poller does between its rounds.
+                std::thread::sleep(POLL_PAUSE);
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_kafka);
 criterion_main!(benches);
