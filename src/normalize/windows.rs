@@ -502,21 +502,43 @@ impl<'a> Tag<'a> {
 
 /// The value of the attribute whose local name is `name` in `attrs` (a start tag's text after
 /// its name), unescaped; `None` when it is absent or the attributes before it are not
-/// `key="value"` or `key='value'`. Read in place: quick-xml's `Attributes` checks UTF-8 again
-/// and unescapes every value it passes.
+/// `key="value"` or `key='value'`. Read in place, byte by byte (the tags are short):
+/// quick-xml's `Attributes` checks UTF-8 again and unescapes every value it passes.
 fn attr_value<'s>(attrs: &'s str, name: &str) -> Option<Cow<'s, str>> {
-    let space = |c: char| matches!(c, ' ' | '\t' | '\r' | '\n');
-    let mut rest = attrs;
-    loop {
-        let (key, after) = rest.trim_start_matches(space).split_once('=')?;
-        let after = after.trim_start_matches(space);
-        let quote = after.chars().next().filter(|&q| q == '"' || q == '\'')?;
-        let (value, tail) = after[1..].split_once(quote)?;
-        let key = key.trim_end_matches(space);
-        if key.rsplit_once(':').map_or(key, |(_, local)| local) == name {
-            return unescape(value).ok();
+    let b = attrs.as_bytes();
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let skip_space = |mut i: usize| {
+        while b.get(i).copied().is_some_and(space) {
+            i += 1;
         }
-        rest = tail;
+        i
+    };
+    let mut i = skip_space(0);
+    while i < b.len() {
+        let eq = i + b[i..].iter().position(|&c| c == b'=')?;
+        let key = b[i..eq].trim_ascii_end();
+        let open = skip_space(eq + 1);
+        let quote = *b.get(open).filter(|&&q| q == b'"' || q == b'\'')?;
+        let close = open + 1 + b[open + 1..].iter().position(|&c| c == quote)?;
+        let local = key
+            .iter()
+            .rposition(|&c| c == b':')
+            .map_or(key, |colon| &key[colon + 1..]);
+        if local == name.as_bytes() {
+            return xml_unescape(attrs.get(open + 1..close)?).ok();
+        }
+        i = skip_space(close + 1);
+    }
+    None
+}
+
+/// `s` with its entity and character references replaced (quick-xml's `unescape`), without
+/// a search set up when there is no `&` (most values).
+fn xml_unescape(s: &str) -> Result<Cow<'_, str>, quick_xml::escape::EscapeError> {
+    if s.as_bytes().contains(&b'&') {
+        unescape(s)
+    } else {
+        Ok(Cow::Borrowed(s))
     }
 }
 
@@ -594,8 +616,8 @@ fn from_xml(xml: &str) -> Result<WinEvent<'_>, XmlError> {
             }
             Event::Text(t) => {
                 let s = match piece(xml, &t) {
-                    Cow::Borrowed(s) => unescape(s),
-                    Cow::Owned(s) => unescape(&s).map(|u| Cow::Owned(u.into_owned())),
+                    Cow::Borrowed(s) => xml_unescape(s),
+                    Cow::Owned(s) => xml_unescape(&s).map(|u| Cow::Owned(u.into_owned())),
                 }
                 .map_err(|e| XmlError::Syntax(e.into(), reader.buffer_position()))?;
                 push_text(&mut text, s);
