@@ -559,6 +559,9 @@ fn push_text<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
     }
 }
 
+/// The `EventData` items a list is sized for up front (Security events carry up to ~25).
+const EVENT_DATA_TYPICAL: usize = 32;
+
 /// Read an event XML into a [`WinEvent`]: `System`, `EventData` (`Data` by `Name`, unnamed
 /// ones as `param1`, `param2`, … as Winlogbeat names them, and `Binary`), the leaves of
 /// `UserData`, and `RenderingInfo`'s message, level, task and keywords. Names, attributes
@@ -566,8 +569,12 @@ fn push_text<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
 fn from_xml(xml: &str) -> Result<WinEvent<'_>, XmlError> {
     let mut reader = Reader::from_reader(xml.as_bytes());
     reader.config_mut().check_end_names = true;
-    let mut ev = WinEvent::default();
-    let mut path: Vec<Cow<'_, str>> = Vec::new();
+    // Room for a typical event's `Data` and nesting, so neither list grows while it is read.
+    let mut ev = WinEvent {
+        event_data: Vec::with_capacity(EVENT_DATA_TYPICAL),
+        ..WinEvent::default()
+    };
+    let mut path: Vec<Cow<'_, str>> = Vec::with_capacity(8);
     let mut text = Cow::Borrowed("");
     let mut data_name: Option<Cow<'_, str>> = None;
     let mut unnamed = 0usize;
