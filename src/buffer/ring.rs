@@ -500,7 +500,7 @@ struct HeaderPage {
 impl HeaderPage {
     fn consistent(&self) -> bool {
         self.cap >= RING_BYTES_MIN
-            && self.cap % ALIGN_BYTES as u64 == 0
+            && self.cap.is_multiple_of(ALIGN_BYTES as u64)
             && self.ack <= self.write
             && self.write - self.ack <= self.cap
     }

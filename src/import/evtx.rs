@@ -11,8 +11,9 @@ use super::ImportError;
 
 /// One item of an EVTX file, in file order.
 pub enum EvtxItem {
-    /// A record rendered as event XML.
-    Record(String),
+    /// A record rendered as event XML (UTF-8, as the crate renders it; not checked here, the
+    /// normalizer checks it once).
+    Record(Vec<u8>),
     /// A chunk the crate could not read (its records are lost).
     CorruptChunk(String),
     /// A record the crate could not read.
@@ -53,7 +54,7 @@ pub fn for_each_item(
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    for item in parser.records() {
+    for item in parser.records_bytes() {
         f(match item {
             Ok(r) => EvtxItem::Record(r.data),
             Err(e @ EvtxError::FailedToParseChunk { .. }) => {

@@ -301,7 +301,7 @@ impl Importer {
 
     fn import_evtx(&mut self, path: &Path, sink: &mut dyn Sink) -> Result<(), ImportError> {
         evtx::for_each_item(path, |item| match item {
-            evtx::EvtxItem::Record(xml) => self.record(Kind::Evtx, xml.as_bytes(), sink),
+            evtx::EvtxItem::Record(xml) => self.record(Kind::Evtx, &xml, sink),
             evtx::EvtxItem::CorruptChunk(error) => {
                 self.counts.evtx_chunks_skipped += 1;
                 tracing::warn!(file = %path.display(), %error, "EVTX chunk skipped: the evtx crate cannot read it");

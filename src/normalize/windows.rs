@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use quick_xml::events::attributes::Attributes;
+use quick_xml::escape::unescape;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use simd_json::prelude::{ValueAsScalar, ValueIntoString};
@@ -246,7 +246,7 @@ pub struct WindowsFields {
 pub fn windows_fields(record: &[u8], scratch: &mut Vec<u8>) -> Option<WindowsFields> {
     let first = record.iter().find(|b| !b.is_ascii_whitespace()).copied()?;
     match first {
-        b'<' => from_xml(record).ok().map(|ev| ev.fields()),
+        b'<' => from_xml(&utf8_lossy(record)).ok().map(|ev| ev.fields()),
         b'{' => {
             let tape = json_record::parse(record, scratch).ok()?;
             let v = tape.as_value();
@@ -426,7 +426,7 @@ pub fn windows_xml_to_ecs(
     meta: &ReceiveMeta,
     out: &mut Vec<u8>,
 ) -> RecordOutcome {
-    match from_xml(record) {
+    match from_xml(&utf8_lossy(record)) {
         Ok(ev) => {
             write_ecs_record(
                 out,
@@ -439,17 +439,27 @@ pub fn windows_xml_to_ecs(
     }
 }
 
-/// The text of start tag `e` (name and attributes), read at byte `pos` of `record`: borrowed
-/// from the record (`quick-xml`'s slice reader reads it there), copied only if it is not
-/// found there as it should be.
-fn tag_text<'a>(record: &'a [u8], pos: usize, e: &BytesStart<'_>) -> Cow<'a, str> {
-    let raw: &[u8] = e;
-    let at = pos
-        .checked_add(1)
-        .and_then(|start| record.get(start..start.checked_add(raw.len())?));
-    match at {
-        Some(b) if b == raw => String::from_utf8_lossy(b),
-        _ => Cow::Owned(String::from_utf8_lossy(raw).into_owned()),
+/// `record` as a `str`, invalid UTF-8 replaced: one check for a whole event XML (its pieces
+/// are then borrowed from it unchecked, see [`piece`]), at the standard library's
+/// validation speed (`String::from_utf8_lossy` goes through `Utf8Chunks`, several times
+/// slower on valid input).
+fn utf8_lossy(record: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(record) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(record),
+    }
+}
+
+/// `raw` as a slice of `xml`, when it is one (quick-xml's slice reader borrows names, text
+/// and attributes from its input): no UTF-8 check, `xml` is a `str` already. Otherwise
+/// (a piece quick-xml had to copy) a copy of `raw`, invalid UTF-8 replaced.
+fn piece<'a>(xml: &'a str, raw: &[u8]) -> Cow<'a, str> {
+    let inside = (raw.as_ptr() as usize)
+        .checked_sub(xml.as_ptr() as usize)
+        .and_then(|start| xml.get(start..start.checked_add(raw.len())?));
+    match inside {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(String::from_utf8_lossy(raw).into_owned()),
     }
 }
 
@@ -460,9 +470,9 @@ struct Tag<'a> {
 }
 
 impl<'a> Tag<'a> {
-    fn new(record: &'a [u8], pos: u64, e: &BytesStart<'_>) -> Self {
+    fn new(xml: &'a str, e: &BytesStart<'_>) -> Self {
         Self {
-            text: tag_text(record, usize::try_from(pos).unwrap_or(usize::MAX), e),
+            text: piece(xml, e),
             name_len: e.name().as_ref().len(),
         }
     }
@@ -481,19 +491,54 @@ impl<'a> Tag<'a> {
 
     /// The value of attribute `name` (unescaped), if present.
     fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
-        fn find<'s>(s: &'s str, name_len: usize, name: &str) -> Option<Cow<'s, str>> {
-            // No duplicate check: it keeps a list of the keys seen (an allocation per tag).
-            Attributes::new(s, name_len.min(s.len()))
-                .with_checks(false)
-                .flatten()
-                .find(|a| a.key.local_name().as_ref() == name.as_bytes())?
-                .unescape_value()
-                .ok()
-        }
         match &self.text {
-            Cow::Borrowed(s) => find(s, self.name_len, name),
-            Cow::Owned(s) => find(s, self.name_len, name).map(|v| Cow::Owned(v.into_owned())),
+            Cow::Borrowed(s) => attr_value(s.get(self.name_len..)?, name),
+            Cow::Owned(s) => {
+                attr_value(s.get(self.name_len..)?, name).map(|v| Cow::Owned(v.into_owned()))
+            }
         }
+    }
+}
+
+/// The value of the attribute whose local name is `name` in `attrs` (a start tag's text after
+/// its name), unescaped; `None` when it is absent or the attributes before it are not
+/// `key="value"` or `key='value'`. Read in place, byte by byte (the tags are short):
+/// quick-xml's `Attributes` checks UTF-8 again and unescapes every value it passes.
+fn attr_value<'s>(attrs: &'s str, name: &str) -> Option<Cow<'s, str>> {
+    let b = attrs.as_bytes();
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let skip_space = |mut i: usize| {
+        while b.get(i).copied().is_some_and(space) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = skip_space(0);
+    while i < b.len() {
+        let eq = i + b[i..].iter().position(|&c| c == b'=')?;
+        let key = b[i..eq].trim_ascii_end();
+        let open = skip_space(eq + 1);
+        let quote = *b.get(open).filter(|&&q| q == b'"' || q == b'\'')?;
+        let close = open + 1 + b[open + 1..].iter().position(|&c| c == quote)?;
+        let local = key
+            .iter()
+            .rposition(|&c| c == b':')
+            .map_or(key, |colon| &key[colon + 1..]);
+        if local == name.as_bytes() {
+            return xml_unescape(attrs.get(open + 1..close)?).ok();
+        }
+        i = skip_space(close + 1);
+    }
+    None
+}
+
+/// `s` with its entity and character references replaced (quick-xml's `unescape`), without
+/// a search set up when there is no `&` (most values).
+fn xml_unescape(s: &str) -> Result<Cow<'_, str>, quick_xml::escape::EscapeError> {
+    if s.as_bytes().contains(&b'&') {
+        unescape(s)
+    } else {
+        Ok(Cow::Borrowed(s))
     }
 }
 
@@ -514,15 +559,22 @@ fn push_text<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
     }
 }
 
+/// The `EventData` items a list is sized for up front (Security events carry up to ~25).
+const EVENT_DATA_TYPICAL: usize = 32;
+
 /// Read an event XML into a [`WinEvent`]: `System`, `EventData` (`Data` by `Name`, unnamed
 /// ones as `param1`, `param2`, … as Winlogbeat names them, and `Binary`), the leaves of
 /// `UserData`, and `RenderingInfo`'s message, level, task and keywords. Names, attributes
-/// and text are borrowed from `record` (copied only when unescaped or split into pieces).
-fn from_xml(record: &[u8]) -> Result<WinEvent<'_>, XmlError> {
-    let mut reader = Reader::from_reader(record);
+/// and text are borrowed from `xml` (copied only when unescaped or split into pieces).
+fn from_xml(xml: &str) -> Result<WinEvent<'_>, XmlError> {
+    let mut reader = Reader::from_reader(xml.as_bytes());
     reader.config_mut().check_end_names = true;
-    let mut ev = WinEvent::default();
-    let mut path: Vec<Cow<'_, str>> = Vec::new();
+    // Room for a typical event's `Data` and nesting, so neither list grows while it is read.
+    let mut ev = WinEvent {
+        event_data: Vec::with_capacity(EVENT_DATA_TYPICAL),
+        ..WinEvent::default()
+    };
+    let mut path: Vec<Cow<'_, str>> = Vec::with_capacity(8);
     let mut text = Cow::Borrowed("");
     let mut data_name: Option<Cow<'_, str>> = None;
     let mut unnamed = 0usize;
@@ -533,7 +585,7 @@ fn from_xml(record: &[u8]) -> Result<WinEvent<'_>, XmlError> {
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
-                let tag = Tag::new(record, pos, e);
+                let tag = Tag::new(xml, e);
                 let name = tag.local_name();
                 if path.is_empty() {
                     if name != "Event" {
@@ -570,18 +622,14 @@ fn from_xml(record: &[u8]) -> Result<WinEvent<'_>, XmlError> {
                 }
             }
             Event::Text(t) => {
-                let s = t
-                    .unescape()
-                    .map_err(|e| XmlError::Syntax(e, reader.buffer_position()))?;
+                let s = match piece(xml, &t) {
+                    Cow::Borrowed(s) => xml_unescape(s),
+                    Cow::Owned(s) => xml_unescape(&s).map(|u| Cow::Owned(u.into_owned())),
+                }
+                .map_err(|e| XmlError::Syntax(e.into(), reader.buffer_position()))?;
                 push_text(&mut text, s);
             }
-            Event::CData(c) => push_text(
-                &mut text,
-                match c.into_inner() {
-                    Cow::Borrowed(b) => String::from_utf8_lossy(b),
-                    Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
-                },
-            ),
+            Event::CData(c) => push_text(&mut text, piece(xml, &c)),
             Event::End(_) => {
                 leaf(
                     &mut ev,
@@ -619,7 +667,8 @@ fn leaf<'a>(
     let [.., parent, name] = path else {
         return;
     };
-    let in_rendering = path.iter().any(|p| p == "RenderingInfo");
+    // `Event`'s child the element is in.
+    let section = path.get(1).map(|p| p.as_ref());
     match (parent.as_ref(), name.as_ref()) {
         ("System", "EventID") => ev.event_id = Some(text),
         ("System", "Level") => ev.level = text.trim().parse().ok(),
@@ -637,12 +686,12 @@ fn leaf<'a>(
         ("RenderingInfo", "Message") => ev.message = Some(text),
         ("RenderingInfo", "Level") => ev.level_name = Some(text),
         ("RenderingInfo", "Task") => ev.task_name = Some(text),
-        ("Keywords", "Keyword") if in_rendering => {
+        ("Keywords", "Keyword") if section == Some("RenderingInfo") => {
             if let Some(a) = audit_of_name(&text) {
                 ev.audit_by_name = Some(a);
             }
         }
-        _ if path.iter().any(|p| p == "UserData") && path.len() >= 4 => {
+        _ if section == Some("UserData") && path.len() >= 4 => {
             ev.event_data.push((name.clone(), text));
         }
         _ => {}
@@ -655,19 +704,19 @@ mod tests {
 
     #[test]
     fn truncated_xml_is_an_error() {
-        let xml = b"<Event xmlns='x'><System><EventID>4624</EventID>";
+        let xml = "<Event xmlns='x'><System><EventID>4624</EventID>";
         assert!(matches!(from_xml(xml), Err(XmlError::Truncated(..))));
         assert!(matches!(
-            from_xml(b"<Foo/>"),
+            from_xml("<Foo/>"),
             Err(XmlError::NotEvent(n)) if n == "Foo"
         ));
-        assert!(matches!(from_xml(b"  "), Err(XmlError::Empty)));
-        assert!(from_xml(b"<Event><System></Sys></Event>").is_err());
+        assert!(matches!(from_xml("  "), Err(XmlError::Empty)));
+        assert!(from_xml("<Event><System></Sys></Event>").is_err());
     }
 
     #[test]
     fn unnamed_data_and_user_data() {
-        let xml = b"<?xml version=\"1.0\"?>\n<Event xmlns=\"x\">\n  <System>\n    <EventID Qualifiers=\"0\">1000</EventID>\n  </System>\n  <EventData><Data>a</Data><Data>b &amp; c</Data></EventData>\n  <UserData><LogFileCleared><SubjectUserName>bob</SubjectUserName></LogFileCleared></UserData>\n</Event>";
+        let xml = "<?xml version=\"1.0\"?>\n<Event xmlns=\"x\">\n  <System>\n    <EventID Qualifiers=\"0\">1000</EventID>\n  </System>\n  <EventData><Data>a</Data><Data>b &amp; c</Data></EventData>\n  <UserData><LogFileCleared><SubjectUserName>bob</SubjectUserName></LogFileCleared></UserData>\n</Event>";
         let ev = from_xml(xml).unwrap();
         assert_eq!(ev.event_id.as_deref(), Some("1000"));
         let data: Vec<(&str, &str)> = ev
@@ -683,5 +732,19 @@ mod tests {
                 ("SubjectUserName", "bob")
             ]
         );
+    }
+
+    #[test]
+    fn attributes_by_local_name_in_either_quotes() {
+        let attrs = " xmlns='x' a:Name = \"A &amp; B\"\n SystemTime='2024-05-14T09:30:00Z'";
+        assert_eq!(attr_value(attrs, "Name").as_deref(), Some("A & B"));
+        assert_eq!(
+            attr_value(attrs, "SystemTime").as_deref(),
+            Some("2024-05-14T09:30:00Z")
+        );
+        assert_eq!(attr_value(attrs, "Guid"), None);
+        assert_eq!(attr_value(" Name=unquoted", "Name"), None);
+        assert_eq!(attr_value(" Name='open", "Name"), None);
+        assert_eq!(attr_value("", "Name"), None);
     }
 }
