@@ -8,7 +8,9 @@
 //! dropped), and SD-NAMEs are not length-checked.
 
 use super::timestamp::parse_rfc3339;
-use super::{ascii_str, err, printable_len, strip_msg, ParseError, SyslogEvent};
+use super::{
+    ascii_str, err, printable_len, printable_len_except, strip_msg, ParseError, SyslogEvent,
+};
 
 /// Longest header field accepted (HOSTNAME's limit in the RFC, applied to all four).
 const FIELD_BYTES_MAX: usize = 255;
@@ -106,9 +108,7 @@ fn sd_end(b: &[u8], mut i: usize) -> Result<usize, ParseError> {
     while b.get(i) == Some(&b'[') {
         i += 1;
         let id_start = i;
-        while b.get(i).is_some_and(|c| sd_name_char(*c)) {
-            i += 1;
-        }
+        i += sd_name_len(b, i);
         if i == id_start {
             return Err(err("syslog.bad_structured_data", i, "an SD-ID"));
         }
@@ -121,9 +121,7 @@ fn sd_end(b: &[u8], mut i: usize) -> Result<usize, ParseError> {
                 Some(b' ') => {
                     i += 1;
                     let name_start = i;
-                    while b.get(i).is_some_and(|c| sd_name_char(*c)) {
-                        i += 1;
-                    }
+                    i += sd_name_len(b, i);
                     if i == name_start || b.get(i..i + 2) != Some(b"=\"") {
                         return Err(err(
                             "syslog.bad_structured_data",
@@ -160,6 +158,13 @@ fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
         }
         i += 2;
     }
+}
+
+/// Length of the run of SD-NAME bytes at `i` (SWAR, see [`printable_len_except`]): SD-IDs
+/// and PARAM-NAMEs were scanned byte by byte, a sixth of RFC 5424 parsing with structured
+/// data under callgrind (`bench/parse_instructions.sh`).
+fn sd_name_len(b: &[u8], i: usize) -> usize {
+    printable_len_except(b.get(i..).unwrap_or_default(), *b"=]\"")
 }
 
 /// SD-NAME: printable US-ASCII except `=`, space, `]` and `"`.
@@ -262,6 +267,24 @@ pub fn unescape_sd_value(v: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
 #[cfg(test)]
 mod tests {
     use super::super::{parse, Format, ParseError, ParseOptions};
+
+    #[test]
+    fn sd_name_len_agrees_with_sd_name_char() {
+        for c in 0..=255u8 {
+            for at in 0..12 {
+                let mut v = b"exampleSDID@".to_vec();
+                v[at] = c;
+                for from in 0..3 {
+                    let rest = &v[from..];
+                    let slow = rest
+                        .iter()
+                        .position(|c| !sd_name_char(*c))
+                        .unwrap_or(rest.len());
+                    assert_eq!(sd_name_len(&v, from), slow, "{v:?} from {from}");
+                }
+            }
+        }
+    }
     use super::*;
 
     fn p(s: &str) -> Result<crate::parse::SyslogEvent<'_>, ParseError> {
