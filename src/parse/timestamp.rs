@@ -214,6 +214,7 @@ fn num(b: &[u8], at: usize, n: usize) -> Option<i64> {
 }
 
 /// Seconds of a valid civil date-time, or None.
+#[inline]
 pub fn civil_secs(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
     if !(1..=12).contains(&mo) || d < 1 || h > 23 || mi > 59 || s > 60 {
         return None;
@@ -461,26 +462,24 @@ pub fn parse_iso(b: &[u8]) -> Option<(IsoTime, usize)> {
 }
 
 /// Month number of a three-letter English abbreviation, in any case.
+///
+/// The three bytes are matched as one `u32` (a match on the byte array compared them one
+/// by one: 38 instructions per RFC 3164 line under callgrind, `bench/parse_instructions.sh`).
 pub fn month(b: &[u8]) -> Option<i64> {
     let &[x, y, z] = b.get(..3)? else {
         return None;
     };
+    let word = |m: &[u8; 3]| u32::from_le_bytes([m[0], m[1], m[2], 0]);
     // `| 0x20` lower-cases letters and maps no other byte onto a lower-case letter.
-    Some(match [x | 0x20, y | 0x20, z | 0x20] {
-        [b'j', b'a', b'n'] => 1,
-        [b'f', b'e', b'b'] => 2,
-        [b'm', b'a', b'r'] => 3,
-        [b'a', b'p', b'r'] => 4,
-        [b'm', b'a', b'y'] => 5,
-        [b'j', b'u', b'n'] => 6,
-        [b'j', b'u', b'l'] => 7,
-        [b'a', b'u', b'g'] => 8,
-        [b's', b'e', b'p'] => 9,
-        [b'o', b'c', b't'] => 10,
-        [b'n', b'o', b'v'] => 11,
-        [b'd', b'e', b'c'] => 12,
-        _ => return None,
-    })
+    let w = word(&[x, y, z]) | 0x0020_2020;
+    const NAMES: [[u8; 3]; 12] = [
+        *b"jan", *b"feb", *b"mar", *b"apr", *b"may", *b"jun", *b"jul", *b"aug", *b"sep", *b"oct",
+        *b"nov", *b"dec",
+    ];
+    NAMES
+        .iter()
+        .position(|m| word(m) == w)
+        .map(|k| k as i64 + 1)
 }
 
 /// A BSD (RFC 3164) timestamp as written: no year unless the device added one, and no zone
@@ -693,6 +692,29 @@ mod tests {
                 "{c:?}"
             );
         }
+    }
+
+    #[test]
+    fn month_agrees_with_the_names() {
+        let names = [
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ];
+        for x in 0..=255u8 {
+            for (k, name) in names.iter().enumerate() {
+                let n = name.as_bytes();
+                for at in 0..3 {
+                    let mut v = n.to_vec();
+                    v[at] = x;
+                    let slow = names
+                        .iter()
+                        .position(|m| m.as_bytes().eq_ignore_ascii_case(&v))
+                        .map(|k| k as i64 + 1);
+                    assert_eq!(month(&v), slow, "{v:?}");
+                }
+                assert_eq!(month(name.to_uppercase().as_bytes()), Some(k as i64 + 1));
+            }
+        }
+        assert_eq!(month(b"ja"), None);
     }
 
     #[test]
