@@ -465,6 +465,7 @@ pub fn parse_iso(b: &[u8]) -> Option<(IsoTime, usize)> {
 ///
 /// The three bytes are matched as one `u32` (a match on the byte array compared them one
 /// by one: 38 instructions per RFC 3164 line under callgrind, `bench/parse_instructions.sh`).
+#[inline]
 pub fn month(b: &[u8]) -> Option<i64> {
     let &[x, y, z] = b.get(..3)? else {
         return None;
