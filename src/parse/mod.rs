@@ -176,8 +176,7 @@ pub(crate) fn printable_len_except<const N: usize>(b: &[u8], except: [u8; N]) ->
         let above = (x.wrapping_add(ONES) | x) & HIGH;
         let mut flags = below | above;
         for c in except {
-            let y = x ^ (ONES * u64::from(c));
-            flags |= y.wrapping_sub(ONES) & !y & HIGH;
+            flags |= eq_flags(x, c);
         }
         if flags != 0 {
             return i + (flags.trailing_zeros() / 8) as usize;
@@ -189,6 +188,14 @@ pub(crate) fn printable_len_except<const N: usize>(b: &[u8], except: [u8; N]) ->
         .iter()
         .position(|c| !(33..=126).contains(c) || except.contains(c))
         .unwrap_or(tail.len())
+}
+
+/// The high bit of each byte of `x` equal to `c`, exact for the lowest such byte (SWAR:
+/// `(y - 0x01..) & !y & 0x80..` with `y = x ^ c..`; a borrow only leaves a flagged byte).
+pub(crate) fn eq_flags(x: u64, c: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let y = x ^ (ONES * u64::from(c));
+    y.wrapping_sub(ONES) & !y & (ONES * 0x80)
 }
 
 /// View bytes already checked to be printable ASCII (33..=126) as `&str`.

@@ -9,7 +9,8 @@
 
 use super::timestamp::parse_rfc3339;
 use super::{
-    ascii_str, err, printable_len, printable_len_except, strip_msg, ParseError, SyslogEvent,
+    ascii_str, eq_flags, err, printable_len, printable_len_except, strip_msg, ParseError,
+    SyslogEvent,
 };
 
 /// Longest header field accepted (HOSTNAME's limit in the RFC, applied to all four).
@@ -163,20 +164,13 @@ fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
 /// Index of the first `"` or `\\` in `b`: the first 16 bytes eight at a time (SWAR), the rest
 /// by `memchr2`. PARAM-VALUEs are mostly short, and `memchr2`'s set-up cost more than the
 /// search on them: 58 instructions per RFC 5424 line of `bench/lines.rs` under callgrind
-/// (`bench/parse_instructions.sh`). In each word, `(y - 0x01..) & !y & 0x80..` with
-/// `y = x ^ c..` flags the bytes equal to `c`; the lowest flag is exact.
+/// (`bench/parse_instructions.sh`). Each word's bytes are flagged by [`eq_flags`].
 fn quote_or_backslash(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let eq = |x: u64, c: u8| {
-        let y = x ^ (ONES * u64::from(c));
-        y.wrapping_sub(ONES) & !y & HIGH
-    };
     for (k, w) in b.chunks_exact(8).take(2).enumerate() {
         let mut a = [0u8; 8];
         a.copy_from_slice(w);
         let x = u64::from_le_bytes(a);
-        let flags = eq(x, b'"') | eq(x, b'\\');
+        let flags = eq_flags(x, b'"') | eq_flags(x, b'\\');
         if flags != 0 {
             return Some(k * 8 + (flags.trailing_zeros() / 8) as usize);
         }
