@@ -151,10 +151,19 @@ pub(crate) fn strip_msg(m: &[u8]) -> Option<&[u8]> {
 ///
 /// Eight bytes per step (SWAR) rather than a byte loop: header fields are scanned on every
 /// message, and the byte loop was the largest single cost of RFC 5424 parsing (callgrind on
-/// `cargo bench --bench parse`'s lines). In each 8-byte word, `(x - 0x21..) & !x & 0x80..`
-/// flags the bytes below 33 and `((x + 0x01..) | x) & 0x80..` the bytes above 126; borrows and
-/// carries only travel upward from a flagged byte, so the lowest flag is always exact.
+/// `cargo bench --bench parse`'s lines). See [`printable_len_except`].
 pub(crate) fn printable_len(b: &[u8]) -> usize {
+    printable_len_except(b, [])
+}
+
+/// Length of the run of printable ASCII (33..=126) other than the bytes of `except` at the
+/// start of `b`, eight bytes per step (SWAR).
+///
+/// In each 8-byte word, `(x - 0x21..) & !x & 0x80..` flags the bytes below 33,
+/// `((x + 0x01..) | x) & 0x80..` the bytes above 126, and for each excluded byte `c`,
+/// `(y - 0x01..) & !y & 0x80..` with `y = x ^ c..` the bytes equal to `c`; borrows and
+/// carries only travel upward from a flagged byte, so the lowest flag is always exact.
+pub(crate) fn printable_len_except<const N: usize>(b: &[u8], except: [u8; N]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut words = b.chunks_exact(8);
@@ -165,7 +174,10 @@ pub(crate) fn printable_len(b: &[u8]) -> usize {
         let x = u64::from_le_bytes(a);
         let below = x.wrapping_sub(ONES * 33) & !x & HIGH;
         let above = (x.wrapping_add(ONES) | x) & HIGH;
-        let flags = below | above;
+        let mut flags = below | above;
+        for c in except {
+            flags |= eq_flags(x, c);
+        }
         if flags != 0 {
             return i + (flags.trailing_zeros() / 8) as usize;
         }
@@ -174,8 +186,16 @@ pub(crate) fn printable_len(b: &[u8]) -> usize {
     let tail = words.remainder();
     i + tail
         .iter()
-        .position(|c| !(33..=126).contains(c))
+        .position(|c| !(33..=126).contains(c) || except.contains(c))
         .unwrap_or(tail.len())
+}
+
+/// The high bit of each byte of `x` equal to `c`, exact for the lowest such byte (SWAR:
+/// `(y - 0x01..) & !y & 0x80..` with `y = x ^ c..`; a borrow only leaves a flagged byte).
+pub(crate) fn eq_flags(x: u64, c: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let y = x ^ (ONES * u64::from(c));
+    y.wrapping_sub(ONES) & !y & (ONES * 0x80)
 }
 
 /// View bytes already checked to be printable ASCII (33..=126) as `&str`.
@@ -216,6 +236,33 @@ mod tests {
         }
         for c in &cases {
             assert_eq!(printable_len(c), slow(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn printable_len_except_agrees_with_a_byte_loop() {
+        let except = *b"=]\"";
+        let slow = |b: &[u8]| {
+            b.iter()
+                .position(|c| !(33..=126).contains(c) || except.contains(c))
+                .unwrap_or(b.len())
+        };
+        let mut cases: Vec<Vec<u8>> = vec![vec![], b"exampleSDID@32473 iut".to_vec()];
+        for stop in [0u8, 32, b'=', b']', b'"', 127, 200, 255] {
+            for at in 0..20 {
+                for next in [0xffu8, 0x00, b'=' ^ 0x01, b']' + 1, b'x'] {
+                    let mut v = vec![b'x'; 20];
+                    v[at] = stop;
+                    // A byte that would borrow or carry into its neighbours, after the stop.
+                    if at + 1 < 20 {
+                        v[at + 1] = next;
+                    }
+                    cases.push(v);
+                }
+            }
+        }
+        for c in &cases {
+            assert_eq!(printable_len_except(c, except), slow(c), "{c:?}");
         }
     }
 

@@ -292,16 +292,16 @@ fn host_word_ok(w: &[u8]) -> bool {
 /// pid is printable ASCII up to the first `]`.
 fn tag(r: &[u8], i: usize) -> Option<(&str, Option<&str>, usize)> {
     let rest = r.get(i..)?;
+    // A Cisco mnemonic (`%ASA-6-302013:`) is no TAG: known before scanning it.
+    if rest.first() == Some(&b'%') {
+        return None;
+    }
     let n = rest
         .iter()
         .position(|c| !TAG_CHAR[usize::from(*c)])
         .unwrap_or(rest.len());
     let name = rest.get(..n)?;
-    if name.is_empty()
-        || name.len() > TAG_BYTES_MAX
-        || name.first() == Some(&b'%')
-        || !name.iter().any(u8::is_ascii_alphabetic)
-    {
+    if name.is_empty() || name.len() > TAG_BYTES_MAX || !name.iter().any(u8::is_ascii_alphabetic) {
         return None;
     }
     let ends_word = |j: usize| matches!(rest.get(j), None | Some(b' '));
