@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ITER=${1:-20000}
 command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
 cargo build --locked --release --example parse_instructions 2>&1 | tail -1
-BIN=target/release/examples/parse_instructions
+BIN=${CARGO_TARGET_DIR:-target}/release/examples/parse_instructions
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 count() { # parser format iterations
   valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$BIN" "$1" "$2" "$3" >/dev/null 2>"$tmp/err"
