@@ -167,6 +167,9 @@ pub struct SyslogConfig {
     pub tcp_connections_max: usize,
     /// Listen backlog of each TCP socket.
     pub tcp_backlog_max: u32,
+    /// Hand a newly accepted TCP connection to the shard serving fewest connections when
+    /// that is fewer than the accepting shard's (see [`crate::ingest::tcp_balance`]).
+    pub tcp_balance: bool,
     /// `auto`, `rfc5424` or `rfc3164`.
     pub format: String,
     /// Zone of RFC 3164 timestamps: `UTC`, `+02:00`, or an IANA name such as `Europe/Berlin`.
@@ -192,6 +195,7 @@ impl Default for SyslogConfig {
             tcp_read_buffer_bytes: 256 << 10,
             tcp_connections_max: 4096,
             tcp_backlog_max: 1024,
+            tcp_balance: true,
             format: "auto".into(),
             timezone: "UTC".into(),
             year: None,

@@ -291,6 +291,9 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         tracing::warn!("http_input: no firehose_access_key: POST /firehose is not authenticated");
     }
     let mut setups = Vec::with_capacity(cores.len());
+    let (tcp_balance, tcp_inboxes) =
+        linerate::ingest::tcp_balance::TcpBalance::new(cores.len(), cfg.syslog.tcp_balance);
+    let mut tcp_inboxes = tcp_inboxes.into_iter();
     for (shard, &core) in cores.iter().enumerate() {
         let udp = udp_addr
             .map(|a| linerate::ingest::sockets::bind_udp(a, cfg.syslog.recv_buffer_bytes))
@@ -325,6 +328,10 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             core,
             udp,
             tcp,
+            tcp_balance: (
+                tcp_balance.clone(),
+                tcp_inboxes.next().context("one TCP inbox per shard")?,
+            ),
             http,
             http_input: http_input.clone(),
             evtx: std::mem::take(&mut evtx_inputs[shard]),

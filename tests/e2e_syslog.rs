@@ -360,3 +360,50 @@ fn parse_command_prints_one_ecs_object_per_line() {
     assert_eq!(lines[1]["log"]["syslog"]["procid"], "7");
     assert_eq!(lines[1]["@timestamp"], "2025-10-01T12:00:00Z");
 }
+
+#[test]
+fn tcp_connections_are_spread_evenly_over_the_shards_and_all_served() {
+    let kafka = Kafka::start();
+    let app = Appliance::start(&kafka.bootstrap(), "");
+    const CONNECTIONS: usize = 16;
+    // One at a time, so no two shards accept at the same moment: whatever SO_REUSEPORT's hash
+    // of each source port says, the shards end with 8 each.
+    let mut streams = Vec::new();
+    for i in 0..CONNECTIONS {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", app.syslog_port)).unwrap();
+        writeln!(s, "<13>Jan  2 03:04:05 host{i} app: connection {i}").unwrap();
+        streams.push(s);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let open = |m: &Metrics, shard: &str| {
+        m.sum(
+            "linerate_tcp_connections_open",
+            &[&format!("shard=\"{shard}\"")],
+        )
+    };
+    let m = app.wait_metrics(Duration::from_secs(10), |m| {
+        open(m, "0") + open(m, "1") == CONNECTIONS as u64
+    });
+    assert_eq!((open(&m, "0"), open(&m, "1")), (8, 8), "{m:?}");
+    assert_eq!(
+        m.sum("linerate_tcp_connections_accepted_total", &[]),
+        CONNECTIONS as u64
+    );
+    // Every connection, handed over or not, is read: one event from each.
+    let events = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        CONNECTIONS,
+        Duration::from_secs(15),
+    );
+    let hosts: HashSet<String> = events
+        .iter()
+        .filter_map(|e| e["host"]["hostname"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(hosts.len(), CONNECTIONS, "{events:?}");
+    drop(streams);
+    let m = app.wait_metrics(Duration::from_secs(10), |m| {
+        open(m, "0") + open(m, "1") == 0
+    });
+    assert_eq!(m.sum("linerate_tcp_connections_open", &[]), 0);
+}

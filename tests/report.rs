@@ -10,23 +10,30 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_linerate")
 }
 
-#[test]
-fn report_of_a_recorded_run_writes_html_and_svg() {
+/// A report of the recorded run, made with `extra` arguments: its output directory.
+fn report_of_recorded_run(extra: &[&str]) -> tempfile::TempDir {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/report");
     let out = tempfile::tempdir().unwrap();
-    let status = Command::new(bin())
+    let run = Command::new(bin())
         .args(["report", "--input"])
         .arg(data.join("appliance"))
         .arg(data.join("loadgen"))
         .arg("--out")
         .arg(out.path())
+        .args(extra)
         .output()
         .unwrap();
     assert!(
-        status.status.success(),
+        run.status.success(),
         "{}",
-        String::from_utf8_lossy(&status.stderr)
+        String::from_utf8_lossy(&run.stderr)
     );
+    out
+}
+
+#[test]
+fn report_of_a_recorded_run_writes_html_and_svg() {
+    let out = report_of_recorded_run(&[]);
     let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
     for svg in [
         "percentiles.svg",
@@ -84,4 +91,32 @@ fn report_without_logs_fails_with_the_directory_named() {
         stderr.contains(&empty.path().display().to_string()),
         "{stderr}"
     );
+}
+
+/// `count` of the series `name` in the summary.json of a report of the recorded run made
+/// with `extra` arguments.
+fn summary_count(name: &str, extra: &[&str]) -> u64 {
+    let out = report_of_recorded_run(extra);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
+            .unwrap();
+    summary
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["series"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {summary}"))["count"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn skip_secs_leaves_the_warm_up_out_of_every_series() {
+    for series in ["appliance overall", "loadgen send-to-kafka"] {
+        let all = summary_count(series, &[]);
+        let after = summary_count(series, &["--skip-secs", "1"]);
+        assert_eq!(all, 40000, "{series}");
+        // 2 s at 20,000/s: leaving out the first second leaves part of the run.
+        assert!(0 < after && after < all, "{series}: {after} of {all}");
+    }
 }

@@ -18,8 +18,13 @@
 //! ```
 //! An event is done (its ring space may be freed) when its slot is 0: only a topic it was
 //! sent to sets bits, so it waits for exactly the reports of every topic it went to.
+//!
+//! The slot also keeps when it became done (the time of the poll that brought its last
+//! report, set by [`AckSlots::set_poll_time`]): the receive→ack latency of an event is its
+//! own, even when the ring's acknowledged position, which moves in sequence order, waits
+//! for an older event behind a slower partition.
 
-use std::sync::atomic::{AtomicI32, AtomicU16, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU16, AtomicU64, Ordering::Relaxed};
 
 /// Topics an event can go to (the slot has a group of bits per topic for each state).
 pub const TOPICS_MAX: usize = 3;
@@ -93,6 +98,10 @@ pub struct AckSlots {
     slots: Box<[AtomicU16]>,
     /// librdkafka's error code of the last rejection, per slot.
     reasons: Box<[AtomicI32]>,
+    /// When each slot became done (unix µs), see [`AckSlots::done_unix_micros`].
+    done_at: Box<[AtomicI64]>,
+    /// The time of the current poll (unix µs), see [`AckSlots::set_poll_time`].
+    poll_unix_micros: AtomicI64,
     mask: u64,
     /// Failure reports received since start (the sender rescans for resends when it moves).
     failures: AtomicU64,
@@ -107,6 +116,8 @@ impl AckSlots {
         Self {
             slots: (0..size).map(|_| AtomicU16::new(0)).collect(),
             reasons: (0..size).map(|_| AtomicI32::new(0)).collect(),
+            done_at: (0..size).map(|_| AtomicI64::new(0)).collect(),
+            poll_unix_micros: AtomicI64::new(0),
             mask: size as u64 - 1,
             failures: AtomicU64::new(0),
             dead: AtomicU64::new(0),
@@ -147,7 +158,28 @@ impl AckSlots {
 
     fn update(&self, seq: u64, clear: u16, set: u16) {
         let s = self.slot(seq);
-        s.store((s.load(Relaxed) & !clear) | set, Relaxed);
+        let (was, now) = {
+            let was = s.load(Relaxed);
+            (was, (was & !clear) | set)
+        };
+        s.store(now, Relaxed);
+        if now == 0 && was != 0 {
+            self.done_at[(seq & self.mask) as usize]
+                .store(self.poll_unix_micros.load(Relaxed), Relaxed);
+        }
+    }
+
+    /// The time (unix µs) of the poll about to run: a slot that becomes done in it is
+    /// stamped with it (one clock read per poll, not per report).
+    pub fn set_poll_time(&self, unix_micros: i64) {
+        self.poll_unix_micros.store(unix_micros, Relaxed);
+    }
+
+    /// When `seq`'s slot became done (its last report's poll), unix µs; `None` if it never
+    /// held a pending record or no poll time was set.
+    pub fn done_unix_micros(&self, seq: u64) -> Option<i64> {
+        let t = self.done_at[(seq & self.mask) as usize].load(Relaxed);
+        (t != 0).then_some(t)
     }
 
     /// The state of `seq`'s slot.
@@ -205,9 +237,10 @@ impl AckSlots {
         }
     }
 
-    /// Free `seq`'s slot once the event is acknowledged.
+    /// Free `seq`'s slot once the event is acknowledged (also forgets when it was done).
     pub fn clear(&self, seq: u64) {
         self.slot(seq).store(0, Relaxed);
+        self.done_at[(seq & self.mask) as usize].store(0, Relaxed);
     }
 
     /// Failure reports since start.

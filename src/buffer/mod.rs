@@ -28,10 +28,15 @@ pub enum OpenError {
     Spill(#[from] SpillError),
 }
 
+/// Shard `shard`'s ring file under `data_dir`.
+pub fn ring_path(data_dir: &std::path::Path, shard: usize) -> std::path::PathBuf {
+    data_dir.join(format!("shard-{shard}.ring"))
+}
+
 /// Open shard `shard`'s ring (`data_dir/shard-N.ring`) and spill (`data_dir/shard-N.spill/`),
 /// check both, and log what an earlier run left to replay and what was damaged.
 pub fn open_shard(cfg: &BufferConfig, shard: usize) -> Result<ShardBuffer, OpenError> {
-    let ring_path = cfg.data_dir.join(format!("shard-{shard}.ring"));
+    let ring_path = ring_path(&cfg.data_dir, shard);
     let (mut ring, recovery) = Ring::open(&ring_path, cfg.ring_bytes_max)?;
     if recovery.pending_events > 0 || recovery.corrupt_frames > 0 {
         tracing::warn!(

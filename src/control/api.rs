@@ -320,6 +320,7 @@ fn input_json(input: &Input, st: &State) -> Value {
             v["connections"] = json!({
                 "open": snaps().map(|s| s.tcp_connections_open).sum::<u64>(),
                 "accepted": snaps().map(|s| s.tcp_connections_accepted).sum::<u64>(),
+                "moved": snaps().map(|s| s.tcp_connections_moved).sum::<u64>(),
                 "rejected": snaps().map(|s| s.tcp_connections_rejected).sum::<u64>(),
             });
         }

@@ -53,7 +53,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             );
         }
     }
-    let per_shard: [(&str, &str, &str, Getter); 26] = [
+    let per_shard: [(&str, &str, &str, Getter); 27] = [
         (
             "linerate_events_parsed_total",
             "counter",
@@ -83,6 +83,12 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             "counter",
             "TCP connections accepted.",
             |s| s.tcp_connections_accepted,
+        ),
+        (
+            "linerate_tcp_connections_moved_total",
+            "counter",
+            "TCP connections this shard accepted and handed to the shard serving fewest (balancing).",
+            |s| s.tcp_connections_moved,
         ),
         (
             "linerate_tcp_connections_rejected_total",

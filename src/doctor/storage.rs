@@ -105,8 +105,7 @@ fn free_space(cfg: &Config) -> Check {
     // Rings that already exist have their space reserved.
     let needed: u64 = (0..shards)
         .map(|i| {
-            let have =
-                std::fs::metadata(dir.join(format!("shard-{i}.ring"))).map_or(0, |m| m.len());
+            let have = std::fs::metadata(crate::buffer::ring_path(dir, i)).map_or(0, |m| m.len());
             file.saturating_sub(have)
         })
         .sum();

@@ -11,5 +11,6 @@ pub mod http;
 pub mod http_routes;
 pub mod sockets;
 pub mod tcp;
+pub mod tcp_balance;
 pub mod udp;
 pub mod udp_batch;

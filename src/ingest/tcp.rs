@@ -8,62 +8,88 @@
 //! The same holds while the input is paused through the control API: the listener does not
 //! accept and connections are not read (checked once per read), so nothing is lost; what the
 //! senders wrote waits in the kernel until the input is resumed.
+//!
+//! A connection accepted by a shard serving more connections than another is handed to the
+//! one serving fewest ([`crate::ingest::tcp_balance`]); it is served there for its life.
 
 use std::io::ErrorKind;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{future, AsyncReadExt};
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::{AcceptedTcpStream, TcpListener, TcpStream};
 
 use crate::control::inputs::PauseFlag;
 use crate::ingest::framing::{Framer, Step};
+use crate::ingest::tcp_balance::{ConnectionSlot, Inbox, Placed, TcpBalance};
 use crate::normalize::{unix_micros_now, ReceiveMeta};
 use crate::shard::pipeline::Pipeline;
 use crate::shard::stats::{add, sub, Transport};
 
-/// How often an idle connection or listener checks for shutdown.
+/// How often an idle connection checks for shutdown.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
+/// How often an idle listener checks for shutdown and for connections other shards handed
+/// to this one (a handed-over connection waits at most this long before it is read).
+const INBOX_CHECK: Duration = Duration::from_millis(5);
 /// How often a paused listener or connection checks whether it was resumed.
 const PAUSE_CHECK: Duration = Duration::from_millis(20);
 
-/// Accept connections until shutdown; each is served by a task on this shard. While
-/// `paused`, neither accepts nor reads.
-pub async fn serve(
-    p: Rc<Pipeline>,
-    listener: TcpListener,
-    read_buffer_bytes: usize,
-    connections_max: usize,
-    paused: PauseFlag,
-) {
+/// The TCP input of one shard: its listener, and its share of the connection balance.
+pub struct TcpInput {
+    pub listener: TcpListener,
+    pub balance: Arc<TcpBalance<AcceptedTcpStream>>,
+    pub inbox: Inbox<AcceptedTcpStream>,
+    pub read_buffer_bytes: usize,
+    /// Connections this shard serves at most (its own and those handed to it).
+    pub connections_max: usize,
+}
+
+/// Accept connections until shutdown; each is served by a task on this shard or handed to
+/// the shard serving fewest. While `paused`, neither accepts nor reads (connections handed
+/// over are taken, and not read).
+pub async fn serve(p: Rc<Pipeline>, input: TcpInput, paused: PauseFlag) {
     add(&p.stats.inputs_active, 1);
+    let serve_here = |stream: AcceptedTcpStream, slot: ConnectionSlot| {
+        if p.stats.tcp_connections_open.get() >= input.connections_max as u64 {
+            add(&p.stats.tcp_connections_rejected, 1);
+            return; // dropping the stream closes it
+        }
+        glommio::spawn_local(serve_connection(
+            p.clone(),
+            stream.bind_to_executor(),
+            slot,
+            input.read_buffer_bytes,
+            paused.clone(),
+        ))
+        .detach();
+    };
     while !p.stopping() {
+        while let Some((stream, slot)) = input.inbox.try_take() {
+            serve_here(stream, slot);
+        }
         if paused.is_paused() {
             // New connections wait in the listen backlog.
             glommio::timer::sleep(PAUSE_CHECK).await;
             continue;
         }
-        let accepted = future::or(async { Some(listener.accept().await) }, async {
-            glommio::timer::sleep(IDLE_CHECK).await;
-            None
-        })
+        let accepted = future::or(
+            async { Some(input.listener.shared_accept().await) },
+            async {
+                glommio::timer::sleep(INBOX_CHECK).await;
+                None
+            },
+        )
         .await;
         match accepted {
             None => {}
             Some(Ok(_stream)) if p.stopping() => break,
             Some(Ok(stream)) => {
-                if p.stats.tcp_connections_open.get() >= connections_max as u64 {
-                    add(&p.stats.tcp_connections_rejected, 1);
-                    continue; // dropping the stream closes it
-                }
                 add(&p.stats.tcp_connections_accepted, 1);
-                glommio::spawn_local(serve_connection(
-                    p.clone(),
-                    stream,
-                    read_buffer_bytes,
-                    paused.clone(),
-                ))
-                .detach();
+                match input.balance.place(p.shard, stream) {
+                    Placed::Here(stream, slot) => serve_here(stream, slot),
+                    Placed::Moved(_) => add(&p.stats.tcp_connections_moved, 1),
+                }
             }
             Some(Err(e)) => {
                 tracing::warn!(shard = p.shard, error = %e, "tcp accept failed");
@@ -77,6 +103,7 @@ pub async fn serve(
 async fn serve_connection(
     p: Rc<Pipeline>,
     mut stream: TcpStream,
+    _slot: ConnectionSlot,
     read_buffer_bytes: usize,
     paused: PauseFlag,
 ) {

@@ -31,6 +31,12 @@ pub struct ReportArgs {
     /// Title of the HTML page.
     #[arg(long, default_value = "linerate latency report")]
     pub title: String,
+    /// Leave out, from every series, the intervals that start within this many seconds of
+    /// the first interval that recorded anything (a warm-up: connections opening, the
+    /// producers' first batches, the ring's first pages), as HdrHistogram's
+    /// HistogramLogProcessor `-start` does. 0 keeps everything.
+    #[arg(long, default_value_t = 0.0)]
+    pub skip_secs: f64,
 }
 
 /// What can stop a report.
@@ -133,8 +139,9 @@ fn kind_of(path: &Path) -> &'static str {
     }
 }
 
-/// Read every log of `inputs` into series, ordered by name.
-pub fn collect(inputs: &[PathBuf]) -> Result<Vec<Series>, ReportError> {
+/// Read every log of `inputs` into series, ordered by name, without the intervals that
+/// start within `skip_secs` of the first one that recorded anything.
+pub fn collect(inputs: &[PathBuf], skip_secs: f64) -> Result<Vec<Series>, ReportError> {
     // (input index, kind, tag) → intervals.
     let mut found: Vec<(usize, &'static str, String, Vec<hlog::LoggedInterval>)> = Vec::new();
     for (i, dir) in inputs.iter().enumerate() {
@@ -172,6 +179,20 @@ pub fn collect(inputs: &[PathBuf]) -> Result<Vec<Series>, ReportError> {
         raw.entry(name)
             .or_default()
             .extend(intervals.iter().cloned());
+    }
+    if skip_secs > 0.0 {
+        let first = raw
+            .values()
+            .flatten()
+            .filter(|i| !i.histogram.is_empty())
+            .map(|i| i.start_unix_micros)
+            .min();
+        if let Some(first) = first {
+            let from = first + (skip_secs * 1e6) as i64;
+            for intervals in raw.values_mut() {
+                intervals.retain(|i| i.start_unix_micros >= from);
+            }
+        }
     }
     if raw.values().all(|v| v.is_empty()) {
         let dirs: Vec<String> = inputs.iter().map(|d| d.display().to_string()).collect();
@@ -235,7 +256,7 @@ pub struct Written {
 
 /// Write the report of `args.input` into `args.out`.
 pub fn write(args: &ReportArgs) -> Result<Written, ReportError> {
-    let series = collect(&args.input)?;
+    let series = collect(&args.input, args.skip_secs)?;
     std::fs::create_dir_all(&args.out).map_err(|source| ReportError::Io {
         path: args.out.clone(),
         source,

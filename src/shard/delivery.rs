@@ -74,8 +74,6 @@ pub struct Delivery {
     in_flight: VecDeque<InFlight>,
     enc: Encoder,
     fsync: FsyncPolicy,
-    fsync_interval: Duration,
-    last_sync: Instant,
     retry_backoff: Duration,
     retry_backoff_max: Duration,
     /// When failed events are next resent (`None`: nothing known to have failed).
@@ -143,8 +141,6 @@ impl Delivery {
                 table,
             },
             fsync: cfg.fsync,
-            fsync_interval: Duration::from_millis(cfg.fsync_interval_ms),
-            last_sync: Instant::now(),
             retry_backoff: RETRY_BACKOFF_MIN,
             retry_backoff_max: Duration::from_millis(cfg.retry_backoff_ms_max)
                 .max(RETRY_BACKOFF_MIN),
@@ -264,15 +260,18 @@ impl Delivery {
     /// resend failures whose backoff has passed.
     pub fn settle(&mut self, sink: &KafkaSink, stats: &ShardStats, parse: &ParseOptions) {
         let acks = sink.acks();
-        // Receive→ack latency: one clock read per call, when something was acknowledged.
-        let mut acked_at = None;
+        // Receive→ack latency: to when the event's own last report came (the ring frees in
+        // sequence order, later); a clock read per call only for events done without one.
+        let mut now = None;
         while let Some(f) = self.in_flight.front() {
             let st = acks.state(f.seq);
             if !st.free() {
                 break;
             }
-            let now = *acked_at.get_or_insert_with(crate::normalize::unix_micros_now);
-            stats.latency.record_between(f.received_unix_micros, now);
+            let acked = acks
+                .done_unix_micros(f.seq)
+                .unwrap_or_else(|| *now.get_or_insert_with(crate::normalize::unix_micros_now));
+            stats.latency.record_between(f.received_unix_micros, acked);
             acks.clear(f.seq);
             self.in_flight.pop_front();
         }
@@ -312,16 +311,9 @@ impl Delivery {
         add_gauge(stats, self);
     }
 
-    /// Sync the ring if `fsync = "interval"` and the interval has passed.
-    pub fn sync_if_due(&mut self, stats: &ShardStats) {
-        if self.fsync == FsyncPolicy::Interval && self.last_sync.elapsed() >= self.fsync_interval {
-            self.sync(stats);
-        }
-    }
-
-    /// Sync the ring now (msync), counting a failure.
+    /// Sync the ring now (msync, blocking the shard's thread: shutdown, `fsync = "always"`
+    /// and the fallback of the ring sync task), counting a failure.
     pub fn sync(&mut self, stats: &ShardStats) {
-        self.last_sync = Instant::now();
         if let Err(e) = self.ring.sync() {
             add(&stats.sync_errors, 1);
             tracing::error!(error = %e, "ring msync failed");

@@ -56,6 +56,8 @@ pub struct ShardStats {
     pub dropped: [Cell<u64>; DROP_REASON_COUNT],
     pub tcp_connections_open: Cell<u64>,
     pub tcp_connections_accepted: Cell<u64>,
+    /// Connections this shard accepted and handed to a shard serving fewer.
+    pub tcp_connections_moved: Cell<u64>,
     pub tcp_connections_rejected: Cell<u64>,
     /// Times an event could not be handed to Kafka because its queue was full.
     pub backpressure_waits: Cell<u64>,
@@ -134,6 +136,7 @@ pub struct ShardSnapshot {
     pub dropped: [u64; DROP_REASON_COUNT],
     pub tcp_connections_open: u64,
     pub tcp_connections_accepted: u64,
+    pub tcp_connections_moved: u64,
     pub tcp_connections_rejected: u64,
     pub backpressure_waits: u64,
     pub backpressure_micros: u64,
@@ -200,6 +203,7 @@ impl ShardStats {
             dropped,
             tcp_connections_open: self.tcp_connections_open.get(),
             tcp_connections_accepted: self.tcp_connections_accepted.get(),
+            tcp_connections_moved: self.tcp_connections_moved.get(),
             tcp_connections_rejected: self.tcp_connections_rejected.get(),
             backpressure_waits: self.backpressure_waits.get(),
             backpressure_micros: self.backpressure_micros.get(),

@@ -294,12 +294,16 @@ impl KafkaSink {
 
     /// Serve delivery reports without blocking (runs the callbacks on this thread).
     pub fn poll(&self) {
+        self.acks()
+            .set_poll_time(crate::normalize::unix_micros_now());
         self.producer.poll(Duration::ZERO);
     }
 
     /// Serve up to [`POLL_EVENTS_MAX`] queued delivery-report events (rdkafka's `poll` with a
     /// zero timeout takes one event per call; each event carries a whole batch of reports).
     pub fn poll_batch(&self) {
+        self.acks()
+            .set_poll_time(crate::normalize::unix_micros_now());
         for _ in 0..POLL_EVENTS_MAX {
             self.producer.poll(Duration::ZERO);
         }
