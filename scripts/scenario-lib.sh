@@ -116,4 +116,6 @@ scenario_report() { # loadgen labels...
   for l in "$@"; do inputs+=("$OUT/$l"); done
   "$LR" report --title "${TITLE:-linerate scenario}" --input "${inputs[@]}" --out "$OUT/report" \
     --skip-secs "${SKIP_SECS:-0}"
+  # The rings and spill segments (hundreds of MB per shard) are not needed for the report.
+  rm -rf "$OUT"/data/shard-*
 }
