@@ -31,7 +31,7 @@ enum Audit {
 }
 
 /// One Windows event, whatever form it came in.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct WinEvent<'a> {
     time: Option<Timestamp>,
     event_id: Option<Cow<'a, str>>,
@@ -246,7 +246,9 @@ pub struct WindowsFields {
 pub fn windows_fields(record: &[u8], scratch: &mut Vec<u8>) -> Option<WindowsFields> {
     let first = record.iter().find(|b| !b.is_ascii_whitespace()).copied()?;
     match first {
-        b'<' => from_xml(&utf8_lossy(record)).ok().map(|ev| ev.fields()),
+        b'<' => read_event_xml(&utf8_lossy(record))
+            .ok()
+            .map(|ev| ev.fields()),
         b'{' => {
             let tape = json_record::parse(record, scratch).ok()?;
             let v = tape.as_value();
@@ -426,7 +428,7 @@ pub fn windows_xml_to_ecs(
     meta: &ReceiveMeta,
     out: &mut Vec<u8>,
 ) -> RecordOutcome {
-    match from_xml(&utf8_lossy(record)) {
+    match read_event_xml(&utf8_lossy(record)) {
         Ok(ev) => {
             write_ecs_record(
                 out,
@@ -481,7 +483,12 @@ impl<'a> Tag<'a> {
     fn local_name(&self) -> Cow<'a, str> {
         fn local(s: &str, name_len: usize) -> &str {
             let qname = s.get(..name_len).unwrap_or(s);
-            qname.split_once(':').map_or(qname, |(_, l)| l)
+            // After the first `:`, found byte by byte: names are short, a `memchr` call costs
+            // more than the whole scan.
+            match qname.bytes().position(|c| c == b':') {
+                Some(colon) => qname.get(colon + 1..).unwrap_or(qname),
+                None => qname,
+            }
         }
         match &self.text {
             Cow::Borrowed(s) => Cow::Borrowed(local(s, self.name_len)),
@@ -562,6 +569,93 @@ fn push_text<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
 /// The `EventData` items a list is sized for up front (Security events carry up to ~25).
 const EVENT_DATA_TYPICAL: usize = 32;
 
+/// Builds a [`WinEvent`] from an event XML's start tags, text and end tags, in document
+/// order: what both XML readers ([`from_xml`] and [`from_crate_xml`]) feed, so that both give
+/// the same event for the same XML.
+struct EventBuilder<'a> {
+    ev: WinEvent<'a>,
+    /// Local names of the open elements, the root first.
+    path: Vec<Cow<'a, str>>,
+    /// The text of the innermost element since its last child.
+    text: Cow<'a, str>,
+    data_name: Option<Cow<'a, str>>,
+    unnamed: usize,
+}
+
+impl<'a> EventBuilder<'a> {
+    fn new() -> Self {
+        // Room for a typical event's `Data` and nesting, so neither list grows while it is read.
+        Self {
+            ev: WinEvent {
+                event_data: Vec::with_capacity(EVENT_DATA_TYPICAL),
+                ..WinEvent::default()
+            },
+            path: Vec::with_capacity(8),
+            text: Cow::Borrowed(""),
+            data_name: None,
+            unnamed: 0,
+        }
+    }
+
+    /// A start tag (`is_empty`: `<.../>`). Fails when it is the root and not `<Event>`.
+    fn start(&mut self, tag: &Tag<'a>, is_empty: bool) -> Result<(), XmlError> {
+        let name = tag.local_name();
+        if self.path.is_empty() && name != "Event" {
+            return Err(XmlError::NotEvent(name.into_owned()));
+        }
+        let ev = &mut self.ev;
+        let parent = self.path.last().map(|p| p.as_ref());
+        match (parent, name.as_ref()) {
+            (Some("System"), "Provider") => {
+                ev.provider = tag.attr("Name").or_else(|| tag.attr("EventSourceName"));
+            }
+            (Some("System"), "TimeCreated") => {
+                ev.time =
+                    json_record::timestamp(tag.attr("SystemTime").as_deref(), &TimeZone::utc());
+            }
+            (Some("EventData"), "Data") => {
+                self.data_name = tag.attr("Name");
+                if self.data_name.is_none() {
+                    self.unnamed += 1;
+                    self.data_name = Some(Cow::Owned(format!("param{}", self.unnamed)));
+                }
+            }
+            _ => {}
+        }
+        self.text = Cow::Borrowed("");
+        self.path.push(name);
+        if is_empty {
+            // An empty element is a leaf with no text.
+            leaf(ev, &self.path, &mut self.data_name, Cow::Borrowed(""));
+            self.path.pop();
+        }
+        Ok(())
+    }
+
+    /// A piece of text (unescaped).
+    fn text(&mut self, piece: Cow<'a, str>) {
+        push_text(&mut self.text, piece);
+    }
+
+    /// An end tag (of the innermost open element); `true` when it closes the root.
+    fn end(&mut self) -> bool {
+        let text = std::mem::replace(&mut self.text, Cow::Borrowed(""));
+        leaf(&mut self.ev, &self.path, &mut self.data_name, text);
+        self.path.pop();
+        self.path.is_empty()
+    }
+}
+
+/// Read an event XML into a [`WinEvent`] (see [`EventBuilder`]): the `evtx` crate's form by
+/// [`from_crate_xml`], anything else (or anything that reader is unsure of) by [`from_xml`],
+/// with the same result as [`from_xml`] alone.
+fn read_event_xml(xml: &str) -> Result<WinEvent<'_>, XmlError> {
+    match from_crate_xml(xml) {
+        Some(ev) => Ok(ev),
+        None => from_xml(xml),
+    }
+}
+
 /// Read an event XML into a [`WinEvent`]: `System`, `EventData` (`Data` by `Name`, unnamed
 /// ones as `param1`, `param2`, … as Winlogbeat names them, and `Binary`), the leaves of
 /// `UserData`, and `RenderingInfo`'s message, level, task and keywords. Names, attributes
@@ -569,57 +663,15 @@ const EVENT_DATA_TYPICAL: usize = 32;
 fn from_xml(xml: &str) -> Result<WinEvent<'_>, XmlError> {
     let mut reader = Reader::from_reader(xml.as_bytes());
     reader.config_mut().check_end_names = true;
-    // Room for a typical event's `Data` and nesting, so neither list grows while it is read.
-    let mut ev = WinEvent {
-        event_data: Vec::with_capacity(EVENT_DATA_TYPICAL),
-        ..WinEvent::default()
-    };
-    let mut path: Vec<Cow<'_, str>> = Vec::with_capacity(8);
-    let mut text = Cow::Borrowed("");
-    let mut data_name: Option<Cow<'_, str>> = None;
-    let mut unnamed = 0usize;
+    let mut builder = EventBuilder::new();
     let mut saw_root = false;
     loop {
         let pos = reader.buffer_position();
         let event = reader.read_event().map_err(|e| XmlError::Syntax(e, pos))?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
-                let is_empty = matches!(event, Event::Empty(_));
-                let tag = Tag::new(xml, e);
-                let name = tag.local_name();
-                if path.is_empty() {
-                    if name != "Event" {
-                        return Err(XmlError::NotEvent(name.into_owned()));
-                    }
-                    saw_root = true;
-                }
-                let parent = path.last().map(|p| p.as_ref());
-                match (parent, name.as_ref()) {
-                    (Some("System"), "Provider") => {
-                        ev.provider = tag.attr("Name").or_else(|| tag.attr("EventSourceName"));
-                    }
-                    (Some("System"), "TimeCreated") => {
-                        ev.time = json_record::timestamp(
-                            tag.attr("SystemTime").as_deref(),
-                            &TimeZone::utc(),
-                        );
-                    }
-                    (Some("EventData"), "Data") => {
-                        data_name = tag.attr("Name");
-                        if data_name.is_none() {
-                            unnamed += 1;
-                            data_name = Some(Cow::Owned(format!("param{unnamed}")));
-                        }
-                    }
-                    _ => {}
-                }
-                text = Cow::Borrowed("");
-                path.push(name);
-                if is_empty {
-                    // An empty element is a leaf with no text.
-                    leaf(&mut ev, &path, &mut data_name, Cow::Borrowed(""));
-                    path.pop();
-                }
+                builder.start(&Tag::new(xml, e), matches!(event, Event::Empty(_)))?;
+                saw_root = true;
             }
             Event::Text(t) => {
                 let s = match piece(xml, &t) {
@@ -627,34 +679,126 @@ fn from_xml(xml: &str) -> Result<WinEvent<'_>, XmlError> {
                     Cow::Owned(s) => xml_unescape(&s).map(|u| Cow::Owned(u.into_owned())),
                 }
                 .map_err(|e| XmlError::Syntax(e.into(), reader.buffer_position()))?;
-                push_text(&mut text, s);
+                builder.text(s);
             }
-            Event::CData(c) => push_text(&mut text, piece(xml, &c)),
-            Event::End(_) => {
-                leaf(
-                    &mut ev,
-                    &path,
-                    &mut data_name,
-                    std::mem::replace(&mut text, Cow::Borrowed("")),
-                );
-                path.pop();
-                if path.is_empty() {
-                    break;
-                }
-            }
+            Event::CData(c) => builder.text(piece(xml, &c)),
+            Event::End(_) if builder.end() => break,
             Event::Eof => {
                 if !saw_root {
                     return Err(XmlError::Empty);
                 }
                 return Err(XmlError::Truncated(
                     reader.buffer_position(),
-                    path.last().map(|p| p.to_string()).unwrap_or_default(),
+                    builder
+                        .path
+                        .last()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
                 ));
             }
             _ => {}
         }
     }
-    Ok(ev)
+    Ok(builder.ev)
+}
+
+/// The XML declaration the `evtx` crate starts each record with.
+const CRATE_XML_DECL: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\"?>";
+
+/// XML's white space.
+fn is_xml_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The index of the `>` that ends the tag whose content starts at `b[from..]`, outside quoted
+/// attribute values (as quick-xml finds it).
+fn tag_close(b: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let at = from + memchr::memchr3(b'>', b'"', b'\'', b.get(from..)?)?;
+        let c = b[at];
+        if c == b'>' {
+            return Some(at);
+        }
+        from = at + 1 + memchr::memchr(c, b.get(at + 1..)?)? + 1;
+    }
+}
+
+/// Read event XML in the form the `evtx` crate renders records in (and Windows writes event
+/// XML in): an optional XML declaration, then elements, attributes in quotes, text with
+/// entity references, nothing else. Hand-written because it is the hot path of EVTX import
+/// (quick-xml's general reader cost more than the `evtx` crate's own rendering), and kept
+/// small by reading only the tokens: names, attributes and text go to the same
+/// [`EventBuilder`] as quick-xml's. `None` at anything else (comments, CDATA, processing
+/// instructions, a BOM, text outside the root, an end tag that is not exactly `</name>` of
+/// the open element, an empty root, names with quotes or markup characters, bad entity
+/// references, the end of the input): the caller then reads the XML with [`from_xml`], so a
+/// result of this reader is always the one [`from_xml`] gives.
+fn from_crate_xml(xml: &str) -> Option<WinEvent<'_>> {
+    let b = xml.as_bytes();
+    let skip_space = |mut i: usize| {
+        while b.get(i).copied().is_some_and(is_xml_space) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = skip_space(0);
+    if b.get(i..)?.starts_with(CRATE_XML_DECL) {
+        i = skip_space(i + CRATE_XML_DECL.len());
+    }
+    let mut builder = EventBuilder::new();
+    // The qualified names of the open elements, for their end tags.
+    let mut open: Vec<&str> = Vec::with_capacity(8);
+    loop {
+        if b.get(i) != Some(&b'<') {
+            return None;
+        }
+        match *b.get(i + 1)? {
+            b'/' => {
+                let name = open.pop()?;
+                let after = i + 2 + name.len();
+                if b.get(i + 2..after)? != name.as_bytes() || b.get(after) != Some(&b'>') {
+                    return None;
+                }
+                if builder.end() {
+                    return Some(builder.ev);
+                }
+                i = after + 1;
+            }
+            b'!' | b'?' => return None,
+            _ => {
+                let close = tag_close(b, i + 1)?;
+                let is_empty = b[close - 1] == b'/' && close - 1 > i;
+                let content = xml.get(i + 1..if is_empty { close - 1 } else { close })?;
+                let name_len = content
+                    .bytes()
+                    .position(is_xml_space)
+                    .unwrap_or(content.len());
+                let name = &content[..name_len];
+                if name.is_empty()
+                    || name
+                        .bytes()
+                        .any(|c| matches!(c, b'"' | b'\'' | b'<' | b'>' | b'=' | b'&'))
+                    || (is_empty && open.is_empty())
+                {
+                    return None;
+                }
+                let tag = Tag {
+                    text: Cow::Borrowed(content),
+                    name_len,
+                };
+                builder.start(&tag, is_empty).ok()?;
+                if !is_empty {
+                    open.push(name);
+                }
+                i = close + 1;
+            }
+        }
+        let lt = i + memchr::memchr(b'<', b.get(i..)?)?;
+        if lt > i {
+            builder.text(xml_unescape(xml.get(i..lt)?).ok()?);
+        }
+        i = lt;
+    }
 }
 
 /// Take the text of the element that just ended (the last of `path`).
@@ -732,6 +876,110 @@ mod tests {
                 ("SubjectUserName", "bob")
             ]
         );
+    }
+
+    /// Every record of every sample EVTX file (as the `evtx` crate renders it) and every
+    /// sample of forwarded event XML.
+    fn sample_xml() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata");
+        let mut samples = Vec::new();
+        for file in crate::import::evtx::evtx_files(&dir.join("evtx")).unwrap() {
+            let name = file.display().to_string();
+            crate::import::evtx::for_each_item(&file, |item| {
+                if let crate::import::evtx::EvtxItem::Record(xml) = item {
+                    samples.push((name.clone(), String::from_utf8(xml).unwrap()));
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        let forwarded = std::fs::read_to_string(dir.join("windows/events.xml")).unwrap();
+        for line in forwarded.lines().filter(|l| !l.trim().is_empty()) {
+            samples.push(("events.xml".to_owned(), line.to_owned()));
+        }
+        samples
+    }
+
+    #[test]
+    fn crate_xml_reader_gives_quick_xml_s_event_on_every_sample() {
+        let samples = sample_xml();
+        assert!(samples.len() > 4_000, "{} samples", samples.len());
+        for (file, xml) in &samples {
+            let fast = from_crate_xml(xml);
+            // Every record the crate renders takes the hand-written reader.
+            if !file.ends_with("events.xml") {
+                assert!(fast.is_some(), "{file}: fell back on\n{xml}");
+            }
+            if let Some(ev) = fast {
+                assert_eq!(
+                    Ok(ev),
+                    from_xml(xml).map_err(|e| e.to_string()),
+                    "{file}:\n{xml}"
+                );
+            }
+        }
+    }
+
+    /// Pieces of XML (and of not quite XML) the mutation test puts into sample records.
+    const MUTATIONS: [&str; 24] = [
+        "<",
+        ">",
+        "\"",
+        "'",
+        "&",
+        "&amp;",
+        "&#x41;",
+        "&#65;",
+        "&bogus;",
+        "/",
+        "</",
+        "/>",
+        "<!-- c -->",
+        "<![CDATA[x<y]]>",
+        "<?pi x?>",
+        " ",
+        "=",
+        ":",
+        "\u{feff}",
+        "<a>",
+        "</a>",
+        "<Data Name=\"X\">",
+        "</Data>",
+        "\u{e9}",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Mutated records: never a panic, and whenever the hand-written reader gives an
+        /// event, it is the event quick-xml's reader gives.
+        #[test]
+        fn mutated_xml_falls_back_to_the_same_result(
+            sample in 0usize..64,
+            edits in proptest::collection::vec((0usize..4096, 0usize..MUTATIONS.len(), 0usize..3, 0usize..8), 1..4),
+        ) {
+            thread_local! {
+                static SAMPLES: Vec<String> = {
+                    let all = sample_xml();
+                    let step = (all.len() / 60).max(1);
+                    all.into_iter().step_by(step).map(|(_, x)| x).collect()
+                };
+            }
+            let mut xml = SAMPLES.with(|s| s[sample % s.len()].clone()).into_bytes();
+            for (at, m, kind, len) in edits {
+                let at = at % (xml.len() + 1);
+                match kind {
+                    0 => { xml.splice(at..at, MUTATIONS[m].bytes()); }
+                    1 => { xml.drain(at..(at + len).min(xml.len())); }
+                    _ => if let Some(c) = xml.get_mut(at) { *c = MUTATIONS[m].as_bytes()[0]; },
+                }
+            }
+            let xml = utf8_lossy(&xml);
+            let slow = from_xml(&xml).map_err(|e| e.to_string());
+            if let Some(ev) = from_crate_xml(&xml) {
+                proptest::prop_assert_eq!(Ok(ev), slow, "{}", xml);
+            }
+            let _ = read_event_xml(&xml);
+        }
     }
 
     #[test]
