@@ -4,6 +4,7 @@
 
 use std::io::Write as _;
 
+use super::byte_mask::{self, CHUNK_BYTES};
 use super::ReceiveMeta;
 use crate::parse::timestamp::civil_from_secs;
 use crate::parse::{sd_elements, ParseError, SyslogEvent, Timestamp};
@@ -294,55 +295,6 @@ const NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
-/// Bytes escaped by one scan step.
-const STEP_BYTES: usize = 16;
-
-/// The bytes of `chunk` to stop at, one bit each (bit `k` for `chunk[k]`): those JSON needs
-/// escaped ([`NEEDS_ESCAPE`]) and, when `STOP_NON_ASCII`, every byte from 0x80. SSE2 (part of
-/// x86_64's baseline): five byte compares for 16 bytes, where event XML has a `"` every ~20
-/// bytes and a byte-at-a-time or 8-byte SWAR scan spent most of an EVTX record's escaping.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn stop_mask<const STOP_NON_ASCII: bool>(chunk: &[u8; STEP_BYTES]) -> u32 {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
-        _mm_or_si128, _mm_set1_epi8,
-    };
-    // SAFETY: SSE2 is part of x86_64's baseline (every x86_64 CPU has it), and the load
-    // reads the 16 bytes of a 16-byte array (unaligned loads are allowed).
-    unsafe {
-        let v = _mm_loadu_si128(chunk.as_ptr().cast());
-        let below_space = if STOP_NON_ASCII {
-            // Signed: the controls and every byte from 0x80 (negative).
-            _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))
-        } else {
-            // Unsigned `v <= 0x1f`.
-            _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f))
-        };
-        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-        let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
-        let m = _mm_or_si128(
-            _mm_or_si128(below_space, quote),
-            _mm_or_si128(backslash, del),
-        );
-        _mm_movemask_epi8(m) as u32
-    }
-}
-
-/// [`stop_mask`] byte by byte, where SSE2 is not there.
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-fn stop_mask<const STOP_NON_ASCII: bool>(chunk: &[u8; STEP_BYTES]) -> u32 {
-    let mut m = 0;
-    for (k, &c) in chunk.iter().enumerate() {
-        if NEEDS_ESCAPE[usize::from(c)] || (STOP_NON_ASCII && c >= 0x80) {
-            m |= 1 << k;
-        }
-    }
-    m
-}
-
 /// Append the JSON escape of `c` (a byte [`NEEDS_ESCAPE`] flags): `"`, `\\` and newline
 /// (nearly all of them, in event XML) inline, the other controls out of line.
 #[inline(always)]
@@ -387,17 +339,17 @@ fn escape_valid(out: &mut Vec<u8>, s: &[u8]) {
 /// and, at a byte to stop at, cuts the copy back to the bytes before it.
 #[inline]
 fn escape_run<const STOP_NON_ASCII: bool>(out: &mut Vec<u8>, s: &[u8]) -> usize {
-    out.reserve(s.len() + STEP_BYTES);
+    out.reserve(s.len() + CHUNK_BYTES);
     let mut i = 0;
-    while let Some(chunk) = s.get(i..i + STEP_BYTES) {
-        let Ok(chunk) = <&[u8; STEP_BYTES]>::try_from(chunk) else {
+    while let Some(chunk) = s.get(i..i + CHUNK_BYTES) {
+        let Ok(chunk) = <&[u8; CHUNK_BYTES]>::try_from(chunk) else {
             break;
         };
-        let mask = stop_mask::<STOP_NON_ASCII>(chunk);
+        let mask = byte_mask::json_escape::<STOP_NON_ASCII>(chunk);
         let start = out.len();
         out.extend_from_slice(chunk);
         if mask == 0 {
-            i += STEP_BYTES;
+            i += CHUNK_BYTES;
             continue;
         }
         let j = mask.trailing_zeros() as usize;

@@ -10,6 +10,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use simd_json::prelude::{ValueAsScalar, ValueIntoString};
 
+use super::byte_mask;
 use super::ecs_record::{ip, present, present_opt, write_ecs_record, EcsRecord, Winlog};
 use super::json_record::{self, at, str_at, text, text_at, u64_at, Json};
 use super::{mapping, pipeline_error, ReceiveMeta, RecordOptions, RecordOutcome};
@@ -469,6 +470,10 @@ fn piece<'a>(xml: &'a str, raw: &[u8]) -> Cow<'a, str> {
 struct Tag<'a> {
     text: Cow<'a, str>,
     name_len: usize,
+    /// The first attribute's name, raw value and whether that has a `&`, when the reader
+    /// split it off already (the `evtx` crate's reader does, for `Data Name=`,
+    /// `TimeCreated SystemTime=` and the like).
+    first_attr: Option<(&'a str, &'a str, bool)>,
 }
 
 impl<'a> Tag<'a> {
@@ -476,6 +481,7 @@ impl<'a> Tag<'a> {
         Self {
             text: piece(xml, e),
             name_len: e.name().as_ref().len(),
+            first_attr: None,
         }
     }
 
@@ -498,6 +504,16 @@ impl<'a> Tag<'a> {
 
     /// The value of attribute `name` (unescaped), if present.
     fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
+        if let Some((key, value, amp)) = self.first_attr {
+            // What `attr_value` finds first, without reading the tag again.
+            if attr_local_name(key.as_bytes()) == name.as_bytes() {
+                return if amp {
+                    unescape(value).ok()
+                } else {
+                    Some(Cow::Borrowed(value))
+                };
+            }
+        }
         match &self.text {
             Cow::Borrowed(s) => attr_value(s.get(self.name_len..)?, name),
             Cow::Owned(s) => {
@@ -527,16 +543,19 @@ fn attr_value<'s>(attrs: &'s str, name: &str) -> Option<Cow<'s, str>> {
         let open = skip_space(eq + 1);
         let quote = *b.get(open).filter(|&&q| q == b'"' || q == b'\'')?;
         let close = open + 1 + b[open + 1..].iter().position(|&c| c == quote)?;
-        let local = key
-            .iter()
-            .rposition(|&c| c == b':')
-            .map_or(key, |colon| &key[colon + 1..]);
-        if local == name.as_bytes() {
+        if attr_local_name(key) == name.as_bytes() {
             return xml_unescape(attrs.get(open + 1..close)?).ok();
         }
         i = skip_space(close + 1);
     }
     None
+}
+
+/// An attribute's name without its namespace prefix (after the last `:`).
+fn attr_local_name(key: &[u8]) -> &[u8] {
+    key.iter()
+        .rposition(|&c| c == b':')
+        .map_or(key, |colon| &key[colon + 1..])
 }
 
 /// `s` with its entity and character references replaced (quick-xml's `unescape`), without
@@ -569,13 +588,64 @@ fn push_text<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
 /// The `EventData` items a list is sized for up front (Security events carry up to ~25).
 const EVENT_DATA_TYPICAL: usize = 32;
 
+/// The elements whose names the event reading looks at, by local name (`Other` for the
+/// rest): named once per start tag, so that placing an element is a match on two of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Elem {
+    Event,
+    System,
+    EventData,
+    UserData,
+    RenderingInfo,
+    Provider,
+    TimeCreated,
+    Data,
+    EventId,
+    Level,
+    Task,
+    Keywords,
+    Keyword,
+    EventRecordId,
+    Channel,
+    Computer,
+    Binary,
+    Message,
+    Other,
+}
+
+impl Elem {
+    fn of(local_name: &str) -> Self {
+        match local_name {
+            "Event" => Elem::Event,
+            "System" => Elem::System,
+            "EventData" => Elem::EventData,
+            "UserData" => Elem::UserData,
+            "RenderingInfo" => Elem::RenderingInfo,
+            "Provider" => Elem::Provider,
+            "TimeCreated" => Elem::TimeCreated,
+            "Data" => Elem::Data,
+            "EventID" => Elem::EventId,
+            "Level" => Elem::Level,
+            "Task" => Elem::Task,
+            "Keywords" => Elem::Keywords,
+            "Keyword" => Elem::Keyword,
+            "EventRecordID" => Elem::EventRecordId,
+            "Channel" => Elem::Channel,
+            "Computer" => Elem::Computer,
+            "Binary" => Elem::Binary,
+            "Message" => Elem::Message,
+            _ => Elem::Other,
+        }
+    }
+}
+
 /// Builds a [`WinEvent`] from an event XML's start tags, text and end tags, in document
 /// order: what both XML readers ([`from_xml`] and [`from_crate_xml`]) feed, so that both give
 /// the same event for the same XML.
 struct EventBuilder<'a> {
     ev: WinEvent<'a>,
     /// Local names of the open elements, the root first.
-    path: Vec<Cow<'a, str>>,
+    path: Vec<(Cow<'a, str>, Elem)>,
     /// The text of the innermost element since its last child.
     text: Cow<'a, str>,
     data_name: Option<Cow<'a, str>>,
@@ -600,20 +670,22 @@ impl<'a> EventBuilder<'a> {
     /// A start tag (`is_empty`: `<.../>`). Fails when it is the root and not `<Event>`.
     fn start(&mut self, tag: &Tag<'a>, is_empty: bool) -> Result<(), XmlError> {
         let name = tag.local_name();
-        if self.path.is_empty() && name != "Event" {
-            return Err(XmlError::NotEvent(name.into_owned()));
-        }
+        let elem = Elem::of(&name);
+        let parent = match self.path.last() {
+            Some((_, parent)) => *parent,
+            None if elem == Elem::Event => Elem::Other,
+            None => return Err(XmlError::NotEvent(name.into_owned())),
+        };
         let ev = &mut self.ev;
-        let parent = self.path.last().map(|p| p.as_ref());
-        match (parent, name.as_ref()) {
-            (Some("System"), "Provider") => {
+        match (parent, elem) {
+            (Elem::System, Elem::Provider) => {
                 ev.provider = tag.attr("Name").or_else(|| tag.attr("EventSourceName"));
             }
-            (Some("System"), "TimeCreated") => {
+            (Elem::System, Elem::TimeCreated) => {
                 ev.time =
                     json_record::timestamp(tag.attr("SystemTime").as_deref(), &TimeZone::utc());
             }
-            (Some("EventData"), "Data") => {
+            (Elem::EventData, Elem::Data) => {
                 self.data_name = tag.attr("Name");
                 if self.data_name.is_none() {
                     self.unnamed += 1;
@@ -623,7 +695,7 @@ impl<'a> EventBuilder<'a> {
             _ => {}
         }
         self.text = Cow::Borrowed("");
-        self.path.push(name);
+        self.path.push((name, elem));
         if is_empty {
             // An empty element is a leaf with no text.
             leaf(ev, &self.path, &mut self.data_name, Cow::Borrowed(""));
@@ -692,7 +764,7 @@ fn from_xml(xml: &str) -> Result<WinEvent<'_>, XmlError> {
                     builder
                         .path
                         .last()
-                        .map(|p| p.to_string())
+                        .map(|(p, _)| p.to_string())
                         .unwrap_or_default(),
                 ));
             }
@@ -710,8 +782,8 @@ fn is_xml_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// The index of the `>` that ends the tag whose content starts at `b[from..]`, outside quoted
-/// attribute values (as quick-xml finds it).
+/// The index of the `>` that ends the tag whose content continues at `b[from..]` (outside
+/// quotes there), outside quoted attribute values, as quick-xml finds it.
 fn tag_close(b: &[u8], mut from: usize) -> Option<usize> {
     loop {
         let at = from + memchr::memchr3(b'>', b'"', b'\'', b.get(from..)?)?;
@@ -721,6 +793,36 @@ fn tag_close(b: &[u8], mut from: usize) -> Option<usize> {
         }
         from = at + 1 + memchr::memchr(c, b.get(at + 1..)?)? + 1;
     }
+}
+
+/// The index of the first `x` in `b[from..]`, and whether a `y` comes before it: 16 bytes a
+/// step (the `<` after a value or an indentation is rarely further), then byte by byte.
+fn find_before(b: &[u8], from: usize, x: u8, y: u8) -> Option<(usize, bool)> {
+    let mut i = from;
+    let mut saw_y = false;
+    while let Some(chunk) = b.get(i..i + byte_mask::CHUNK_BYTES) {
+        let chunk = <&[u8; byte_mask::CHUNK_BYTES]>::try_from(chunk).ok()?;
+        let (mx, my) = byte_mask::eq2(chunk, x, y);
+        if mx != 0 {
+            let j = mx.trailing_zeros();
+            return Some((i + j as usize, saw_y || my & ((1 << j) - 1) != 0));
+        }
+        saw_y |= my != 0;
+        i += byte_mask::CHUNK_BYTES;
+    }
+    for (k, &c) in b.get(i..)?.iter().enumerate() {
+        if c == x {
+            return Some((i + k, saw_y));
+        }
+        saw_y |= c == y;
+    }
+    None
+}
+
+/// A name byte the `evtx` crate's reader takes: not white space, not markup, not a quote
+/// (a name with quotes would end where quick-xml's does not).
+fn is_plain_name_byte(c: u8) -> bool {
+    !is_xml_space(c) && !matches!(c, b'"' | b'\'' | b'<' | b'>' | b'=' | b'&' | b'/')
 }
 
 /// Read event XML in the form the `evtx` crate renders records in (and Windows writes event
@@ -766,36 +868,73 @@ fn from_crate_xml(xml: &str) -> Option<WinEvent<'_>> {
             }
             b'!' | b'?' => return None,
             _ => {
-                let close = tag_close(b, i + 1)?;
-                let is_empty = b[close - 1] == b'/' && close - 1 > i;
-                let content = xml.get(i + 1..if is_empty { close - 1 } else { close })?;
-                let name_len = content
-                    .bytes()
-                    .position(is_xml_space)
-                    .unwrap_or(content.len());
-                let name = &content[..name_len];
-                if name.is_empty()
-                    || name
-                        .bytes()
-                        .any(|c| matches!(c, b'"' | b'\'' | b'<' | b'>' | b'=' | b'&'))
-                    || (is_empty && open.is_empty())
+                let mut name_end = i + 1;
+                while b.get(name_end).copied().is_some_and(is_plain_name_byte) {
+                    name_end += 1;
+                }
+                let after_name = *b.get(name_end)?;
+                // A `/` ends a name only as `/>` (quick-xml's name runs to white space).
+                if after_name == b'/' && b.get(name_end + 1) != Some(&b'>') {
+                    return None;
+                }
+                if name_end == i + 1
+                    || !(is_xml_space(after_name) || after_name == b'/' || after_name == b'>')
                 {
                     return None;
                 }
+                // The usual first attribute, ` key="value"`, split off on the way.
+                let mut first_attr = None;
+                let mut rest = name_end;
+                if after_name == b' ' {
+                    let key = name_end + 1;
+                    let mut eq = key;
+                    while b.get(eq).copied().is_some_and(is_plain_name_byte) {
+                        eq += 1;
+                    }
+                    if eq > key && b.get(eq) == Some(&b'=') && b.get(eq + 1) == Some(&b'"') {
+                        let (quote, amp) = find_before(b, eq + 2, b'"', b'&')?;
+                        first_attr = Some((xml.get(key..eq)?, xml.get(eq + 2..quote)?, amp));
+                        rest = quote + 1;
+                    }
+                }
+                // Most tags end right there.
+                let close = match b.get(rest..rest + 2)? {
+                    [b'>', _] => rest,
+                    [b'/', b'>'] => rest + 1,
+                    _ => tag_close(b, rest)?,
+                };
+                let is_empty = b[close - 1] == b'/';
+                if is_empty && open.is_empty() {
+                    return None;
+                }
+                let content = xml.get(i + 1..if is_empty { close - 1 } else { close })?;
+                let name_len = name_end - (i + 1);
                 let tag = Tag {
                     text: Cow::Borrowed(content),
                     name_len,
+                    first_attr,
                 };
                 builder.start(&tag, is_empty).ok()?;
                 if !is_empty {
-                    open.push(name);
+                    open.push(content.get(..name_len)?);
                 }
                 i = close + 1;
             }
         }
-        let lt = i + memchr::memchr(b'<', b.get(i..)?)?;
-        if lt > i {
-            builder.text(xml_unescape(xml.get(i..lt)?).ok()?);
+        let (lt, amp) = find_before(b, i, b'<', b'&')?;
+        // Text before a start tag is dropped (the builder keeps the text since an element's
+        // last child), but checked as quick-xml checks it.
+        let closing = b.get(lt + 1) == Some(&b'/');
+        if lt > i && (amp || closing) {
+            let text = xml.get(i..lt)?;
+            let text = if amp {
+                unescape(text).ok()?
+            } else {
+                Cow::Borrowed(text)
+            };
+            if closing {
+                builder.text(text);
+            }
         }
         i = lt;
     }
@@ -804,38 +943,38 @@ fn from_crate_xml(xml: &str) -> Option<WinEvent<'_>> {
 /// Take the text of the element that just ended (the last of `path`).
 fn leaf<'a>(
     ev: &mut WinEvent<'a>,
-    path: &[Cow<'a, str>],
+    path: &[(Cow<'a, str>, Elem)],
     data_name: &mut Option<Cow<'a, str>>,
     text: Cow<'a, str>,
 ) {
-    let [.., parent, name] = path else {
+    let [.., (_, parent), (name, elem)] = path else {
         return;
     };
     // `Event`'s child the element is in.
-    let section = path.get(1).map(|p| p.as_ref());
-    match (parent.as_ref(), name.as_ref()) {
-        ("System", "EventID") => ev.event_id = Some(text),
-        ("System", "Level") => ev.level = text.trim().parse().ok(),
-        ("System", "Task") => ev.task = text.trim().parse().ok(),
-        ("System", "Keywords") => ev.keywords = hex_or_decimal(&text),
-        ("System", "EventRecordID") => ev.record_id = text.trim().parse().ok(),
-        ("System", "Channel") => ev.channel = Some(text),
-        ("System", "Computer") => ev.computer = Some(text),
-        ("EventData", "Data") => {
+    let section = path.get(1).map(|(_, e)| *e);
+    match (parent, elem) {
+        (Elem::System, Elem::EventId) => ev.event_id = Some(text),
+        (Elem::System, Elem::Level) => ev.level = text.trim().parse().ok(),
+        (Elem::System, Elem::Task) => ev.task = text.trim().parse().ok(),
+        (Elem::System, Elem::Keywords) => ev.keywords = hex_or_decimal(&text),
+        (Elem::System, Elem::EventRecordId) => ev.record_id = text.trim().parse().ok(),
+        (Elem::System, Elem::Channel) => ev.channel = Some(text),
+        (Elem::System, Elem::Computer) => ev.computer = Some(text),
+        (Elem::EventData, Elem::Data) => {
             if let Some(n) = data_name.take() {
                 ev.event_data.push((n, text));
             }
         }
-        ("EventData", "Binary") => ev.event_data.push((Cow::Borrowed("Binary"), text)),
-        ("RenderingInfo", "Message") => ev.message = Some(text),
-        ("RenderingInfo", "Level") => ev.level_name = Some(text),
-        ("RenderingInfo", "Task") => ev.task_name = Some(text),
-        ("Keywords", "Keyword") if section == Some("RenderingInfo") => {
+        (Elem::EventData, Elem::Binary) => ev.event_data.push((Cow::Borrowed("Binary"), text)),
+        (Elem::RenderingInfo, Elem::Message) => ev.message = Some(text),
+        (Elem::RenderingInfo, Elem::Level) => ev.level_name = Some(text),
+        (Elem::RenderingInfo, Elem::Task) => ev.task_name = Some(text),
+        (Elem::Keywords, Elem::Keyword) if section == Some(Elem::RenderingInfo) => {
             if let Some(a) = audit_of_name(&text) {
                 ev.audit_by_name = Some(a);
             }
         }
-        _ if section == Some("UserData") && path.len() >= 4 => {
+        _ if section == Some(Elem::UserData) && path.len() >= 4 => {
             ev.event_data.push((name.clone(), text));
         }
         _ => {}
