@@ -299,6 +299,7 @@ const NEEDS_ESCAPE: [bool; 256] = {
 /// (nearly all of them, in event XML) inline, the other controls out of line.
 #[inline(always)]
 fn push_escape(out: &mut Vec<u8>, c: u8) {
+    debug_assert!(NEEDS_ESCAPE[usize::from(c)], "{c:#x} needs no escape");
     let second = match c {
         b'"' => b'"',
         b'\\' => b'\\',
