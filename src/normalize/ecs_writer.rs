@@ -4,6 +4,7 @@
 
 use std::io::Write as _;
 
+use super::byte_mask::{self, CHUNK_BYTES};
 use super::ReceiveMeta;
 use crate::parse::timestamp::civil_from_secs;
 use crate::parse::{sd_elements, ParseError, SyslogEvent, Timestamp};
@@ -266,12 +267,13 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
 /// JSON-escape `s` (no quotes); invalid UTF-8 sequences become U+FFFD (exactly as
 /// `String::from_utf8_lossy` replaces them).
 pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
-    if s.is_ascii() {
-        // The common case, checked a word at a time by the standard library.
-        escape_valid(out, s);
+    // One pass for ASCII text (the common case): the escape scan also stops at the first
+    // byte of a multi-byte sequence, and only the rest is checked as UTF-8.
+    let ascii = escape_run::<true>(out, s);
+    let Some(rest) = s.get(ascii..).filter(|r| !r.is_empty()) else {
         return;
-    }
-    for chunk in s.utf8_chunks() {
+    };
+    for chunk in rest.utf8_chunks() {
         escape_valid(out, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {
             out.extend_from_slice("\u{FFFD}".as_bytes());
@@ -293,60 +295,104 @@ const NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
-/// The bytes of `w` that need escaping (SWAR: a control byte, `"`, `\\`, DEL), as the high
-/// bit of each flagged byte. The lowest flag is exact (a borrow can only add flags above a
-/// flagged byte), so `trailing_zeros() / 8` is the first byte to escape.
-#[inline]
-fn word_escape_mask(w: u64) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |v: u64| v.wrapping_sub(LO) & !v & HI;
-    let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
-    below_space
-        | zero_byte(w ^ (LO * u64::from(b'"')))
-        | zero_byte(w ^ (LO * u64::from(b'\\')))
-        | zero_byte(w ^ (LO * 0x7f))
+/// Append the JSON escape of `c` (a byte [`NEEDS_ESCAPE`] flags): `"`, `\\` and newline
+/// (nearly all of them, in event XML) inline, the other controls out of line.
+#[inline(always)]
+fn push_escape(out: &mut Vec<u8>, c: u8) {
+    debug_assert!(NEEDS_ESCAPE[usize::from(c)], "{c:#x} needs no escape");
+    let second = match c {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'\n' => b'n',
+        c => return push_control_escape(out, c),
+    };
+    out.extend_from_slice(&[b'\\', second]);
 }
 
-/// The index of the first byte of `s[from..]` that needs escaping, if any: 8 bytes at a
-/// time, then the tail byte by byte.
-#[inline]
-fn next_escape(s: &[u8], mut from: usize) -> Option<usize> {
-    while let Some(chunk) = s.get(from..from + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let mask = word_escape_mask(w);
-        if mask != 0 {
-            return Some(from + (mask.trailing_zeros() / 8) as usize);
-        }
-        from += 8;
-    }
-    s.get(from..)?
-        .iter()
-        .position(|&c| NEEDS_ESCAPE[usize::from(c)])
-        .map(|i| from + i)
-}
-
-fn escape_valid(out: &mut Vec<u8>, s: &[u8]) {
+/// Append the JSON escape of a control byte other than newline (or DEL).
+#[inline(never)]
+fn push_control_escape(out: &mut Vec<u8>, c: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    // Copy each run that needs no escaping (found a word at a time) in one go.
-    let mut start = 0;
-    while let Some(i) = next_escape(s, start) {
-        out.extend_from_slice(&s[start..i]);
-        match s[i] {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            c => {
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(c >> 4)]);
-                out.push(HEX[usize::from(c & 0xf)]);
-            }
-        }
-        start = i + 1;
+    match c {
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        c => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(c >> 4)],
+            HEX[usize::from(c & 0xf)],
+        ]),
     }
-    out.extend_from_slice(&s[start..]);
+}
+
+/// JSON-escape `s`, valid UTF-8, into `out`.
+fn escape_valid(out: &mut Vec<u8>, s: &[u8]) {
+    escape_run::<false>(out, s);
+}
+
+/// JSON-escape `s` into `out` up to its end or, when `STOP_NON_ASCII`, its first byte from
+/// 0x80; returns the bytes taken. Without `STOP_NON_ASCII`, `s` is valid UTF-8 (its
+/// multi-byte sequences are copied as they are).
+///
+/// 16 bytes a step, by [`byte_mask::json_escape`] (event XML has a `"` or newline every ~14
+/// bytes: a byte-at-a-time or 8-byte scan spent most of an EVTX record's normalizing here).
+/// Each step copies a whole chunk (a fixed-size copy, no `memcpy` call) and, at a byte to
+/// stop at, cuts the copy back to the bytes before it. The last bytes (all of a short value)
+/// are copied into a padded chunk first, so that they take one step too.
+#[inline]
+fn escape_run<const STOP_NON_ASCII: bool>(out: &mut Vec<u8>, s: &[u8]) -> usize {
+    out.reserve(s.len() + CHUNK_BYTES);
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + CHUNK_BYTES) {
+        let Ok(chunk) = <&[u8; CHUNK_BYTES]>::try_from(chunk) else {
+            break;
+        };
+        let mask = byte_mask::json_escape::<STOP_NON_ASCII>(chunk);
+        let start = out.len();
+        out.extend_from_slice(chunk);
+        if mask == 0 {
+            i += CHUNK_BYTES;
+            continue;
+        }
+        let j = mask.trailing_zeros() as usize;
+        out.truncate(start + j);
+        let c = chunk[j];
+        if STOP_NON_ASCII && c >= 0x80 {
+            return i + j;
+        }
+        push_escape(out, c);
+        i += j + 1;
+    }
+    let tail = s.get(i..).unwrap_or_default();
+    // Fewer than 16 bytes, padded with bytes that need no escaping; a step reads 16 bytes
+    // from `at`, which stays below the tail's length.
+    let mut padded = [b' '; 2 * CHUNK_BYTES];
+    padded[..tail.len()].copy_from_slice(tail);
+    let mut at = 0;
+    while at < tail.len() {
+        let Ok(chunk) = <&[u8; CHUNK_BYTES]>::try_from(&padded[at..at + CHUNK_BYTES]) else {
+            break;
+        };
+        let left = tail.len() - at;
+        let mask = byte_mask::json_escape::<STOP_NON_ASCII>(chunk) & ((1 << left) - 1);
+        let start = out.len();
+        out.extend_from_slice(chunk);
+        if mask == 0 {
+            out.truncate(start + left);
+            break;
+        }
+        let j = mask.trailing_zeros() as usize;
+        out.truncate(start + j);
+        let c = chunk[j];
+        if STOP_NON_ASCII && c >= 0x80 {
+            return i + at + j;
+        }
+        push_escape(out, c);
+        at += j + 1;
+    }
+    s.len()
 }
 
 pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
@@ -530,6 +576,49 @@ mod tests {
                         reference(&s),
                         "byte {c:#x} at {at}, quote at {second:?}"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn escape_of_any_bytes_is_escape_of_their_lossy_utf8() {
+        // `escape_into` stops its ASCII scan at the first non-ASCII byte wherever it is (in a
+        // 16-byte step or in the tail) and replaces invalid UTF-8 as `from_utf8_lossy` does.
+        let reference = |s: &[u8]| {
+            let mut out = Vec::new();
+            for c in String::from_utf8_lossy(s).chars() {
+                match c {
+                    '"' => out.extend_from_slice(b"\\\""),
+                    '\\' => out.extend_from_slice(b"\\\\"),
+                    '\n' => out.extend_from_slice(b"\\n"),
+                    '\r' => out.extend_from_slice(b"\\r"),
+                    '\t' => out.extend_from_slice(b"\\t"),
+                    c if (c as u32) < 0x20 || c == '\x7f' => {
+                        out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+                    }
+                    c => out.extend_from_slice(c.to_string().as_bytes()),
+                }
+            }
+            out
+        };
+        let inserts: [&[u8]; 6] = [
+            b"\xc3\xa9",
+            b"\xe2\x82\xac",
+            b"\xff",
+            b"\xe2\x82",
+            b"\"\x01",
+            b"\xf0\x9f\x98\x80",
+        ];
+        for len in [0, 5, 16, 17, 40] {
+            for at in 0..=len {
+                for ins in inserts {
+                    let mut s = vec![b'a'; len];
+                    s.splice(at..at, ins.iter().copied());
+                    s.push(b'"');
+                    let mut out = Vec::new();
+                    escape_into(&mut out, &s);
+                    assert_eq!(out, reference(&s), "{ins:?} at {at} of {len}");
                 }
             }
         }

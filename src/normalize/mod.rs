@@ -2,6 +2,7 @@
 //! reused buffer (no intermediate tree, no per-event allocation once the buffer has grown).
 
 pub mod azure;
+mod byte_mask;
 pub mod cloudtrail;
 pub mod ecs_record;
 pub(crate) mod ecs_writer;

@@ -10,6 +10,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use simd_json::prelude::{ValueAsScalar, ValueIntoString};
 
+use super::byte_mask;
 use super::ecs_record::{ip, present, present_opt, write_ecs_record, EcsRecord, Winlog};
 use super::json_record::{self, at, str_at, text, text_at, u64_at, Json};
 use super::{mapping, pipeline_error, ReceiveMeta, RecordOptions, RecordOutcome};
@@ -31,7 +32,7 @@ enum Audit {
 }
 
 /// One Windows event, whatever form it came in.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct WinEvent<'a> {
     time: Option<Timestamp>,
     event_id: Option<Cow<'a, str>>,
@@ -246,7 +247,9 @@ pub struct WindowsFields {
 pub fn windows_fields(record: &[u8], scratch: &mut Vec<u8>) -> Option<WindowsFields> {
     let first = record.iter().find(|b| !b.is_ascii_whitespace()).copied()?;
     match first {
-        b'<' => from_xml(&utf8_lossy(record)).ok().map(|ev| ev.fields()),
+        b'<' => read_event_xml(&utf8_lossy(record))
+            .ok()
+            .map(|ev| ev.fields()),
         b'{' => {
             let tape = json_record::parse(record, scratch).ok()?;
             let v = tape.as_value();
@@ -426,7 +429,7 @@ pub fn windows_xml_to_ecs(
     meta: &ReceiveMeta,
     out: &mut Vec<u8>,
 ) -> RecordOutcome {
-    match from_xml(&utf8_lossy(record)) {
+    match read_event_xml(&utf8_lossy(record)) {
         Ok(ev) => {
             write_ecs_record(
                 out,
@@ -467,6 +470,10 @@ fn piece<'a>(xml: &'a str, raw: &[u8]) -> Cow<'a, str> {
 struct Tag<'a> {
     text: Cow<'a, str>,
     name_len: usize,
+    /// The first attribute's name, raw value and whether that has a `&`, when the reader
+    /// split it off already (the `evtx` crate's reader does, for `Data Name=`,
+    /// `TimeCreated SystemTime=` and the like).
+    first_attr: Option<(&'a str, &'a str, bool)>,
 }
 
 impl<'a> Tag<'a> {
@@ -474,6 +481,7 @@ impl<'a> Tag<'a> {
         Self {
             text: piece(xml, e),
             name_len: e.name().as_ref().len(),
+            first_attr: None,
         }
     }
 
@@ -481,7 +489,12 @@ impl<'a> Tag<'a> {
     fn local_name(&self) -> Cow<'a, str> {
         fn local(s: &str, name_len: usize) -> &str {
             let qname = s.get(..name_len).unwrap_or(s);
-            qname.split_once(':').map_or(qname, |(_, l)| l)
+            // After the first `:`, found byte by byte: names are short, a `memchr` call costs
+            // more than the whole scan.
+            match qname.bytes().position(|c| c == b':') {
+                Some(colon) => qname.get(colon + 1..).unwrap_or(qname),
+                None => qname,
+            }
         }
         match &self.text {
             Cow::Borrowed(s) => Cow::Borrowed(local(s, self.name_len)),
@@ -491,6 +504,16 @@ impl<'a> Tag<'a> {
 
     /// The value of attribute `name` (unescaped), if present.
     fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
+        if let Some((key, value, amp)) = self.first_attr {
+            // What `attr_value` finds first, without reading the tag again.
+            if attr_local_name(key.as_bytes()) == name.as_bytes() {
+                return if amp {
+                    unescape(value).ok()
+                } else {
+                    Some(Cow::Borrowed(value))
+                };
+            }
+        }
         match &self.text {
             Cow::Borrowed(s) => attr_value(s.get(self.name_len..)?, name),
             Cow::Owned(s) => {
@@ -520,16 +543,19 @@ fn attr_value<'s>(attrs: &'s str, name: &str) -> Option<Cow<'s, str>> {
         let open = skip_space(eq + 1);
         let quote = *b.get(open).filter(|&&q| q == b'"' || q == b'\'')?;
         let close = open + 1 + b[open + 1..].iter().position(|&c| c == quote)?;
-        let local = key
-            .iter()
-            .rposition(|&c| c == b':')
-            .map_or(key, |colon| &key[colon + 1..]);
-        if local == name.as_bytes() {
+        if attr_local_name(key) == name.as_bytes() {
             return xml_unescape(attrs.get(open + 1..close)?).ok();
         }
         i = skip_space(close + 1);
     }
     None
+}
+
+/// An attribute's name without its namespace prefix (after the last `:`).
+fn attr_local_name(key: &[u8]) -> &[u8] {
+    key.iter()
+        .rposition(|&c| c == b':')
+        .map_or(key, |colon| &key[colon + 1..])
 }
 
 /// `s` with its entity and character references replaced (quick-xml's `unescape`), without
@@ -562,6 +588,146 @@ fn push_text<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
 /// The `EventData` items a list is sized for up front (Security events carry up to ~25).
 const EVENT_DATA_TYPICAL: usize = 32;
 
+/// The elements whose names the event reading looks at, by local name (`Other` for the
+/// rest): named once per start tag, so that placing an element is a match on two of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Elem {
+    Event,
+    System,
+    EventData,
+    UserData,
+    RenderingInfo,
+    Provider,
+    TimeCreated,
+    Data,
+    EventId,
+    Level,
+    Task,
+    Keywords,
+    Keyword,
+    EventRecordId,
+    Channel,
+    Computer,
+    Binary,
+    Message,
+    Other,
+}
+
+impl Elem {
+    fn of(local_name: &str) -> Self {
+        match local_name {
+            "Event" => Elem::Event,
+            "System" => Elem::System,
+            "EventData" => Elem::EventData,
+            "UserData" => Elem::UserData,
+            "RenderingInfo" => Elem::RenderingInfo,
+            "Provider" => Elem::Provider,
+            "TimeCreated" => Elem::TimeCreated,
+            "Data" => Elem::Data,
+            "EventID" => Elem::EventId,
+            "Level" => Elem::Level,
+            "Task" => Elem::Task,
+            "Keywords" => Elem::Keywords,
+            "Keyword" => Elem::Keyword,
+            "EventRecordID" => Elem::EventRecordId,
+            "Channel" => Elem::Channel,
+            "Computer" => Elem::Computer,
+            "Binary" => Elem::Binary,
+            "Message" => Elem::Message,
+            _ => Elem::Other,
+        }
+    }
+}
+
+/// Builds a [`WinEvent`] from an event XML's start tags, text and end tags, in document
+/// order: what both XML readers ([`from_xml`] and [`from_crate_xml`]) feed, so that both give
+/// the same event for the same XML.
+struct EventBuilder<'a> {
+    ev: WinEvent<'a>,
+    /// Local names of the open elements, the root first.
+    path: Vec<(Cow<'a, str>, Elem)>,
+    /// The text of the innermost element since its last child.
+    text: Cow<'a, str>,
+    data_name: Option<Cow<'a, str>>,
+    unnamed: usize,
+}
+
+impl<'a> EventBuilder<'a> {
+    fn new() -> Self {
+        // Room for a typical event's `Data` and nesting, so neither list grows while it is read.
+        Self {
+            ev: WinEvent {
+                event_data: Vec::with_capacity(EVENT_DATA_TYPICAL),
+                ..WinEvent::default()
+            },
+            path: Vec::with_capacity(8),
+            text: Cow::Borrowed(""),
+            data_name: None,
+            unnamed: 0,
+        }
+    }
+
+    /// A start tag (`is_empty`: `<.../>`). Fails when it is the root and not `<Event>`.
+    fn start(&mut self, tag: &Tag<'a>, is_empty: bool) -> Result<(), XmlError> {
+        let name = tag.local_name();
+        let elem = Elem::of(&name);
+        let parent = match self.path.last() {
+            Some((_, parent)) => *parent,
+            None if elem == Elem::Event => Elem::Other,
+            None => return Err(XmlError::NotEvent(name.into_owned())),
+        };
+        let ev = &mut self.ev;
+        match (parent, elem) {
+            (Elem::System, Elem::Provider) => {
+                ev.provider = tag.attr("Name").or_else(|| tag.attr("EventSourceName"));
+            }
+            (Elem::System, Elem::TimeCreated) => {
+                ev.time =
+                    json_record::timestamp(tag.attr("SystemTime").as_deref(), &TimeZone::utc());
+            }
+            (Elem::EventData, Elem::Data) => {
+                self.data_name = tag.attr("Name");
+                if self.data_name.is_none() {
+                    self.unnamed += 1;
+                    self.data_name = Some(Cow::Owned(format!("param{}", self.unnamed)));
+                }
+            }
+            _ => {}
+        }
+        self.text = Cow::Borrowed("");
+        self.path.push((name, elem));
+        if is_empty {
+            // An empty element is a leaf with no text.
+            leaf(ev, &self.path, &mut self.data_name, Cow::Borrowed(""));
+            self.path.pop();
+        }
+        Ok(())
+    }
+
+    /// A piece of text (unescaped).
+    fn text(&mut self, piece: Cow<'a, str>) {
+        push_text(&mut self.text, piece);
+    }
+
+    /// An end tag (of the innermost open element); `true` when it closes the root.
+    fn end(&mut self) -> bool {
+        let text = std::mem::replace(&mut self.text, Cow::Borrowed(""));
+        leaf(&mut self.ev, &self.path, &mut self.data_name, text);
+        self.path.pop();
+        self.path.is_empty()
+    }
+}
+
+/// Read an event XML into a [`WinEvent`] (see [`EventBuilder`]): the `evtx` crate's form by
+/// [`from_crate_xml`], anything else (or anything that reader is unsure of) by [`from_xml`],
+/// with the same result as [`from_xml`] alone.
+fn read_event_xml(xml: &str) -> Result<WinEvent<'_>, XmlError> {
+    match from_crate_xml(xml) {
+        Some(ev) => Ok(ev),
+        None => from_xml(xml),
+    }
+}
+
 /// Read an event XML into a [`WinEvent`]: `System`, `EventData` (`Data` by `Name`, unnamed
 /// ones as `param1`, `param2`, … as Winlogbeat names them, and `Binary`), the leaves of
 /// `UserData`, and `RenderingInfo`'s message, level, task and keywords. Names, attributes
@@ -569,57 +735,15 @@ const EVENT_DATA_TYPICAL: usize = 32;
 fn from_xml(xml: &str) -> Result<WinEvent<'_>, XmlError> {
     let mut reader = Reader::from_reader(xml.as_bytes());
     reader.config_mut().check_end_names = true;
-    // Room for a typical event's `Data` and nesting, so neither list grows while it is read.
-    let mut ev = WinEvent {
-        event_data: Vec::with_capacity(EVENT_DATA_TYPICAL),
-        ..WinEvent::default()
-    };
-    let mut path: Vec<Cow<'_, str>> = Vec::with_capacity(8);
-    let mut text = Cow::Borrowed("");
-    let mut data_name: Option<Cow<'_, str>> = None;
-    let mut unnamed = 0usize;
+    let mut builder = EventBuilder::new();
     let mut saw_root = false;
     loop {
         let pos = reader.buffer_position();
         let event = reader.read_event().map_err(|e| XmlError::Syntax(e, pos))?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
-                let is_empty = matches!(event, Event::Empty(_));
-                let tag = Tag::new(xml, e);
-                let name = tag.local_name();
-                if path.is_empty() {
-                    if name != "Event" {
-                        return Err(XmlError::NotEvent(name.into_owned()));
-                    }
-                    saw_root = true;
-                }
-                let parent = path.last().map(|p| p.as_ref());
-                match (parent, name.as_ref()) {
-                    (Some("System"), "Provider") => {
-                        ev.provider = tag.attr("Name").or_else(|| tag.attr("EventSourceName"));
-                    }
-                    (Some("System"), "TimeCreated") => {
-                        ev.time = json_record::timestamp(
-                            tag.attr("SystemTime").as_deref(),
-                            &TimeZone::utc(),
-                        );
-                    }
-                    (Some("EventData"), "Data") => {
-                        data_name = tag.attr("Name");
-                        if data_name.is_none() {
-                            unnamed += 1;
-                            data_name = Some(Cow::Owned(format!("param{unnamed}")));
-                        }
-                    }
-                    _ => {}
-                }
-                text = Cow::Borrowed("");
-                path.push(name);
-                if is_empty {
-                    // An empty element is a leaf with no text.
-                    leaf(&mut ev, &path, &mut data_name, Cow::Borrowed(""));
-                    path.pop();
-                }
+                builder.start(&Tag::new(xml, e), matches!(event, Event::Empty(_)))?;
+                saw_root = true;
             }
             Event::Text(t) => {
                 let s = match piece(xml, &t) {
@@ -627,71 +751,230 @@ fn from_xml(xml: &str) -> Result<WinEvent<'_>, XmlError> {
                     Cow::Owned(s) => xml_unescape(&s).map(|u| Cow::Owned(u.into_owned())),
                 }
                 .map_err(|e| XmlError::Syntax(e.into(), reader.buffer_position()))?;
-                push_text(&mut text, s);
+                builder.text(s);
             }
-            Event::CData(c) => push_text(&mut text, piece(xml, &c)),
-            Event::End(_) => {
-                leaf(
-                    &mut ev,
-                    &path,
-                    &mut data_name,
-                    std::mem::replace(&mut text, Cow::Borrowed("")),
-                );
-                path.pop();
-                if path.is_empty() {
-                    break;
-                }
-            }
+            Event::CData(c) => builder.text(piece(xml, &c)),
+            Event::End(_) if builder.end() => break,
             Event::Eof => {
                 if !saw_root {
                     return Err(XmlError::Empty);
                 }
                 return Err(XmlError::Truncated(
                     reader.buffer_position(),
-                    path.last().map(|p| p.to_string()).unwrap_or_default(),
+                    builder
+                        .path
+                        .last()
+                        .map(|(p, _)| p.to_string())
+                        .unwrap_or_default(),
                 ));
             }
             _ => {}
         }
     }
-    Ok(ev)
+    Ok(builder.ev)
+}
+
+/// The XML declaration the `evtx` crate starts each record with.
+const CRATE_XML_DECL: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\"?>";
+
+/// XML's white space.
+fn is_xml_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The index of the `>` that ends the tag whose content continues at `b[from..]` (outside
+/// quotes there), outside quoted attribute values, as quick-xml finds it.
+fn tag_close(b: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let at = from + memchr::memchr3(b'>', b'"', b'\'', b.get(from..)?)?;
+        let c = b[at];
+        if c == b'>' {
+            return Some(at);
+        }
+        from = at + 1 + memchr::memchr(c, b.get(at + 1..)?)? + 1;
+    }
+}
+
+/// The index of the first `x` in `b[from..]`, and whether a `y` comes before it: 16 bytes a
+/// step (the `<` after a value or an indentation is rarely further), then byte by byte.
+fn find_before(b: &[u8], from: usize, x: u8, y: u8) -> Option<(usize, bool)> {
+    let mut i = from;
+    let mut saw_y = false;
+    while let Some(chunk) = b.get(i..i + byte_mask::CHUNK_BYTES) {
+        let chunk = <&[u8; byte_mask::CHUNK_BYTES]>::try_from(chunk).ok()?;
+        let (mx, my) = byte_mask::eq2(chunk, x, y);
+        if mx != 0 {
+            let j = mx.trailing_zeros();
+            return Some((i + j as usize, saw_y || my & ((1 << j) - 1) != 0));
+        }
+        saw_y |= my != 0;
+        i += byte_mask::CHUNK_BYTES;
+    }
+    for (k, &c) in b.get(i..)?.iter().enumerate() {
+        if c == x {
+            return Some((i + k, saw_y));
+        }
+        saw_y |= c == y;
+    }
+    None
+}
+
+/// A name byte the `evtx` crate's reader takes: not white space, not markup, not a quote
+/// (a name with quotes would end where quick-xml's does not).
+fn is_plain_name_byte(c: u8) -> bool {
+    !is_xml_space(c) && !matches!(c, b'"' | b'\'' | b'<' | b'>' | b'=' | b'&' | b'/')
+}
+
+/// Read event XML in the form the `evtx` crate renders records in (and Windows writes event
+/// XML in): an optional XML declaration, then elements, attributes in quotes, text with
+/// entity references, nothing else. Hand-written because it is the hot path of EVTX import
+/// (quick-xml's general reader cost more than the `evtx` crate's own rendering), and kept
+/// small by reading only the tokens: names, attributes and text go to the same
+/// [`EventBuilder`] as quick-xml's. `None` at anything else (comments, CDATA, processing
+/// instructions, a BOM, text outside the root, an end tag that is not exactly `</name>` of
+/// the open element, an empty root, names with quotes or markup characters, bad entity
+/// references, the end of the input): the caller then reads the XML with [`from_xml`], so a
+/// result of this reader is always the one [`from_xml`] gives.
+fn from_crate_xml(xml: &str) -> Option<WinEvent<'_>> {
+    let b = xml.as_bytes();
+    let skip_space = |mut i: usize| {
+        while b.get(i).copied().is_some_and(is_xml_space) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = skip_space(0);
+    if b.get(i..)?.starts_with(CRATE_XML_DECL) {
+        i = skip_space(i + CRATE_XML_DECL.len());
+    }
+    let mut builder = EventBuilder::new();
+    // The qualified names of the open elements, for their end tags.
+    let mut open: Vec<&str> = Vec::with_capacity(8);
+    loop {
+        if b.get(i) != Some(&b'<') {
+            return None;
+        }
+        match *b.get(i + 1)? {
+            b'/' => {
+                let name = open.pop()?;
+                let after = i + 2 + name.len();
+                if b.get(i + 2..after)? != name.as_bytes() || b.get(after) != Some(&b'>') {
+                    return None;
+                }
+                if builder.end() {
+                    return Some(builder.ev);
+                }
+                i = after + 1;
+            }
+            b'!' | b'?' => return None,
+            _ => {
+                let mut name_end = i + 1;
+                while b.get(name_end).copied().is_some_and(is_plain_name_byte) {
+                    name_end += 1;
+                }
+                let after_name = *b.get(name_end)?;
+                // A `/` ends a name only as `/>` (quick-xml's name runs to white space).
+                if after_name == b'/' && b.get(name_end + 1) != Some(&b'>') {
+                    return None;
+                }
+                if name_end == i + 1
+                    || !(is_xml_space(after_name) || after_name == b'/' || after_name == b'>')
+                {
+                    return None;
+                }
+                // The usual first attribute, ` key="value"`, split off on the way.
+                let mut first_attr = None;
+                let mut rest = name_end;
+                if after_name == b' ' {
+                    let key = name_end + 1;
+                    let mut eq = key;
+                    while b.get(eq).copied().is_some_and(is_plain_name_byte) {
+                        eq += 1;
+                    }
+                    if eq > key && b.get(eq) == Some(&b'=') && b.get(eq + 1) == Some(&b'"') {
+                        let (quote, amp) = find_before(b, eq + 2, b'"', b'&')?;
+                        first_attr = Some((xml.get(key..eq)?, xml.get(eq + 2..quote)?, amp));
+                        rest = quote + 1;
+                    }
+                }
+                // Most tags end right there.
+                let close = match b.get(rest..rest + 2)? {
+                    [b'>', _] => rest,
+                    [b'/', b'>'] => rest + 1,
+                    _ => tag_close(b, rest)?,
+                };
+                let is_empty = b[close - 1] == b'/';
+                if is_empty && open.is_empty() {
+                    return None;
+                }
+                let content = xml.get(i + 1..if is_empty { close - 1 } else { close })?;
+                let name_len = name_end - (i + 1);
+                let tag = Tag {
+                    text: Cow::Borrowed(content),
+                    name_len,
+                    first_attr,
+                };
+                builder.start(&tag, is_empty).ok()?;
+                if !is_empty {
+                    open.push(content.get(..name_len)?);
+                }
+                i = close + 1;
+            }
+        }
+        let (lt, amp) = find_before(b, i, b'<', b'&')?;
+        // Text before a start tag is dropped (the builder keeps the text since an element's
+        // last child), but checked as quick-xml checks it.
+        let closing = b.get(lt + 1) == Some(&b'/');
+        if lt > i && (amp || closing) {
+            let text = xml.get(i..lt)?;
+            let text = if amp {
+                unescape(text).ok()?
+            } else {
+                Cow::Borrowed(text)
+            };
+            if closing {
+                builder.text(text);
+            }
+        }
+        i = lt;
+    }
 }
 
 /// Take the text of the element that just ended (the last of `path`).
 fn leaf<'a>(
     ev: &mut WinEvent<'a>,
-    path: &[Cow<'a, str>],
+    path: &[(Cow<'a, str>, Elem)],
     data_name: &mut Option<Cow<'a, str>>,
     text: Cow<'a, str>,
 ) {
-    let [.., parent, name] = path else {
+    let [.., (_, parent), (name, elem)] = path else {
         return;
     };
     // `Event`'s child the element is in.
-    let section = path.get(1).map(|p| p.as_ref());
-    match (parent.as_ref(), name.as_ref()) {
-        ("System", "EventID") => ev.event_id = Some(text),
-        ("System", "Level") => ev.level = text.trim().parse().ok(),
-        ("System", "Task") => ev.task = text.trim().parse().ok(),
-        ("System", "Keywords") => ev.keywords = hex_or_decimal(&text),
-        ("System", "EventRecordID") => ev.record_id = text.trim().parse().ok(),
-        ("System", "Channel") => ev.channel = Some(text),
-        ("System", "Computer") => ev.computer = Some(text),
-        ("EventData", "Data") => {
+    let section = path.get(1).map(|(_, e)| *e);
+    match (parent, elem) {
+        (Elem::System, Elem::EventId) => ev.event_id = Some(text),
+        (Elem::System, Elem::Level) => ev.level = text.trim().parse().ok(),
+        (Elem::System, Elem::Task) => ev.task = text.trim().parse().ok(),
+        (Elem::System, Elem::Keywords) => ev.keywords = hex_or_decimal(&text),
+        (Elem::System, Elem::EventRecordId) => ev.record_id = text.trim().parse().ok(),
+        (Elem::System, Elem::Channel) => ev.channel = Some(text),
+        (Elem::System, Elem::Computer) => ev.computer = Some(text),
+        (Elem::EventData, Elem::Data) => {
             if let Some(n) = data_name.take() {
                 ev.event_data.push((n, text));
             }
         }
-        ("EventData", "Binary") => ev.event_data.push((Cow::Borrowed("Binary"), text)),
-        ("RenderingInfo", "Message") => ev.message = Some(text),
-        ("RenderingInfo", "Level") => ev.level_name = Some(text),
-        ("RenderingInfo", "Task") => ev.task_name = Some(text),
-        ("Keywords", "Keyword") if section == Some("RenderingInfo") => {
+        (Elem::EventData, Elem::Binary) => ev.event_data.push((Cow::Borrowed("Binary"), text)),
+        (Elem::RenderingInfo, Elem::Message) => ev.message = Some(text),
+        (Elem::RenderingInfo, Elem::Level) => ev.level_name = Some(text),
+        (Elem::RenderingInfo, Elem::Task) => ev.task_name = Some(text),
+        (Elem::Keywords, Elem::Keyword) if section == Some(Elem::RenderingInfo) => {
             if let Some(a) = audit_of_name(&text) {
                 ev.audit_by_name = Some(a);
             }
         }
-        _ if section == Some("UserData") && path.len() >= 4 => {
+        _ if section == Some(Elem::UserData) && path.len() >= 4 => {
             ev.event_data.push((name.clone(), text));
         }
         _ => {}
@@ -732,6 +1015,110 @@ mod tests {
                 ("SubjectUserName", "bob")
             ]
         );
+    }
+
+    /// Every record of every sample EVTX file (as the `evtx` crate renders it) and every
+    /// sample of forwarded event XML.
+    fn sample_xml() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata");
+        let mut samples = Vec::new();
+        for file in crate::import::evtx::evtx_files(&dir.join("evtx")).unwrap() {
+            let name = file.display().to_string();
+            crate::import::evtx::for_each_item(&file, |item| {
+                if let crate::import::evtx::EvtxItem::Record(xml) = item {
+                    samples.push((name.clone(), String::from_utf8(xml).unwrap()));
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        let forwarded = std::fs::read_to_string(dir.join("windows/events.xml")).unwrap();
+        for line in forwarded.lines().filter(|l| !l.trim().is_empty()) {
+            samples.push(("events.xml".to_owned(), line.to_owned()));
+        }
+        samples
+    }
+
+    #[test]
+    fn crate_xml_reader_gives_quick_xml_s_event_on_every_sample() {
+        let samples = sample_xml();
+        assert!(samples.len() > 4_000, "{} samples", samples.len());
+        for (file, xml) in &samples {
+            let fast = from_crate_xml(xml);
+            // Every record the crate renders takes the hand-written reader.
+            if !file.ends_with("events.xml") {
+                assert!(fast.is_some(), "{file}: fell back on\n{xml}");
+            }
+            if let Some(ev) = fast {
+                assert_eq!(
+                    Ok(ev),
+                    from_xml(xml).map_err(|e| e.to_string()),
+                    "{file}:\n{xml}"
+                );
+            }
+        }
+    }
+
+    /// Pieces of XML (and of not quite XML) the mutation test puts into sample records.
+    const MUTATIONS: [&str; 24] = [
+        "<",
+        ">",
+        "\"",
+        "'",
+        "&",
+        "&amp;",
+        "&#x41;",
+        "&#65;",
+        "&bogus;",
+        "/",
+        "</",
+        "/>",
+        "<!-- c -->",
+        "<![CDATA[x<y]]>",
+        "<?pi x?>",
+        " ",
+        "=",
+        ":",
+        "\u{feff}",
+        "<a>",
+        "</a>",
+        "<Data Name=\"X\">",
+        "</Data>",
+        "\u{e9}",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Mutated records: never a panic, and whenever the hand-written reader gives an
+        /// event, it is the event quick-xml's reader gives.
+        #[test]
+        fn mutated_xml_falls_back_to_the_same_result(
+            sample in 0usize..64,
+            edits in proptest::collection::vec((0usize..4096, 0usize..MUTATIONS.len(), 0usize..3, 0usize..8), 1..4),
+        ) {
+            thread_local! {
+                static SAMPLES: Vec<String> = {
+                    let all = sample_xml();
+                    let step = (all.len() / 60).max(1);
+                    all.into_iter().step_by(step).map(|(_, x)| x).collect()
+                };
+            }
+            let mut xml = SAMPLES.with(|s| s[sample % s.len()].clone()).into_bytes();
+            for (at, m, kind, len) in edits {
+                let at = at % (xml.len() + 1);
+                match kind {
+                    0 => { xml.splice(at..at, MUTATIONS[m].bytes()); }
+                    1 => { xml.drain(at..(at + len).min(xml.len())); }
+                    _ => if let Some(c) = xml.get_mut(at) { *c = MUTATIONS[m].as_bytes()[0]; },
+                }
+            }
+            let xml = utf8_lossy(&xml);
+            let slow = from_xml(&xml).map_err(|e| e.to_string());
+            if let Some(ev) = from_crate_xml(&xml) {
+                proptest::prop_assert_eq!(Ok(ev), slow, "{}", xml);
+            }
+            let _ = read_event_xml(&xml);
+        }
     }
 
     #[test]
