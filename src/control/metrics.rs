@@ -328,7 +328,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
         &mut out,
         "linerate_input_paused",
         "gauge",
-        "1 while the input is paused through the control API (TCP: not read; UDP: datagrams dropped as reason paused).",
+        "1 while the input is paused through the control API (TCP: not read; UDP: datagrams dropped as reason paused; EVTX: files not read; HTTP: requests answered 503).",
     );
     for i in inputs.iter() {
         let _ = writeln!(
@@ -399,7 +399,7 @@ mod tests {
         snap.dropped[2] = 3;
         snap.backpressure_micros = 1_500_000;
         st.shards[1] = Some((Instant::now(), snap));
-        let inputs = Inputs::from_config(&crate::config::SyslogConfig::default());
+        let inputs = Inputs::from_config(&crate::config::Config::default(), 2);
         inputs.set_paused(crate::control::inputs::SYSLOG_UDP, true);
         let mut h = crate::latency::new_histogram();
         h.saturating_record_n(3_000, 2);
