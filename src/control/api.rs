@@ -295,14 +295,14 @@ fn counters_json(s: &ShardSnapshot, topics: &[String]) -> Value {
 fn input_json(input: &Input, st: &State) -> Value {
     let snaps = || st.shards.iter().flatten().map(|(_, s)| s);
     let sum = |f: fn(&ShardSnapshot) -> u64| snaps().map(f).sum::<u64>();
-    let mut v = json!({ "name": input.name, "state": input.state() });
-    match &input.kind {
+    // What the input is and where (`setup`), then its counters.
+    let (transport, setup, counters) = match &input.kind {
         InputKind::Syslog { transport, listen } => {
             let t = *transport as usize;
-            v["transport"] = TRANSPORT_NAMES[t].into();
-            v["listen"] = listen.as_str().into();
-            v["received"] = snaps().map(|s| s.received[t]).sum::<u64>().into();
-            v["received_bytes"] = snaps().map(|s| s.received_bytes[t]).sum::<u64>().into();
+            let mut counters = json!({
+                "received": snaps().map(|s| s.received[t]).sum::<u64>(),
+                "received_bytes": snaps().map(|s| s.received_bytes[t]).sum::<u64>(),
+            });
             match transport {
                 Transport::Udp => {
                     // The drop reasons that only UDP has.
@@ -315,10 +315,10 @@ fn input_json(input: &Input, st: &State) -> Value {
                         let n: u64 = snaps().map(|s| s.dropped[r as usize]).sum();
                         dropped.insert(DROP_REASON_NAMES[r as usize].into(), n.into());
                     }
-                    v["dropped"] = Value::Object(dropped);
+                    counters["dropped"] = Value::Object(dropped);
                 }
                 Transport::Tcp => {
-                    v["connections"] = json!({
+                    counters["connections"] = json!({
                         "open": sum(|s| s.tcp_connections_open),
                         "accepted": sum(|s| s.tcp_connections_accepted),
                         "moved": sum(|s| s.tcp_connections_moved),
@@ -326,28 +326,33 @@ fn input_json(input: &Input, st: &State) -> Value {
                     });
                 }
             }
+            (TRANSPORT_NAMES[t], json!({ "listen": listen }), counters)
         }
         InputKind::Evtx { dir, shard, .. } => {
-            v["transport"] = "evtx".into();
-            v["dir"] = dir.display().to_string().into();
-            v["shard"] = (*shard).into();
-            let snap = st
-                .shards
-                .get(*shard)
-                .and_then(|s| s.as_ref())
-                .map(|(_, s)| s);
-            let of = |f: fn(&ShardSnapshot) -> u64| snap.map_or(0, f);
-            v["files_watched"] = of(|s| s.evtx_files_watched).into();
-            v["records_read"] = of(|s| s.evtx_records_read).into();
-            v["corrupt_chunks"] = of(|s| s.evtx_corrupt_chunks).into();
-            v["corrupt_records"] = of(|s| s.evtx_corrupt_records).into();
+            let snap = st.shards.get(*shard).and_then(Option::as_ref);
+            let of = |f: fn(&ShardSnapshot) -> u64| snap.map_or(0, |(_, s)| f(s));
+            let counters = json!({
+                "files_watched": of(|s| s.evtx_files_watched),
+                "records_read": of(|s| s.evtx_records_read),
+                "corrupt_chunks": of(|s| s.evtx_corrupt_chunks),
+                "corrupt_records": of(|s| s.evtx_corrupt_records),
+            });
+            let setup = json!({ "dir": dir.display().to_string(), "shard": shard });
+            ("evtx", setup, counters)
         }
         InputKind::Http { listen } => {
-            v["transport"] = "http".into();
-            v["listen"] = listen.as_str().into();
-            v["requests"] = sum(|s| s.http_requests).into();
-            v["requests_rejected"] = sum(|s| s.http_requests_rejected).into();
-            v["records_accepted"] = sum(|s| s.http_records_accepted).into();
+            let counters = json!({
+                "requests": sum(|s| s.http_requests),
+                "requests_rejected": sum(|s| s.http_requests_rejected),
+                "records_accepted": sum(|s| s.http_records_accepted),
+            });
+            ("http", json!({ "listen": listen }), counters)
+        }
+    };
+    let mut v = json!({ "name": input.name, "transport": transport });
+    for part in [setup, json!({ "state": input.state() }), counters] {
+        if let (Value::Object(out), Value::Object(fields)) = (&mut v, part) {
+            out.extend(fields);
         }
     }
     v
