@@ -411,6 +411,13 @@ fn paused_http_input_answers_503_and_resume_accepts_again() {
             && http["requests_rejected"] == 1
             && http["records_accepted"] == want as u64
     }));
+    let m = app.metrics();
+    assert_eq!(m.sum("linerate_http_requests_total", &[]), 3);
+    assert_eq!(m.sum("linerate_http_requests_rejected_total", &[]), 1);
+    assert_eq!(
+        m.sum("linerate_http_records_accepted_total", &[]),
+        want as u64
+    );
 }
 
 #[test]

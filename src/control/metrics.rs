@@ -53,7 +53,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             );
         }
     }
-    let per_shard: [(&str, &str, &str, Getter); 27] = [
+    let per_shard: [(&str, &str, &str, Getter); 30] = [
         (
             "linerate_events_parsed_total",
             "counter",
@@ -209,6 +209,24 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             "counter",
             "EVTX records the evtx crate cannot read, skipped.",
             |s| s.evtx_corrupt_records,
+        ),
+        (
+            "linerate_http_requests_total",
+            "counter",
+            "Requests the HTTP input answered.",
+            |s| s.http_requests,
+        ),
+        (
+            "linerate_http_requests_rejected_total",
+            "counter",
+            "HTTP input requests answered with a 4xx or 5xx (nothing of them accepted; paused and full-ring 503s included).",
+            |s| s.http_requests_rejected,
+        ),
+        (
+            "linerate_http_records_accepted_total",
+            "counter",
+            "Records of the HTTP input's accepted requests (appended or filtered out).",
+            |s| s.http_records_accepted,
         ),
         (
             "linerate_events_filtered_total",
