@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -300,7 +300,7 @@ fn paused_udp_input_drops_and_counts_then_resume_receives_again() {
 }
 
 #[test]
-fn paused_evtx_input_reads_nothing_and_resume_delivers_each_record_once() {
+fn paused_evtx_input_reads_nothing_and_resume_continues_where_it_stopped() {
     let kafka = Kafka::start();
     let dir = tempfile::tempdir().unwrap();
     let extra = format!(
@@ -344,7 +344,7 @@ fn paused_evtx_input_reads_nothing_and_resume_delivers_each_record_once() {
         &kafka.bootstrap(),
         "logs.normalized",
         ids.len() + 1,
-        Duration::from_secs(10),
+        Duration::from_secs(5),
     );
     let got_ids: HashSet<u64> = got
         .iter()
@@ -356,6 +356,39 @@ fn paused_evtx_input_reads_nothing_and_resume_delivers_each_record_once() {
         let evtx = input(&app, "evtx_0");
         evtx["records_read"] == ids.len() as u64 && evtx["files_watched"] == 1
     }));
+
+    // Paused while it reads 8 more copies: the count stands still while paused (once the
+    // step in progress ended), and after the resume every copy's records arrive once.
+    const COPIES: usize = 8;
+    for c in 0..COPIES {
+        std::fs::copy(&security, dir.path().join(format!("copy-{c}.evtx"))).unwrap();
+    }
+    let read = |app: &Appliance| input(app, "evtx_0")["records_read"].as_u64().unwrap();
+    assert!(eventually(Duration::from_secs(10), || read(&app) > ids.len() as u64));
+    let (status, _) = api(&app, "POST", "/api/v1/inputs/evtx_0/pause", None);
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(600));
+    let paused_at = read(&app);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(read(&app), paused_at, "records read while paused");
+    let (status, _) = api(&app, "POST", "/api/v1/inputs/evtx_0/resume", None);
+    assert_eq!(status, 200);
+    let total = ids.len() * (COPIES + 1);
+    let got = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        total + 1,
+        Duration::from_secs(5),
+    );
+    assert_eq!(got.len(), total, "paused after {paused_at} records");
+    let mut per_id: HashMap<u64, usize> = HashMap::new();
+    for e in &got {
+        *per_id
+            .entry(e["winlog"]["record_id"].as_u64().unwrap())
+            .or_default() += 1;
+    }
+    assert!(per_id.values().all(|&n| n == COPIES + 1));
+    assert_eq!(per_id.len(), ids.len());
 }
 
 #[test]
