@@ -104,7 +104,7 @@ pub struct ShardStats {
     pub evtx_corrupt_records: Cell<u64>,
     /// Records an input's Windows filter dropped (not appended).
     pub filtered: Cell<u64>,
-    /// HTTP input requests answered (a complete request head was read).
+    /// HTTP input requests answered (every response sent, refusals included).
     pub http_requests: Cell<u64>,
     /// HTTP input requests answered with a 4xx or 5xx (nothing of them accepted).
     pub http_requests_rejected: Cell<u64>,
