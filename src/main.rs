@@ -162,10 +162,12 @@ fn doctor(profile: &str, config: Option<PathBuf>, json: bool) -> Result<()> {
 }
 
 /// The EVTX directory inputs of each shard: input `i` is polled by shard `i % shards`, with
-/// its filter compiled and its state directory (`data_dir/evtx-state`) created.
+/// its filter compiled, its pause flag `paused[i]` and its state directory
+/// (`data_dir/evtx-state`) created.
 fn evtx_inputs(
     cfg: &Config,
     shards: usize,
+    paused: &[linerate::control::inputs::PauseFlag],
 ) -> Result<Vec<Vec<linerate::ingest::evtx_poll::EvtxInput>>> {
     let mut per_shard: Vec<Vec<_>> = (0..shards).map(|_| Vec::new()).collect();
     if cfg.evtx_input.is_empty() {
@@ -174,16 +176,17 @@ fn evtx_inputs(
     let state_dir = cfg.buffer.data_dir.join("evtx-state");
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
-    for (i, input) in cfg.evtx_input.iter().enumerate() {
+    for (i, (input, paused)) in cfg.evtx_input.iter().zip(paused).enumerate() {
         let filter = linerate::normalize::windows_filter::WindowsFilter::new(&input.filter)
             .with_context(|| format!("evtx_input {}", i + 1))?;
-        tracing::info!(dir = %input.dir.display(), shard = i % shards, filter = filter.is_active(), "evtx_input: polling");
+        tracing::info!(input = %linerate::control::inputs::evtx_name(i), dir = %input.dir.display(), shard = i % shards, filter = filter.is_active(), "evtx_input: polling");
         per_shard[i % shards].push(linerate::ingest::evtx_poll::EvtxInput {
             dir: input.dir.clone(),
             poll_interval: Duration::from_millis(input.poll_interval_ms),
             records_per_step_max: input.records_per_step_max,
             filter,
             state_file: linerate::ingest::evtx_state::state_path(&state_dir, &input.dir),
+            paused: paused.clone(),
         });
     }
     Ok(per_shard)
@@ -201,7 +204,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         .context("reading [http] api_token_file")?;
     let cfg = Arc::new(cfg);
     let cores = cfg.shard_cores();
-    let inputs = Arc::new(Inputs::from_config(&cfg.syslog));
+    let inputs = Arc::new(Inputs::from_config(&cfg, cores.len()));
     raise_limit(
         Resource::LockedMemory,
         cfg.locked_memory_bytes(),
@@ -271,7 +274,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     {
         bail!("no input: syslog.udp_listen, syslog.tcp_listen and http_input.listen are empty and there is no evtx_input");
     }
-    let mut evtx_inputs = evtx_inputs(&cfg, cores.len())?;
+    let mut evtx_inputs = evtx_inputs(&cfg, cores.len(), &inputs.flags().evtx)?;
     let http_input = match http_addr {
         Some(_) => Some(linerate::ingest::http::HttpInput {
             body_bytes_max: cfg.http_input.body_bytes_max,
@@ -281,6 +284,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
                 .http_input
                 .firehose_access_key()
                 .context("reading http_input.firehose_access_key_file")?,
+            paused: inputs.flags().http,
         }),
         None => None,
     };

@@ -1,14 +1,16 @@
 //! The REST control API end to end: the real binary, real sockets, librdkafka's mock cluster
 //! owned by the test. Pausing a TCP input holds its senders back without losing anything;
-//! pausing a UDP input drops and counts; the config is served redacted; a configured token is
+//! pausing a UDP input drops and counts; a paused EVTX input reads nothing and continues where
+//! it stopped; a paused HTTP input answers 503 and accepts nothing; the config is served redacted; a configured token is
 //! required; `/metrics` passes `promtool check metrics`.
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::http_client::{connect, post, read_response, write_request};
 use common::*;
 
 fn heavy() -> std::sync::MutexGuard<'static, ()> {
@@ -295,6 +297,160 @@ fn paused_udp_input_drops_and_counts_then_resume_receives_again() {
     );
     assert_eq!(events.len() as u64, N);
     assert_all_seqs(&events, N, "udp after resume");
+}
+
+#[test]
+fn paused_evtx_input_reads_nothing_and_resume_continues_where_it_stopped() {
+    let kafka = Kafka::start();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[[evtx_input]]\ndir = \"{}\"\npoll_interval_ms = 100\nrecords_per_step_max = 200\n",
+        dir.path().display()
+    );
+    let app = Appliance::start(&kafka.bootstrap(), &extra);
+    let evtx = input(&app, "evtx_0");
+    assert_eq!(evtx["transport"], "evtx", "{evtx}");
+    assert_eq!(evtx["dir"], dir.path().display().to_string().as_str());
+    assert_eq!(evtx["shard"], 0);
+    assert_eq!(evtx["state"], "running");
+    let (status, body) = api(&app, "POST", "/api/v1/inputs/evtx_0/pause", None);
+    assert_eq!((status, &body["state"]), (200, &"paused".into()), "{body}");
+
+    let security = testdata().join("evtx/security.evtx");
+    let ids: HashSet<u64> = evtx::EvtxParser::from_path(&security)
+        .unwrap()
+        .records()
+        .flatten()
+        .map(|r| r.event_record_id)
+        .collect();
+    assert!(ids.len() > 1000, "{}", ids.len());
+    std::fs::copy(&security, dir.path().join("security.evtx")).unwrap();
+    // Ten poll intervals paused: nothing read, nothing in Kafka.
+    std::thread::sleep(Duration::from_secs(1));
+    let evtx = input(&app, "evtx_0");
+    assert_eq!(evtx["state"], "paused");
+    assert_eq!(evtx["records_read"], 0, "{evtx}");
+    let early = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        1,
+        Duration::from_secs(1),
+    );
+    assert!(early.is_empty(), "{} events while paused", early.len());
+
+    let (status, _) = api(&app, "POST", "/api/v1/inputs/evtx_0/resume", None);
+    assert_eq!(status, 200);
+    let got = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        ids.len() + 1,
+        Duration::from_secs(5),
+    );
+    let got_ids: HashSet<u64> = got
+        .iter()
+        .filter_map(|e| e["winlog"]["record_id"].as_u64())
+        .collect();
+    assert_eq!(got.len(), ids.len(), "each record exactly once");
+    assert_eq!(got_ids, ids);
+    assert!(eventually(Duration::from_secs(5), || {
+        let evtx = input(&app, "evtx_0");
+        evtx["records_read"] == ids.len() as u64 && evtx["files_watched"] == 1
+    }));
+
+    // Paused while it reads 8 more copies: the count stands still while paused (once the
+    // step in progress ended), and after the resume every copy's records arrive once.
+    const COPIES: usize = 8;
+    for c in 0..COPIES {
+        std::fs::copy(&security, dir.path().join(format!("copy-{c}.evtx"))).unwrap();
+    }
+    let read = |app: &Appliance| input(app, "evtx_0")["records_read"].as_u64().unwrap();
+    assert!(eventually(Duration::from_secs(10), || read(&app) > ids.len() as u64));
+    let (status, _) = api(&app, "POST", "/api/v1/inputs/evtx_0/pause", None);
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(600));
+    let paused_at = read(&app);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(read(&app), paused_at, "records read while paused");
+    let (status, _) = api(&app, "POST", "/api/v1/inputs/evtx_0/resume", None);
+    assert_eq!(status, 200);
+    let total = ids.len() * (COPIES + 1);
+    let got = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        total + 1,
+        Duration::from_secs(5),
+    );
+    assert_eq!(got.len(), total, "paused after {paused_at} records");
+    let mut per_id: HashMap<u64, usize> = HashMap::new();
+    for e in &got {
+        *per_id
+            .entry(e["winlog"]["record_id"].as_u64().unwrap())
+            .or_default() += 1;
+    }
+    assert!(per_id.values().all(|&n| n == COPIES + 1));
+    assert_eq!(per_id.len(), ids.len());
+}
+
+#[test]
+fn paused_http_input_answers_503_and_resume_accepts_again() {
+    let kafka = Kafka::start();
+    let port = free_port();
+    let extra = format!("[http_input]\nlisten = \"127.0.0.1:{port}\"\n");
+    let app = Appliance::start(&kafka.bootstrap(), &extra);
+    let http = input(&app, "http");
+    assert_eq!(
+        http["listen"],
+        format!("127.0.0.1:{port}").as_str(),
+        "{http}"
+    );
+    assert_eq!(http["state"], "running");
+    let body = sample("cloud/azure/activitylog-eventhub-records.json");
+    let r = post(port, "/azure", &[], &body);
+    assert_eq!(r.status, 200, "{r:?}");
+    let per_body = r.json()["accepted"].as_u64().unwrap();
+    assert!(per_body > 0);
+
+    let (status, body_json) = api(&app, "POST", "/api/v1/inputs/http/pause", None);
+    assert_eq!((status, &body_json["state"]), (200, &"paused".into()));
+    // One keep-alive connection across the pause and the resume.
+    let mut conn = connect(port);
+    write_request(&mut conn, "/azure", &[], &body);
+    let r = read_response(&mut conn);
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(r.head.contains("Retry-After: 1"), "{r:?}");
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("paused"),
+        "{r:?}"
+    );
+
+    let (status, _) = api(&app, "POST", "/api/v1/inputs/http/resume", None);
+    assert_eq!(status, 200);
+    write_request(&mut conn, "/azure", &[], &body);
+    let r = read_response(&mut conn);
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // The two accepted bodies arrive, the refused one does not.
+    let want = 2 * per_body as usize;
+    let events = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        want + 1,
+        Duration::from_secs(5),
+    );
+    assert_eq!(events.len(), want);
+    assert!(eventually(Duration::from_secs(5), || {
+        let http = input(&app, "http");
+        http["requests"] == 3
+            && http["requests_rejected"] == 1
+            && http["records_accepted"] == want as u64
+    }));
+    let m = app.metrics();
+    assert_eq!(m.sum("linerate_http_requests_total", &[]), 3);
+    assert_eq!(m.sum("linerate_http_requests_rejected_total", &[]), 1);
+    assert_eq!(
+        m.sum("linerate_http_records_accepted_total", &[]),
+        want as u64
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 
 use crate::control::aggregator::{SharedState, State};
-use crate::control::inputs::{Input, InputState, Inputs};
+use crate::control::inputs::{Input, InputKind, InputState, Inputs};
 use crate::shard::stats::{
     DropReason, ShardSnapshot, Transport, DROP_REASON_NAMES, TRANSPORT_NAMES,
 };
@@ -119,7 +119,8 @@ pub fn is_api_path(path: &str) -> bool {
 }
 
 /// Answer one request. Pausing and resuming change the input's flag at once; the shards'
-/// input tasks see it at their next read (TCP) or batch (UDP).
+/// input tasks see it at their next read (TCP), batch (UDP), file step (EVTX) or request
+/// (HTTP).
 pub fn handle(api: &Api, state: &SharedState, req: &Request) -> Reply {
     if let Some(expected) = &api.token {
         if !authorized(expected, req.authorization) {
@@ -198,7 +199,7 @@ fn with_state(state: &SharedState, f: impl FnOnce(&State) -> Reply) -> Reply {
 }
 
 fn unknown_input(api: &Api, name: &str) -> Reply {
-    let known: Vec<&str> = api.inputs.iter().map(|i| i.name).collect();
+    let known: Vec<&str> = api.inputs.iter().map(|i| i.name.as_str()).collect();
     Reply::error(
         404,
         format!("no input `{name}`; enabled inputs: {}", known.join(", ")),
@@ -288,41 +289,70 @@ fn counters_json(s: &ShardSnapshot, topics: &[String]) -> Value {
     Value::Object(m)
 }
 
-/// One input with its counters summed over the shards' latest snapshots.
+/// One input with its counters: a syslog or the HTTP input's summed over the shards' latest
+/// snapshots, an EVTX input's from its shard's (shared by that shard's EVTX inputs when
+/// there are more EVTX inputs than shards).
 fn input_json(input: &Input, st: &State) -> Value {
-    let t = input.transport as usize;
     let snaps = || st.shards.iter().flatten().map(|(_, s)| s);
-    let received: u64 = snaps().map(|s| s.received[t]).sum();
-    let received_bytes: u64 = snaps().map(|s| s.received_bytes[t]).sum();
-    let mut v = json!({
-        "name": input.name,
-        "transport": TRANSPORT_NAMES[t],
-        "listen": input.listen,
-        "state": input.state(),
-        "received": received,
-        "received_bytes": received_bytes,
-    });
-    match input.transport {
-        Transport::Udp => {
-            // The drop reasons that only UDP has.
-            let mut dropped = Map::new();
-            for r in [
-                DropReason::Paused,
-                DropReason::BufferFull,
-                DropReason::UdpReceiveBufferFull,
-            ] {
-                let n: u64 = snaps().map(|s| s.dropped[r as usize]).sum();
-                dropped.insert(DROP_REASON_NAMES[r as usize].into(), n.into());
-            }
-            v["dropped"] = Value::Object(dropped);
-        }
-        Transport::Tcp => {
-            v["connections"] = json!({
-                "open": snaps().map(|s| s.tcp_connections_open).sum::<u64>(),
-                "accepted": snaps().map(|s| s.tcp_connections_accepted).sum::<u64>(),
-                "moved": snaps().map(|s| s.tcp_connections_moved).sum::<u64>(),
-                "rejected": snaps().map(|s| s.tcp_connections_rejected).sum::<u64>(),
+    let sum = |f: fn(&ShardSnapshot) -> u64| snaps().map(f).sum::<u64>();
+    // What the input is and where (`setup`), then its counters.
+    let (transport, setup, counters) = match &input.kind {
+        InputKind::Syslog { transport, listen } => {
+            let t = *transport as usize;
+            let mut counters = json!({
+                "received": snaps().map(|s| s.received[t]).sum::<u64>(),
+                "received_bytes": snaps().map(|s| s.received_bytes[t]).sum::<u64>(),
             });
+            match transport {
+                Transport::Udp => {
+                    // The drop reasons that only UDP has.
+                    let mut dropped = Map::new();
+                    for r in [
+                        DropReason::Paused,
+                        DropReason::BufferFull,
+                        DropReason::UdpReceiveBufferFull,
+                    ] {
+                        let n: u64 = snaps().map(|s| s.dropped[r as usize]).sum();
+                        dropped.insert(DROP_REASON_NAMES[r as usize].into(), n.into());
+                    }
+                    counters["dropped"] = Value::Object(dropped);
+                }
+                Transport::Tcp => {
+                    counters["connections"] = json!({
+                        "open": sum(|s| s.tcp_connections_open),
+                        "accepted": sum(|s| s.tcp_connections_accepted),
+                        "moved": sum(|s| s.tcp_connections_moved),
+                        "rejected": sum(|s| s.tcp_connections_rejected),
+                    });
+                }
+            }
+            (TRANSPORT_NAMES[t], json!({ "listen": listen }), counters)
+        }
+        InputKind::Evtx { dir, shard, .. } => {
+            let snap = st.shards.get(*shard).and_then(Option::as_ref);
+            let of = |f: fn(&ShardSnapshot) -> u64| snap.map_or(0, |(_, s)| f(s));
+            let counters = json!({
+                "files_watched": of(|s| s.evtx_files_watched),
+                "records_read": of(|s| s.evtx_records_read),
+                "corrupt_chunks": of(|s| s.evtx_corrupt_chunks),
+                "corrupt_records": of(|s| s.evtx_corrupt_records),
+            });
+            let setup = json!({ "dir": dir.display().to_string(), "shard": shard });
+            ("evtx", setup, counters)
+        }
+        InputKind::Http { listen } => {
+            let counters = json!({
+                "requests": sum(|s| s.http_requests),
+                "requests_rejected": sum(|s| s.http_requests_rejected),
+                "records_accepted": sum(|s| s.http_records_accepted),
+            });
+            ("http", json!({ "listen": listen }), counters)
+        }
+    };
+    let mut v = json!({ "name": input.name, "transport": transport });
+    for part in [setup, json!({ "state": input.state() }), counters] {
+        if let (Value::Object(out), Value::Object(fields)) = (&mut v, part) {
+            out.extend(fields);
         }
     }
     v
@@ -332,7 +362,7 @@ fn input_json(input: &Input, st: &State) -> Value {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::control::inputs::{SYSLOG_TCP, SYSLOG_UDP};
+    use crate::control::inputs::{HTTP, SYSLOG_TCP, SYSLOG_UDP};
     use std::sync::Mutex;
     use std::time::Duration;
 
@@ -341,7 +371,15 @@ mod tests {
         cfg.kafka
             .properties
             .insert("sasl.password".into(), "pw".into());
-        let inputs = Arc::new(Inputs::from_config(&cfg.syslog));
+        cfg.http_input.listen = "127.0.0.1:8088".into();
+        cfg.evtx_input = ["/logs/dc1", "/logs/dc2"]
+            .into_iter()
+            .map(|d| crate::config::EvtxInputConfig {
+                dir: d.into(),
+                ..Default::default()
+            })
+            .collect();
+        let inputs = Arc::new(Inputs::from_config(&cfg, 2));
         let api = Api::new(
             inputs,
             cfg.to_redacted_json(),
@@ -361,6 +399,11 @@ mod tests {
         snap.received = [5, 7];
         snap.dropped[DropReason::Paused as usize] = 3;
         snap.tcp_connections_accepted = 2;
+        snap.evtx_files_watched = 4;
+        snap.evtx_records_read = 9;
+        snap.http_requests = 6;
+        snap.http_requests_rejected = 1;
+        snap.http_records_accepted = 11;
         st.shards[1] = Some((Instant::now(), snap));
         (api, Arc::new(Mutex::new(st)))
     }
@@ -419,6 +462,42 @@ mod tests {
         assert!(!flags.tcp.is_paused());
         let one = handle(&api, &st, &req("GET", "/api/v1/inputs/syslog_udp"));
         assert_eq!(one.body["transport"], "udp");
+    }
+
+    #[test]
+    fn lists_evtx_and_http_inputs_with_their_counters_and_pauses_them() {
+        let (api, st) = setup(None);
+        let flags = api.inputs().flags();
+        let list = handle(&api, &st, &req("GET", "/api/v1/inputs"));
+        let inputs = list.body["inputs"].as_array().unwrap();
+        let names: Vec<&str> = inputs.iter().filter_map(|i| i["name"].as_str()).collect();
+        assert_eq!(names, [SYSLOG_UDP, SYSLOG_TCP, "evtx_0", "evtx_1", HTTP]);
+        // evtx_0 is shard 0's (no snapshot yet), evtx_1 shard 1's.
+        assert_eq!(inputs[2]["dir"], "/logs/dc1");
+        assert_eq!(inputs[2]["shard"], 0);
+        assert_eq!(inputs[2]["records_read"], 0);
+        assert_eq!(inputs[3]["shard"], 1);
+        assert_eq!(inputs[3]["files_watched"], 4);
+        assert_eq!(inputs[3]["records_read"], 9);
+        assert_eq!(inputs[3]["corrupt_chunks"], 0);
+        assert_eq!(inputs[4]["listen"], "127.0.0.1:8088");
+        assert_eq!(inputs[4]["requests"], 6);
+        assert_eq!(inputs[4]["requests_rejected"], 1);
+        assert_eq!(inputs[4]["records_accepted"], 11);
+        for name in ["evtx_1", HTTP] {
+            let path = format!("/api/v1/inputs/{name}/pause");
+            let r = handle(&api, &st, &req("POST", &path));
+            assert_eq!(r.body["state"], "paused", "{name}");
+        }
+        assert!(flags.evtx[1].is_paused() && !flags.evtx[0].is_paused());
+        assert!(flags.http.is_paused());
+        let one = handle(&api, &st, &req("GET", "/api/v1/inputs/evtx_1"));
+        assert_eq!(one.body["state"], "paused");
+        let r = handle(&api, &st, &req("POST", "/api/v1/inputs/http/resume"));
+        assert_eq!(r.body["changed"], true);
+        assert!(!flags.http.is_paused());
+        let r = handle(&api, &st, &req("POST", "/api/v1/inputs/evtx_2/pause"));
+        assert_eq!(r.status, 404);
     }
 
     #[test]

@@ -1,22 +1,32 @@
-//! The input registry: every enabled syslog input by name, with its listen address and the
-//! control-plane flag that pauses it.
+//! The input registry: every enabled input by name (syslog UDP and TCP, each EVTX
+//! directory, the HTTP input), with what the API shows of it and the control-plane flag that
+//! pauses it.
 //!
 //! A flag is one `Arc<AtomicBool>` per input, written only by the control API and read by
-//! each shard's input task once per read (TCP) or per `recvmmsg` batch (UDP), never per event.
-//! The flag is not kept across restarts: every input starts running.
+//! the input's tasks once per read (TCP), per `recvmmsg` batch (UDP), per file step (EVTX) or
+//! per request (HTTP), never per event. The flag is not kept across restarts: every input
+//! starts running.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::SyslogConfig;
+use crate::config::Config;
 use crate::shard::stats::Transport;
 
 /// Name of the UDP syslog input in the API and in metric labels.
 pub const SYSLOG_UDP: &str = "syslog_udp";
 /// Name of the TCP syslog input in the API and in metric labels.
 pub const SYSLOG_TCP: &str = "syslog_tcp";
+/// Name of the HTTP input (`[http_input]`) in the API and in metric labels.
+pub const HTTP: &str = "http";
+
+/// Name of the EVTX input at `index` in `[[evtx_input]]` (config order, from 0): `evtx_0`, ...
+pub fn evtx_name(index: usize) -> String {
+    format!("evtx_{index}")
+}
 
 /// Whether an input is paused. Clones share the flag; reading it is one relaxed load.
 #[derive(Debug, Clone, Default)]
@@ -24,7 +34,7 @@ pub struct PauseFlag(Arc<AtomicBool>);
 
 impl PauseFlag {
     /// True while the input is paused (TCP: not read; UDP: drained, datagrams dropped and
-    /// counted as `paused`).
+    /// counted as `paused`; EVTX: no file read, positions kept; HTTP: requests answered 503).
     #[inline]
     pub fn is_paused(&self) -> bool {
         self.0.load(Ordering::Relaxed)
@@ -35,12 +45,14 @@ impl PauseFlag {
     }
 }
 
-/// The pause flags a shard's input tasks read, one per transport. A disabled input's flag is
-/// never set.
+/// The pause flags the input tasks read: one per syslog transport, one for the HTTP input and
+/// one per EVTX input (config order). A disabled input's flag is never set.
 #[derive(Debug, Clone, Default)]
 pub struct PauseFlags {
     pub udp: PauseFlag,
     pub tcp: PauseFlag,
+    pub http: PauseFlag,
+    pub evtx: Vec<PauseFlag>,
 }
 
 /// What an input is doing, as the API reports it.
@@ -51,14 +63,32 @@ pub enum InputState {
     Paused,
 }
 
+/// Which kind of input an entry is, with what the API shows of its setup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputKind {
+    /// A syslog socket; every shard binds `listen` with SO_REUSEPORT.
+    Syslog {
+        transport: Transport,
+        listen: String,
+    },
+    /// One `[[evtx_input]]` directory, polled by one shard.
+    Evtx {
+        /// Position in `[[evtx_input]]`, from 0.
+        index: usize,
+        dir: PathBuf,
+        /// The shard that polls it.
+        shard: usize,
+    },
+    /// `[http_input]`; every shard binds `listen` with SO_REUSEPORT.
+    Http { listen: String },
+}
+
 /// One enabled input.
 #[derive(Debug)]
 pub struct Input {
-    /// Stable name (`syslog_udp`, `syslog_tcp`).
-    pub name: &'static str,
-    pub transport: Transport,
-    /// The configured listen address (every shard binds it with SO_REUSEPORT).
-    pub listen: String,
+    /// Stable name (`syslog_udp`, `syslog_tcp`, `evtx_0`..., `http`).
+    pub name: String,
+    pub kind: InputKind,
     flag: PauseFlag,
 }
 
@@ -73,8 +103,8 @@ impl Input {
     }
 }
 
-/// Every enabled input, in a fixed order (UDP, then TCP). Shared by the HTTP server, the
-/// metrics and, through [`Inputs::flags`], the shards.
+/// Every enabled input, in a fixed order (UDP, TCP, the EVTX inputs in config order, HTTP).
+/// Shared by the HTTP server, the metrics and, through [`Inputs::flags`], the shards.
 #[derive(Debug, Default)]
 pub struct Inputs {
     inputs: Vec<Input>,
@@ -82,25 +112,53 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// The inputs `[syslog]` enables (an empty listen address disables one), all running.
-    pub fn from_config(cfg: &SyslogConfig) -> Self {
-        let flags = PauseFlags::default();
-        let mut inputs = Vec::with_capacity(2);
-        if !cfg.udp_listen.is_empty() {
+    /// The inputs `cfg` enables (an empty listen address disables one), all running; EVTX
+    /// input `i` belongs to shard `i % shards` (as the shards are set up).
+    pub fn from_config(cfg: &Config, shards: usize) -> Self {
+        let mut flags = PauseFlags::default();
+        let mut inputs = Vec::with_capacity(3 + cfg.evtx_input.len());
+        let mut push = |name: String, kind: InputKind, flag: &PauseFlag| {
             inputs.push(Input {
-                name: SYSLOG_UDP,
-                transport: Transport::Udp,
-                listen: cfg.udp_listen.clone(),
-                flag: flags.udp.clone(),
-            });
+                name,
+                kind,
+                flag: flag.clone(),
+            })
+        };
+        for (name, transport, listen, flag) in [
+            (
+                SYSLOG_UDP,
+                Transport::Udp,
+                &cfg.syslog.udp_listen,
+                &flags.udp,
+            ),
+            (
+                SYSLOG_TCP,
+                Transport::Tcp,
+                &cfg.syslog.tcp_listen,
+                &flags.tcp,
+            ),
+        ] {
+            if !listen.is_empty() {
+                let listen = listen.clone();
+                push(name.into(), InputKind::Syslog { transport, listen }, flag);
+            }
         }
-        if !cfg.tcp_listen.is_empty() {
-            inputs.push(Input {
-                name: SYSLOG_TCP,
-                transport: Transport::Tcp,
-                listen: cfg.tcp_listen.clone(),
-                flag: flags.tcp.clone(),
-            });
+        flags.evtx = cfg
+            .evtx_input
+            .iter()
+            .map(|_| PauseFlag::default())
+            .collect();
+        for (index, (input, flag)) in cfg.evtx_input.iter().zip(&flags.evtx).enumerate() {
+            let kind = InputKind::Evtx {
+                index,
+                dir: input.dir.clone(),
+                shard: index % shards.max(1),
+            };
+            push(evtx_name(index), kind, flag);
+        }
+        if !cfg.http_input.listen.is_empty() {
+            let listen = cfg.http_input.listen.clone();
+            push(HTTP.into(), InputKind::Http { listen }, &flags.http);
         }
         Self { inputs, flags }
     }
@@ -131,10 +189,11 @@ impl Inputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::EvtxInputConfig;
 
     #[test]
     fn pausing_reaches_the_shards_flags_and_is_idempotent() {
-        let inputs = Inputs::from_config(&SyslogConfig::default());
+        let inputs = Inputs::from_config(&Config::default(), 2);
         let flags = inputs.flags();
         assert!(!flags.tcp.is_paused());
         assert_eq!(inputs.set_paused(SYSLOG_TCP, true), Some(true));
@@ -151,13 +210,45 @@ mod tests {
 
     #[test]
     fn disabled_inputs_are_not_listed() {
-        let cfg = SyslogConfig {
-            udp_listen: String::new(),
-            ..SyslogConfig::default()
-        };
-        let inputs = Inputs::from_config(&cfg);
-        let names: Vec<&str> = inputs.iter().map(|i| i.name).collect();
+        let mut cfg = Config::default();
+        cfg.syslog.udp_listen = String::new();
+        let inputs = Inputs::from_config(&cfg, 1);
+        let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, [SYSLOG_TCP]);
         assert_eq!(inputs.set_paused(SYSLOG_UDP, true), None);
+        assert_eq!(inputs.set_paused(HTTP, true), None);
+    }
+
+    #[test]
+    fn evtx_and_http_inputs_are_listed_with_their_own_flags() {
+        let mut cfg = Config::default();
+        cfg.http_input.listen = "127.0.0.1:8088".into();
+        cfg.evtx_input = ["a", "b", "c"]
+            .into_iter()
+            .map(|d| EvtxInputConfig {
+                dir: d.into(),
+                ..EvtxInputConfig::default()
+            })
+            .collect();
+        let inputs = Inputs::from_config(&cfg, 2);
+        let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [SYSLOG_UDP, SYSLOG_TCP, "evtx_0", "evtx_1", "evtx_2", HTTP]
+        );
+        let shards: Vec<usize> = inputs
+            .iter()
+            .filter_map(|i| match i.kind {
+                InputKind::Evtx { shard, .. } => Some(shard),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(shards, [0, 1, 0]);
+        let flags = inputs.flags();
+        assert_eq!(inputs.set_paused("evtx_1", true), Some(true));
+        assert_eq!(inputs.set_paused(HTTP, true), Some(true));
+        let evtx: Vec<bool> = flags.evtx.iter().map(PauseFlag::is_paused).collect();
+        assert_eq!(evtx, [false, true, false]);
+        assert!(flags.http.is_paused() && !flags.tcp.is_paused());
     }
 }

@@ -53,7 +53,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             );
         }
     }
-    let per_shard: [(&str, &str, &str, Getter); 27] = [
+    let per_shard: [(&str, &str, &str, Getter); 30] = [
         (
             "linerate_events_parsed_total",
             "counter",
@@ -211,6 +211,24 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             |s| s.evtx_corrupt_records,
         ),
         (
+            "linerate_http_requests_total",
+            "counter",
+            "Requests the HTTP input answered.",
+            |s| s.http_requests,
+        ),
+        (
+            "linerate_http_requests_rejected_total",
+            "counter",
+            "HTTP input requests answered with a 4xx or 5xx (nothing of them accepted; paused and full-ring 503s included).",
+            |s| s.http_requests_rejected,
+        ),
+        (
+            "linerate_http_records_accepted_total",
+            "counter",
+            "Records of the HTTP input's accepted requests (appended or filtered out).",
+            |s| s.http_records_accepted,
+        ),
+        (
             "linerate_events_filtered_total",
             "counter",
             "Records an input's Windows filter dropped (not buffered, not sent).",
@@ -328,7 +346,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
         &mut out,
         "linerate_input_paused",
         "gauge",
-        "1 while the input is paused through the control API (TCP: not read; UDP: datagrams dropped as reason paused).",
+        "1 while the input is paused through the control API (TCP: not read; UDP: datagrams dropped as reason paused; EVTX: files not read; HTTP: requests answered 503).",
     );
     for i in inputs.iter() {
         let _ = writeln!(
@@ -399,7 +417,7 @@ mod tests {
         snap.dropped[2] = 3;
         snap.backpressure_micros = 1_500_000;
         st.shards[1] = Some((Instant::now(), snap));
-        let inputs = Inputs::from_config(&crate::config::SyslogConfig::default());
+        let inputs = Inputs::from_config(&crate::config::Config::default(), 2);
         inputs.set_paused(crate::control::inputs::SYSLOG_UDP, true);
         let mut h = crate::latency::new_histogram();
         h.saturating_record_n(3_000, 2);

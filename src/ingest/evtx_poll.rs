@@ -11,6 +11,10 @@
 //! A file gives at most `records_per_step_max` records per step; then its position is saved
 //! and the other files and tasks get their turn.
 //!
+//! Paused through the control API, the input reads nothing: the flag is read before each
+//! file step (a step in progress ends first) and at each poll, the saved positions stay, and
+//! after a resume every file continues from its position (nothing skipped or repeated).
+//!
 //! A file Windows is writing: only whole chunks are read; an error in the newest chunk that
 //! no readable record follows may be a record still being written, so it is retried at the
 //! next poll and only counted and skipped once the file stayed unchanged over a poll. A file
@@ -27,6 +31,7 @@ use std::time::Duration;
 use super::evtx_file::{self, ChunkHead, FileStat};
 use super::evtx_state::{DirState, FilePosition};
 use crate::buffer::frame::RecordKind;
+use crate::control::inputs::PauseFlag;
 use crate::normalize::windows_filter::WindowsFilter;
 use crate::normalize::{unix_micros_now, ReceiveMeta};
 use crate::shard::pipeline::Pipeline;
@@ -44,6 +49,8 @@ pub struct EvtxInput {
     pub filter: WindowsFilter,
     /// The state file of this directory ([`super::evtx_state::state_path`]).
     pub state_file: PathBuf,
+    /// Set while the input is paused through the control API.
+    pub paused: PauseFlag,
 }
 
 /// What a file's step left to do.
@@ -84,8 +91,14 @@ pub async fn serve(p: Rc<Pipeline>, input: EvtxInput) {
     let mut watched = 0u64;
     let mut list_failed = false;
     while !p.stopping() {
-        match crate::import::evtx::evtx_files(&input.dir) {
-            Ok(files) => {
+        let listed = if input.paused.is_paused() {
+            None
+        } else {
+            Some(crate::import::evtx::evtx_files(&input.dir))
+        };
+        match listed {
+            None => {}
+            Some(Ok(files)) => {
                 list_failed = false;
                 let named: Vec<(String, PathBuf)> = files
                     .into_iter()
@@ -96,7 +109,7 @@ pub async fn serve(p: Rc<Pipeline>, input: EvtxInput) {
                 add(&p.stats.evtx_files_watched, watched);
                 poll_files(&p, &input, &mut state, &mut runs, &named).await;
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 if !list_failed {
                     tracing::warn!(shard = p.shard, dir = %input.dir.display(), error = %e, "evtx: cannot list the directory; retrying every poll");
                 }
@@ -128,6 +141,10 @@ async fn poll_files(
     while !active.is_empty() && !p.stopping() {
         let mut still = Vec::new();
         for entry in active {
+            if input.paused.is_paused() {
+                still.clear();
+                break;
+            }
             let (name, path) = (&entry.0, &entry.1);
             let was = state.files.get(name).copied();
             let run = runs.entry(name.clone()).or_default();

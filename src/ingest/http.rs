@@ -10,8 +10,9 @@
 //! - A body not accepted gets a 4xx with the reason (400 bad JSON or base64, 401 wrong
 //!   Firehose key, 404, 405, 411 no `Content-Length` or a chunked body, 413 over
 //!   `body_bytes_max` or a record over `message_bytes_max`, 415 an unknown
-//!   `Content-Encoding`, 431 headers over 16 KiB); a full ring gets a 503 with
-//!   `Retry-After` (the sender retries): never a partial accept.
+//!   `Content-Encoding`, 431 headers over 16 KiB); a full ring, or the input paused through
+//!   the control API (the flag is read once per request), gets a 503 with `Retry-After` (the
+//!   sender retries): never a partial accept.
 //! - Bounds: `connections_max` open connections per shard (further ones are closed at
 //!   once), one body of at most `body_bytes_max` bytes per connection (also after gzip
 //!   decompression), headers at most [`HEAD_BYTES_MAX`]. A connection idle for
@@ -30,6 +31,7 @@ use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
 use crate::buffer::frame::RecordKind;
+use crate::control::inputs::PauseFlag;
 use crate::ingest::http_routes::{self, Limits, Rejection, Route};
 use crate::normalize::{unix_micros_now, ReceiveMeta};
 use crate::shard::pipeline::Pipeline;
@@ -45,7 +47,7 @@ pub const HEAD_BYTES_MAX: usize = 16 << 10;
 const HEADERS_MAX: usize = 64;
 /// Bytes read from the socket per call.
 const READ_CHUNK_BYTES: usize = 64 << 10;
-/// Seconds a 503 (full ring) asks the sender to wait before retrying.
+/// Seconds a 503 (full ring, paused input) asks the sender to wait before retrying.
 const RETRY_AFTER_SECS: u32 = 1;
 
 /// The HTTP input's settings, fixed at start and shared by a shard's connections.
@@ -60,6 +62,8 @@ pub struct HttpInput {
     /// The key `POST /firehose` must carry in `X-Amz-Firehose-Access-Key`; `None`: not
     /// checked.
     pub firehose_access_key: Option<String>,
+    /// Set while the input is paused through the control API: requests get a 503.
+    pub paused: PauseFlag,
 }
 
 /// Accept connections until shutdown; each is served by a task on this shard.
@@ -318,6 +322,21 @@ async fn respond(stream: &mut TcpStream, status: u16, body: &str, close: bool) -
     stream.write_all(head.as_bytes()).await.is_ok() && stream.flush().await.is_ok()
 }
 
+/// [`respond`], counting the request (and, unless it is a 200, as rejected).
+async fn answer(
+    p: &Pipeline,
+    stream: &mut TcpStream,
+    status: u16,
+    body: &str,
+    close: bool,
+) -> bool {
+    add(&p.stats.http_requests, 1);
+    if status != 200 {
+        add(&p.stats.http_requests_rejected, 1);
+    }
+    respond(stream, status, body, close).await
+}
+
 fn unix_millis_now() -> u64 {
     (unix_micros_now() / 1000).max(0) as u64
 }
@@ -354,7 +373,7 @@ async fn serve_connection(p: &Pipeline, mut stream: TcpStream, input: &HttpInput
                 Ok(None) => {}
                 Err(r) => {
                     let body = http_routes::plain_response(0, Some(&r.reason));
-                    respond(&mut stream, r.status, &body, true).await;
+                    answer(p, &mut stream, r.status, &body, true).await;
                     return;
                 }
             }
@@ -369,7 +388,7 @@ async fn serve_connection(p: &Pipeline, mut stream: TcpStream, input: &HttpInput
             Err(r) => {
                 tracing::debug!(shard = p.shard, ?peer, status = r.status, reason = %r.reason, "http request refused");
                 let body = response_body(route, &header_id, 0, Some(&r.reason));
-                respond(&mut stream, r.status, &body, true).await;
+                answer(p, &mut stream, r.status, &body, true).await;
                 return;
             }
         };
@@ -391,7 +410,15 @@ async fn serve_connection(p: &Pipeline, mut stream: TcpStream, input: &HttpInput
         }
         let body: Vec<u8> = buf.drain(..head.len + body_len).skip(head.len).collect();
         let persistent = head.persistent();
-        let outcome = accept(p, route, &body, head.encoding.as_deref(), limits, peer);
+        // Paused: the body was read (so the connection stays usable) and is dropped whole.
+        let outcome = if input.paused.is_paused() {
+            Err(Rejection::new(
+                503,
+                "the input is paused: nothing of this request was accepted; retry later",
+            ))
+        } else {
+            accept(p, route, &body, head.encoding.as_deref(), limits, peer)
+        };
         let (status, body) = match outcome {
             Ok((n, body_id)) => {
                 let id = head.firehose_request_id.or(body_id).unwrap_or_default();
@@ -405,7 +432,7 @@ async fn serve_connection(p: &Pipeline, mut stream: TcpStream, input: &HttpInput
                 )
             }
         };
-        if !respond(&mut stream, status, &body, !persistent).await || !persistent {
+        if !answer(p, &mut stream, status, &body, !persistent).await || !persistent {
             return;
         }
         glommio::yield_if_needed().await;
@@ -446,6 +473,7 @@ fn accept(
             "the buffer is full: nothing of this request was accepted; retry later",
         )
     })?;
+    add(&p.stats.http_records_accepted, in_body as u64);
     Ok((in_body, request_id))
 }
 
@@ -459,6 +487,7 @@ mod tests {
             record_bytes_max: 100,
             connections_max: 4,
             firehose_access_key: key.map(str::to_string),
+            paused: PauseFlag::default(),
         }
     }
 

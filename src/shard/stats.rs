@@ -104,6 +104,12 @@ pub struct ShardStats {
     pub evtx_corrupt_records: Cell<u64>,
     /// Records an input's Windows filter dropped (not appended).
     pub filtered: Cell<u64>,
+    /// HTTP input requests answered (every response sent, refusals included).
+    pub http_requests: Cell<u64>,
+    /// HTTP input requests answered with a 4xx or 5xx (nothing of them accepted).
+    pub http_requests_rejected: Cell<u64>,
+    /// Records of accepted HTTP input requests (appended or filtered out).
+    pub http_records_accepted: Cell<u64>,
     /// Receive→ack latency of the events Kafka acknowledged this interval.
     pub latency: crate::latency::Recorder,
 }
@@ -162,6 +168,9 @@ pub struct ShardSnapshot {
     pub evtx_corrupt_chunks: u64,
     pub evtx_corrupt_records: u64,
     pub filtered: u64,
+    pub http_requests: u64,
+    pub http_requests_rejected: u64,
+    pub http_records_accepted: u64,
     /// Set on the last snapshot a shard sends, after its producer was flushed.
     pub stopped: bool,
     /// Receive→ack latencies since the previous snapshot (not cumulative, unlike the
@@ -230,6 +239,9 @@ impl ShardStats {
             evtx_corrupt_chunks: self.evtx_corrupt_chunks.get(),
             evtx_corrupt_records: self.evtx_corrupt_records.get(),
             filtered: self.filtered.get(),
+            http_requests: self.http_requests.get(),
+            http_requests_rejected: self.http_requests_rejected.get(),
+            http_records_accepted: self.http_records_accepted.get(),
             stopped: false,
             latency: Some(self.latency.take_interval()),
         }
