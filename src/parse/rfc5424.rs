@@ -101,16 +101,16 @@ fn header_fields(b: &[u8], i: usize) -> Result<([Option<&str>; 4], usize), Parse
         }
         let stop = base + (flags.trailing_zeros() / 8) as usize;
         flags &= flags - 1;
-        // Stops after `at` only (a wrapped length would be rejected, never used).
-        let len = stop.wrapping_sub(at + 1);
-        if len.wrapping_sub(1) >= FIELD_BYTES_MAX {
-            return Err(err(
-                "syslog.bad_header",
-                at + 1,
-                "a header field of 1 to 255 printable ASCII bytes, or -",
-            ));
-        }
-        let value = b.get(at + 1..stop).unwrap_or_default();
+        let value = match b.get(at + 1..stop) {
+            Some(v) if (1..=FIELD_BYTES_MAX).contains(&v.len()) => v,
+            _ => {
+                return Err(err(
+                    "syslog.bad_header",
+                    at + 1,
+                    "a header field of 1 to 255 printable ASCII bytes, or -",
+                ))
+            }
+        };
         *field = (value != b"-").then(|| ascii_str(value));
         at = stop;
     }
