@@ -213,16 +213,18 @@ fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
 /// search on them: 58 instructions per RFC 5424 line of `bench/lines.rs` under callgrind
 /// (`bench/parse_instructions.sh`). Each word's bytes are flagged by [`eq_flags`].
 fn quote_or_backslash(b: &[u8]) -> Option<usize> {
-    for (k, w) in b.chunks_exact(8).take(2).enumerate() {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(w);
-        let x = u64::from_le_bytes(a);
+    let mut from = 0;
+    while from < 16 {
+        let Some(w) = b.get(from..).and_then(<[u8]>::first_chunk::<8>) else {
+            break;
+        };
+        let x = u64::from_le_bytes(*w);
         let flags = eq_flags(x, b'"') | eq_flags(x, b'\\');
         if flags != 0 {
-            return Some(k * 8 + (flags.trailing_zeros() / 8) as usize);
+            return Some(from + (flags.trailing_zeros() / 8) as usize);
         }
+        from += 8;
     }
-    let from = (b.len() / 8).min(2) * 8;
     memchr::memchr2(b'"', b'\\', b.get(from..)?).map(|n| from + n)
 }
 

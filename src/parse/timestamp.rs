@@ -470,9 +470,10 @@ fn rfc3339_fixed(b: &[u8]) -> Option<(Timestamp, usize)> {
 }
 
 /// Days since 1970-01-01 of a valid date of years 0..=9999, counted from a year 400 years
-/// earlier than `y` that starts in March (so that the leap day ends it): `365 ×` years,
-/// plus the leap days (`/ 4`, `/ 100`, `/ 400`: multiplications and shifts), plus the days
-/// of the months since March (`(153 × m + 2) / 5`). Unsigned, no table, no branch.
+/// earlier than `y` that starts in March (so that the leap day ends it): `1461 × years / 4`
+/// less the century days (`/ 100`: a multiplication and shifts) plus their `/ 400`, plus
+/// the days of the months since March (`(979 × m - 2919) / 32`, Neri and Schneider's
+/// form). Unsigned, no table, no branch.
 const fn days_from_march(y: u32, mo: u32, d: u32) -> i64 {
     /// The count of 1970-01-01.
     const EPOCH: u32 = march_count(1970, 1, 1);
@@ -483,9 +484,9 @@ const fn days_from_march(y: u32, mo: u32, d: u32) -> i64 {
 const fn march_count(y: u32, mo: u32, d: u32) -> u32 {
     let jan_feb = (mo <= 2) as u32;
     let yy = y + 400 - jan_feb;
-    let m = mo + 12 * jan_feb - 3;
+    let m = mo + 12 * jan_feb;
     let c = yy / 100;
-    365 * yy + yy / 4 - c + c / 4 + (153 * m + 2) / 5 + d - 1
+    1461 * yy / 4 - c + c / 4 + (979 * m - 2919) / 32 + d - 1
 }
 
 /// An ISO 8601 / RFC 3339 date-time as written: local civil seconds, fraction, and the
