@@ -115,7 +115,7 @@ fn parse_pri(b: &[u8]) -> Result<(u8, usize), ParseError> {
             .map(|c| u32::from(c.wrapping_sub(b'0')))
             .filter(|d| *d < 10)
     };
-    // The digits one by one at their fixed places: an iterator count and fold cost 15
+    // The digits one by one at their fixed places: an iterator count and fold cost a few
     // instructions more per line under callgrind (`bench/parse_instructions.sh`).
     let (v, digits) = match (digit(0), digit(1), digit(2)) {
         (Some(x), Some(y), Some(z)) if digit(3).is_none() => (x * 100 + y * 10 + z, 3),

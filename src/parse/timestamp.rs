@@ -428,8 +428,8 @@ fn rfc3339_fixed(b: &[u8]) -> Option<(Timestamp, usize)> {
     let mut i = 19;
     let (mut micros, mut frac_digits) = (0i64, 0u8);
     if b.get(i) == Some(&b'.') {
-        // `fraction`, its word read here: the call and its result through memory cost 20
-        // instructions of the 47 of the fraction under callgrind.
+        // `fraction`, its word read here: the call and its result through memory cost 10
+        // instructions per RFC 5424 line under callgrind (`bench/parse_instructions.sh`).
         let word = b.get(20..28).and_then(|w| fraction_word(w, 20));
         (micros, frac_digits, i) = match word {
             Some(f) => f,
@@ -459,7 +459,7 @@ fn rfc3339_fixed(b: &[u8]) -> Option<(Timestamp, usize)> {
         }
         _ => return None,
     };
-    let secs = i64::from(days_from_march(y, mo, d)) * 86_400 + i64::from(tod) - offset;
+    let secs = days_from_march(y, mo, d) * 86_400 + i64::from(tod) - offset;
     Some((
         Timestamp {
             unix_micros: secs * 1_000_000 + micros,
