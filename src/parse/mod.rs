@@ -87,11 +87,11 @@ pub fn parse<'a>(
     now_unix_micros: i64,
 ) -> Result<SyslogEvent<'a>, ParseError> {
     let b = trim_end(input);
-    if b.iter().all(|c| c.is_ascii_whitespace()) {
-        return Err(err("syslog.empty", 0, "a message"));
-    }
+    // A `<` first (every RFC 5424 message) is not all whitespace: no scan for that.
     let (priority, pri_len) = if b.first() == Some(&b'<') {
         parse_pri(b)?
+    } else if b.iter().all(|c| c.is_ascii_whitespace()) {
+        return Err(err("syslog.empty", 0, "a message"));
     } else {
         (13, 0)
     };
@@ -110,21 +110,22 @@ pub fn parse<'a>(
 /// value and the bytes used.
 fn parse_pri(b: &[u8]) -> Result<(u8, usize), ParseError> {
     let body = b.get(1..).unwrap_or_default();
-    let digits = body
-        .iter()
-        .take(4)
-        .take_while(|c| c.is_ascii_digit())
-        .count();
-    if digits == 0 || digits > 3 {
-        return Err(err("syslog.bad_pri", 1, "1 to 3 digits of PRI"));
-    }
+    let digit = |k: usize| {
+        body.get(k)
+            .map(|c| u32::from(c.wrapping_sub(b'0')))
+            .filter(|d| *d < 10)
+    };
+    // The digits one by one at their fixed places: an iterator count and fold cost a few
+    // instructions more per line under callgrind (`bench/parse_instructions.sh`).
+    let (v, digits) = match (digit(0), digit(1), digit(2)) {
+        (Some(x), Some(y), Some(z)) if digit(3).is_none() => (x * 100 + y * 10 + z, 3),
+        (Some(x), Some(y), None) => (x * 10 + y, 2),
+        (Some(x), None, _) => (x, 1),
+        _ => return Err(err("syslog.bad_pri", 1, "1 to 3 digits of PRI")),
+    };
     if body.get(digits) != Some(&b'>') {
         return Err(err("syslog.bad_pri", 1 + digits, "> closing PRI"));
     }
-    let v = body
-        .iter()
-        .take(digits)
-        .fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
     match u8::try_from(v) {
         Ok(v) if v <= 191 => Ok((v, digits + 2)),
         _ => Err(err("syslog.bad_pri", 1, "PRI between 0 and 191")),
@@ -140,41 +141,27 @@ fn trim_end(b: &[u8]) -> &[u8] {
     b.get(..end).unwrap_or_default()
 }
 
-/// MSG with a leading UTF-8 BOM removed; `None` when empty.
+/// MSG with a leading UTF-8 BOM removed; `None` when empty. `m` is the end of a message
+/// [`parse`] already passed through [`trim_end`], so its end needs no trimming (what
+/// follows a BOM is still the end of that message).
+#[inline]
 pub(crate) fn strip_msg(m: &[u8]) -> Option<&[u8]> {
+    debug_assert_eq!(trim_end(m), m);
     let m = m.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(m);
-    let m = trim_end(m);
     (!m.is_empty()).then_some(m)
 }
 
-/// Length of the run of printable ASCII (33..=126) at the start of `b`.
-///
-/// Eight bytes per step (SWAR) rather than a byte loop: header fields are scanned on every
-/// message, and the byte loop was the largest single cost of RFC 5424 parsing (callgrind on
-/// `cargo bench --bench parse`'s lines). See [`printable_len_except`].
-pub(crate) fn printable_len(b: &[u8]) -> usize {
-    printable_len_except(b, [])
-}
-
 /// Length of the run of printable ASCII (33..=126) other than the bytes of `except` at the
-/// start of `b`, eight bytes per step (SWAR).
-///
-/// In each 8-byte word, `(x - 0x21..) & !x & 0x80..` flags the bytes below 33,
-/// `((x + 0x01..) | x) & 0x80..` the bytes above 126, and for each excluded byte `c`,
-/// `(y - 0x01..) & !y & 0x80..` with `y = x ^ c..` the bytes equal to `c`; borrows and
-/// carries only travel upward from a flagged byte, so the lowest flag is always exact.
+/// start of `b`, eight bytes per step (SWAR): [`printable_flags`] and, for each excluded
+/// byte, [`eq_flags`] (exact for the lowest flagged byte, which is all this needs).
 pub(crate) fn printable_len_except<const N: usize>(b: &[u8], except: [u8; N]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut words = b.chunks_exact(8);
     let mut i = 0;
     for w in words.by_ref() {
         let mut a = [0u8; 8];
         a.copy_from_slice(w);
         let x = u64::from_le_bytes(a);
-        let below = x.wrapping_sub(ONES * 33) & !x & HIGH;
-        let above = (x.wrapping_add(ONES) | x) & HIGH;
-        let mut flags = below | above;
+        let mut flags = printable_flags(x);
         for c in except {
             flags |= eq_flags(x, c);
         }
@@ -188,6 +175,15 @@ pub(crate) fn printable_len_except<const N: usize>(b: &[u8], except: [u8; N]) ->
         .iter()
         .position(|c| !(33..=126).contains(c) || except.contains(c))
         .unwrap_or(tail.len())
+}
+
+/// The high bit of each byte of `x` outside printable ASCII (33..=126), exact for every
+/// byte (SWAR): with `l = x & 0x7f..`, `l + 0x01..` sets it for 127, `!(l + 0x5f..)` for
+/// the bytes below 33, `x` itself for the bytes above 127; no byte carries into the next.
+pub(crate) fn printable_flags(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let l = x & (ONES * 0x7f);
+    (x | l.wrapping_add(ONES) | !l.wrapping_add(ONES * 0x5f)) & (ONES * 0x80)
 }
 
 /// The high bit of each byte of `x` equal to `c`, exact for the lowest such byte (SWAR:
@@ -215,27 +211,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn printable_len_agrees_with_a_byte_loop() {
-        let slow = |b: &[u8]| {
-            b.iter()
-                .position(|c| !(33..=126).contains(c))
-                .unwrap_or(b.len())
-        };
-        let mut cases: Vec<Vec<u8>> =
-            vec![vec![], b"abc".to_vec(), b"host.example.com app".to_vec()];
-        for stop in [0u8, 9, 32, 127, 128, 200, 255] {
-            for at in 0..20 {
-                let mut v = vec![b'x'; 20];
-                v[at] = stop;
-                // A byte that would borrow or carry into its neighbours, after the stop.
-                if at + 1 < 20 {
-                    v[at + 1] = 0xff;
+    fn printable_flags_flag_exactly_the_unprintable_bytes() {
+        for c in 0..=255u8 {
+            for at in 0..8 {
+                for fill in [b'x', b'!', b'~', 0x00, 0x7f, 0xff, b' '] {
+                    let mut a = [fill; 8];
+                    a[at] = c;
+                    let flags = printable_flags(u64::from_le_bytes(a));
+                    for (k, byte) in a.iter().enumerate() {
+                        let flagged = flags >> (8 * k + 7) & 1 == 1;
+                        assert_eq!(flagged, !(33..=126).contains(byte), "{a:?} byte {k}");
+                    }
+                    assert_eq!(flags & !0x8080_8080_8080_8080, 0);
                 }
-                cases.push(v);
             }
-        }
-        for c in &cases {
-            assert_eq!(printable_len(c), slow(c), "{c:?}");
         }
     }
 
@@ -346,6 +335,62 @@ mod tests {
             p(r#"<13>1 - - - - - [a k="x] m"#).unwrap_err().code,
             "syslog.bad_structured_data"
         );
+    }
+
+    /// [`parse_pri`] as an iterator count and fold: the form it replaces.
+    fn parse_pri_by_count(b: &[u8]) -> Result<(u8, usize), ParseError> {
+        let body = b.get(1..).unwrap_or_default();
+        let digits = body
+            .iter()
+            .take(4)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if digits == 0 || digits > 3 {
+            return Err(err("syslog.bad_pri", 1, "1 to 3 digits of PRI"));
+        }
+        if body.get(digits) != Some(&b'>') {
+            return Err(err("syslog.bad_pri", 1 + digits, "> closing PRI"));
+        }
+        let v = body
+            .iter()
+            .take(digits)
+            .fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
+        match u8::try_from(v) {
+            Ok(v) if v <= 191 => Ok((v, digits + 2)),
+            _ => Err(err("syslog.bad_pri", 1, "PRI between 0 and 191")),
+        }
+    }
+
+    #[test]
+    fn parse_pri_agrees_with_a_count() {
+        let alphabet = [b'0', b'1', b'9', b'>', b'<', b'a', b' ', b'/', b':', 0xff];
+        let mut v = vec![b'<'];
+        // Every string of up to 5 bytes from `alphabet` after the `<`.
+        fn walk(v: &mut Vec<u8>, alphabet: &[u8], left: usize) {
+            assert_eq!(parse_pri(v), parse_pri_by_count(v), "{v:?}");
+            if left > 0 {
+                for c in alphabet {
+                    v.push(*c);
+                    walk(v, alphabet, left - 1);
+                    v.pop();
+                }
+            }
+        }
+        walk(&mut v, &alphabet, 5);
+        for n in 0..=999 {
+            let s = format!("<{n}>1");
+            assert_eq!(
+                parse_pri(s.as_bytes()),
+                parse_pri_by_count(s.as_bytes()),
+                "{s}"
+            );
+            let s = format!("<{n:03}>");
+            assert_eq!(
+                parse_pri(s.as_bytes()),
+                parse_pri_by_count(s.as_bytes()),
+                "{s}"
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use super::timestamp::parse_rfc3339;
 use super::{
-    ascii_str, eq_flags, err, printable_len, printable_len_except, strip_msg, ParseError,
+    ascii_str, eq_flags, err, printable_flags, printable_len_except, strip_msg, ParseError,
     SyslogEvent,
 };
 
@@ -35,39 +35,8 @@ pub(super) fn parse(b: &[u8], priority: u8, pri_len: usize) -> Result<SyslogEven
         i += n;
         Some(ts)
     };
-    let mut fields: [Option<&str>; 4] = [None; 4];
-    for field in fields.iter_mut() {
-        if b.get(i) != Some(&b' ') {
-            return Err(err("syslog.bad_header", i, "a space between header fields"));
-        }
-        i += 1;
-        if b.get(i..i + 2) == Some(b"- ") {
-            // NILVALUE, the common PROCID and MSGID: no scan.
-            i += 1;
-            *field = None;
-            continue;
-        }
-        let start = i;
-        i += printable_len(b.get(i..).unwrap_or_default());
-        let value = b.get(start..i).unwrap_or_default();
-        if value.is_empty() || value.len() > FIELD_BYTES_MAX {
-            return Err(err(
-                "syslog.bad_header",
-                start,
-                "a header field of 1 to 255 printable ASCII bytes, or -",
-            ));
-        }
-        let s = ascii_str(value);
-        *field = (s != "-").then_some(s);
-    }
-    if b.get(i) != Some(&b' ') {
-        return Err(err(
-            "syslog.bad_header",
-            i,
-            "a space before STRUCTURED-DATA",
-        ));
-    }
-    i += 1;
+    let (fields, end) = header_fields(b, i)?;
+    i = end + 1;
     let structured_data = if b.get(i) == Some(&b'-') {
         i += 1;
         None
@@ -99,6 +68,84 @@ pub(super) fn parse(b: &[u8], priority: u8, pri_len: usize) -> Result<SyslogEven
         structured_data,
         message,
     })
+}
+
+/// HOSTNAME, APP-NAME, PROCID and MSGID (`None` for `-`), each after the space at `i` or
+/// after the previous field, each 1 to 255 printable ASCII bytes; and the index of the space
+/// that must follow the last.
+///
+/// Every field ends at the next byte outside printable ASCII, so one pass over 8-byte words
+/// finds all four ends ([`printable_flags`] flags each such byte exactly; `trailing_zeros`
+/// takes them in order): a scan per field, with its set-up and tail, cost more than the
+/// search on fields of a few bytes (200 of the 830 instructions per RFC 5424 line of
+/// `bench/lines.rs` under callgrind, `bench/parse_instructions.sh`).
+fn header_fields(b: &[u8], i: usize) -> Result<([Option<&str>; 4], usize), ParseError> {
+    let mut fields = [None; 4];
+    // `at`: the space before the next field; `flags`: the stops not yet taken in the word
+    // at `base`. Stops are at most `b.len()` (see [`word_flags`]), and the loop ends at the
+    // first stop that is not a space, so `base` never passes the end.
+    let mut at = i;
+    let mut base = i + 1;
+    let mut flags = word_flags(b, base);
+    for field in fields.iter_mut() {
+        if b.get(at) != Some(&b' ') {
+            return Err(err(
+                "syslog.bad_header",
+                at,
+                "a space between header fields",
+            ));
+        }
+        while flags == 0 {
+            base += 8;
+            flags = word_flags(b, base);
+        }
+        let stop = base + (flags.trailing_zeros() / 8) as usize;
+        flags &= flags - 1;
+        let value = match b.get(at + 1..stop) {
+            Some(v) if (1..=FIELD_BYTES_MAX).contains(&v.len()) => v,
+            _ => {
+                return Err(err(
+                    "syslog.bad_header",
+                    at + 1,
+                    "a header field of 1 to 255 printable ASCII bytes, or -",
+                ))
+            }
+        };
+        *field = (value != b"-").then(|| ascii_str(value));
+        at = stop;
+    }
+    if b.get(at) != Some(&b' ') {
+        return Err(err(
+            "syslog.bad_header",
+            at,
+            "a space before STRUCTURED-DATA",
+        ));
+    }
+    Ok((fields, at))
+}
+
+/// [`printable_flags`] of the 8 bytes of `b` at `at`; past the end of `b`, only the byte
+/// at `b.len()` (when in this word) is flagged, so no stop lies beyond the end.
+#[inline]
+fn word_flags(b: &[u8], at: usize) -> u64 {
+    match b.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(w) => printable_flags(u64::from_le_bytes(*w)),
+        None => tail_flags(b, at),
+    }
+}
+
+/// [`word_flags`] of the last 0 to 7 bytes and the end.
+#[cold]
+fn tail_flags(b: &[u8], at: usize) -> u64 {
+    let mut a = [b'a'; 8];
+    let tail = b.get(at..).unwrap_or_default();
+    if let Some(head) = a.get_mut(..tail.len()) {
+        head.copy_from_slice(tail);
+    }
+    if let Some(end) = a.get_mut(tail.len()) {
+        *end = 0;
+    }
+    printable_flags(u64::from_le_bytes(a))
 }
 
 /// Validate SD-ELEMENTs starting at `i`; returns the index just past the last `]`.
@@ -166,16 +213,18 @@ fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
 /// search on them: 58 instructions per RFC 5424 line of `bench/lines.rs` under callgrind
 /// (`bench/parse_instructions.sh`). Each word's bytes are flagged by [`eq_flags`].
 fn quote_or_backslash(b: &[u8]) -> Option<usize> {
-    for (k, w) in b.chunks_exact(8).take(2).enumerate() {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(w);
-        let x = u64::from_le_bytes(a);
+    let mut from = 0;
+    while from < 16 {
+        let Some(w) = b.get(from..).and_then(<[u8]>::first_chunk::<8>) else {
+            break;
+        };
+        let x = u64::from_le_bytes(*w);
         let flags = eq_flags(x, b'"') | eq_flags(x, b'\\');
         if flags != 0 {
-            return Some(k * 8 + (flags.trailing_zeros() / 8) as usize);
+            return Some(from + (flags.trailing_zeros() / 8) as usize);
         }
+        from += 8;
     }
-    let from = (b.len() / 8).min(2) * 8;
     memchr::memchr2(b'"', b'\\', b.get(from..)?).map(|n| from + n)
 }
 
@@ -306,6 +355,79 @@ mod tests {
                         "{v:?}"
                     );
                 }
+            }
+        }
+    }
+
+    /// [`header_fields`] as a byte loop: the field scans it replaces.
+    fn header_fields_by_bytes(
+        b: &[u8],
+        mut i: usize,
+    ) -> Result<([Option<&str>; 4], usize), ParseError> {
+        let mut fields = [None; 4];
+        for field in fields.iter_mut() {
+            if b.get(i) != Some(&b' ') {
+                return Err(err("syslog.bad_header", i, "a space between header fields"));
+            }
+            let start = i + 1;
+            i = start;
+            while b.get(i).is_some_and(|c| (33..=126).contains(c)) {
+                i += 1;
+            }
+            if i == start || i - start > FIELD_BYTES_MAX {
+                return Err(err(
+                    "syslog.bad_header",
+                    start,
+                    "a header field of 1 to 255 printable ASCII bytes, or -",
+                ));
+            }
+            let value = std::str::from_utf8(&b[start..i]).unwrap();
+            *field = (value != "-").then_some(value);
+        }
+        if b.get(i) != Some(&b' ') {
+            return Err(err(
+                "syslog.bad_header",
+                i,
+                "a space before STRUCTURED-DATA",
+            ));
+        }
+        Ok((fields, i))
+    }
+
+    #[test]
+    fn header_fields_agree_with_a_byte_loop() {
+        let mut cases: Vec<Vec<u8>> = vec![
+            vec![],
+            b" mymachine.example.com su - ID47 - m".to_vec(),
+            b" - - - - ".to_vec(),
+            format!(" {} a b c ", "h".repeat(255)).into_bytes(),
+            format!(" {} a b c ", "h".repeat(256)).into_bytes(),
+            format!(" a b c {} ", "h".repeat(300)).into_bytes(),
+        ];
+        for len in 0..30 {
+            for at in 0..len {
+                for c in [b' ', 0x00, b'\t', 0x7f, 0x80, 0xff, b'!', b'~', b'-'] {
+                    for gap in [1, 2, 3, 5, 9] {
+                        let mut v = vec![b'h'; len];
+                        v[at] = c;
+                        // More spaces after it, and bytes that would carry or borrow.
+                        for (k, next) in [b' ', 0xff, b' ', b'!', b' ', b' '].iter().enumerate() {
+                            if let Some(x) = v.get_mut(at + (k + 1) * gap) {
+                                *x = *next;
+                            }
+                        }
+                        cases.push(v);
+                    }
+                }
+            }
+        }
+        for v in &cases {
+            for from in 0..v.len().min(12) {
+                assert_eq!(
+                    header_fields(v, from),
+                    header_fields_by_bytes(v, from),
+                    "{v:?} from {from}"
+                );
             }
         }
     }
