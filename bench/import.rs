@@ -3,7 +3,7 @@
 //!   (`EvtxParser::records()`, what our import asks of it) and, for context, to JSON
 //!   (`records_json()`), beside linerate's full import of the same file (iterate, normalize
 //!   to ECS JSON into a reused buffer, no output I/O);
-//! - CloudTrail, Azure and GCP records (the samples of `shared/testdata/cloud`, replicated in
+//! - CloudTrail, Azure and GCP records (the samples of `tests/data/samples/cloud`, replicated in
 //!   memory): `serde_json::from_slice::<Value>` of each record beside linerate's normalize
 //!   of the same records to ECS JSON.
 //!
@@ -36,7 +36,7 @@ const CLOUD_RECORDS: usize = 4096;
 
 fn testdata(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/testdata")
+        .join("tests/data/samples")
         .join(rel)
 }
 

@@ -12,7 +12,7 @@ callgrind_example import_instructions
 echo "| file | crate instr/record | linerate instr/record | ours | rate |"
 echo "| --- | ---: | ---: | ---: | ---: |"
 for name in security.evtx system.evtx; do
-  file=../shared/testdata/evtx/$name
+  file=tests/data/samples/evtx/$name
   records=$("$BIN" crate "$file" 0)
   c=$(per_item crate "$file" "$ITER" "$records"); l=$(per_item linerate "$file" "$ITER" "$records")
   echo "| $name | $c | $l | $((l - c)) | $(python3 -c "print(f'{$c/$l:.0%}')") |"

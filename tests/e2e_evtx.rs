@@ -14,16 +14,7 @@ use common::{consume, Appliance, Kafka, Keys};
 use serde_json::Value;
 
 fn testdata(name: &str) -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for candidate in [
-        here.join("../shared/testdata/evtx"),
-        PathBuf::from("/work/shared/testdata/evtx"),
-    ] {
-        if candidate.is_dir() {
-            return candidate.join(name);
-        }
-    }
-    panic!("shared/testdata not found beside the repository");
+    common::testdata().join("evtx").join(name)
 }
 
 /// The records the `evtx` crate reads from `path`: record ID → event ID.

@@ -1,5 +1,5 @@
 //! End to end against the real binary: forwarded Windows events (NXLog `to_json()` lines and
-//! rendered event XML from `shared/testdata/windows/`) over the syslog TCP port and over
+//! rendered event XML from `tests/data/samples/windows/`) over the syslog TCP port and over
 //! `POST /windows`, and the enrichment table's `logs.enriched` topic, through librdkafka's
 //! mock cluster (owned by the test) to a real consumer.
 

@@ -1,5 +1,5 @@
 //! `linerate import KIND FILE --stdout`, run as the real binary, against expectations written
-//! by hand from `shared/SCHEMA.md` and `shared/testdata/README.md` (`tests/data/import/`),
+//! by hand from `docs/SCHEMA.md` and `tests/data/samples/README.md` (`tests/data/import/`),
 //! field by field; EVTX files against the `evtx` crate's own counts; bad input.
 
 mod common;

@@ -119,7 +119,7 @@ mod tests {
 
     fn testdata(name: &str) -> File {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/testdata/evtx")
+            .join("tests/data/samples/evtx")
             .join(name);
         File::open(p).unwrap()
     }

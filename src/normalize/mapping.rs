@@ -1,4 +1,4 @@
-//! The mapping tables of `shared/SCHEMA.md`, in one place: source severities to the syslog
+//! The mapping tables of `docs/SCHEMA.md`, in one place: source severities to the syslog
 //! scale (`event.severity`), and source operations to ECS `event.category` / `event.type`.
 //!
 //! Every table returns only values that ECS 8.x allows, and only category/type pairs it

@@ -1,4 +1,4 @@
-//! Normalization to the ECS contract of `shared/SCHEMA.md`, written as JSON straight into a
+//! Normalization to the ECS contract of `docs/SCHEMA.md`, written as JSON straight into a
 //! reused buffer (no intermediate tree, no per-event allocation once the buffer has grown).
 
 pub mod azure;

@@ -1020,7 +1020,7 @@ mod tests {
     /// Every record of every sample EVTX file (as the `evtx` crate renders it) and every
     /// sample of forwarded event XML.
     fn sample_xml() -> Vec<(String, String)> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/samples");
         let mut samples = Vec::new();
         for file in crate::import::evtx::evtx_files(&dir.join("evtx")).unwrap() {
             let name = file.display().to_string();

@@ -394,21 +394,13 @@ pub fn seq_of(event: &serde_json::Value) -> Option<u64> {
     msg.strip_prefix("seq=")?.split(' ').next()?.parse().ok()
 }
 
-/// `shared/testdata`, beside the repository.
+/// The sample inputs (`tests/data/samples`: EVTX, Windows and cloud records; origins and
+/// licenses in its README).
 pub fn testdata() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for candidate in [
-        here.join("../shared/testdata"),
-        PathBuf::from("/work/shared/testdata"),
-    ] {
-        if candidate.is_dir() {
-            return candidate;
-        }
-    }
-    panic!("shared/testdata not found beside the repository");
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/samples")
 }
 
-/// The bytes of a `shared/testdata` file.
+/// The bytes of a `tests/data/samples` file.
 pub fn sample(rel: &str) -> Vec<u8> {
     std::fs::read(testdata().join(rel)).unwrap()
 }
