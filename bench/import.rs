@@ -5,7 +5,12 @@
 //!   to ECS JSON into a reused buffer, no output I/O);
 //! - CloudTrail, Azure and GCP records (the samples of `tests/data/samples/cloud`, replicated in
 //!   memory): `serde_json::from_slice::<Value>` of each record beside linerate's normalize
-//!   of the same records to ECS JSON.
+//!   of the same records to ECS JSON;
+//! - one 64 KiB NXLog event (a sample record padded with 5000-odd short `EventData` names,
+//!   one in five a repeat; issue 12): its `winlog.event_data` de-duplication by the
+//!   quadratic scan the writer used before (every pair against every later one) and by the
+//!   linear table it uses now (`LastNames::mark_by_scan` / `mark_by_table`, same pairs, same
+//!   result), and the whole record's normalization to ECS JSON.
 //!
 //! Run: `cargo bench --bench import`.
 
@@ -17,8 +22,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use evtx::EvtxParser;
 use linerate::import::json_split::{split_records, Piece};
 use linerate::import::{input, ImportError, ImportOptions, Importer, Kind, Sink};
+use linerate::normalize::ecs_record::LastNames;
 use linerate::normalize::{
-    azure_to_ecs, cloudtrail_to_ecs, gcp_to_ecs, ReceiveMeta, RecordOptions, RecordOutcome,
+    azure_to_ecs, cloudtrail_to_ecs, gcp_to_ecs, windows_to_ecs, ReceiveMeta, RecordOptions,
+    RecordOutcome,
 };
 
 const CLOUDTRAIL: &[&str] = &[
@@ -171,5 +178,72 @@ fn bench_cloud(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_evtx, bench_cloud);
+/// Bytes of the padded NXLog event.
+const NXLOG_EVENT_BYTES: usize = 64 << 10;
+
+/// The first NXLog sample record padded to [`NXLOG_EVENT_BYTES`] with `"Dnnnn":"v"` fields
+/// (every fifth name repeats one four places back), and the padding's name/value pairs.
+fn nxlog_64k() -> (Vec<u8>, Vec<(String, String)>) {
+    let sample = std::fs::read_to_string(testdata("windows/nxlog.ndjson")).expect("a sample");
+    let first = sample.lines().next().expect("a record").trim_end();
+    let mut record = first.strip_suffix('}').expect("a JSON object").to_string();
+    let mut pairs = Vec::new();
+    for i in 0.. {
+        let name = if i % 5 == 4 {
+            format!("D{:04}", i - 4)
+        } else {
+            format!("D{i:04}")
+        };
+        let field = format!(",\"{name}\":\"v{}\"", i % 10);
+        if record.len() + field.len() + 1 > NXLOG_EVENT_BYTES {
+            break;
+        }
+        record.push_str(&field);
+        pairs.push((name, format!("v{}", i % 10)));
+    }
+    record.push('}');
+    (record.into_bytes(), pairs)
+}
+
+fn bench_nxlog_64k(c: &mut Criterion) {
+    let (record, pairs) = nxlog_64k();
+    let data: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> = pairs
+        .iter()
+        .map(|(n, v)| (n.as_str().into(), v.as_str().into()))
+        .collect();
+    let mut last = LastNames::default();
+    let by_scan = last.mark_by_scan(&data).to_vec();
+    assert_eq!(by_scan, last.mark_by_table(&data));
+    eprintln!(
+        "nxlog_64k: a {}-byte record, {} padding pairs",
+        record.len(),
+        data.len()
+    );
+    let mut g = c.benchmark_group("nxlog_64k");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(20);
+    g.bench_function("event_data_by_scan_before", |b| {
+        b.iter(|| black_box(last.mark_by_scan(black_box(&data))).len())
+    });
+    g.bench_function("event_data_by_table_after", |b| {
+        b.iter(|| black_box(last.mark_by_table(black_box(&data))).len())
+    });
+    let meta = ReceiveMeta {
+        received_unix_micros: 1_736_334_000_000_000,
+        peer: None,
+    };
+    let opts = RecordOptions::default();
+    let (mut scratch, mut out) = (Vec::new(), Vec::with_capacity(128 << 10));
+    g.bench_function("linerate_normalize_ecs_json", |b| {
+        b.iter(|| {
+            out.clear();
+            let outcome = windows_to_ecs(black_box(&record), &opts, &meta, &mut scratch, &mut out);
+            assert_eq!(outcome, RecordOutcome::Event);
+            black_box(&out);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_evtx, bench_cloud, bench_nxlog_64k);
 criterion_main!(benches);

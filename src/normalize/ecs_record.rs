@@ -3,6 +3,7 @@
 //! the syslog writer's escaping and timestamp helpers. Absent fields are left out.
 
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use super::ecs_writer::{
@@ -210,6 +211,69 @@ pub fn write_ecs_record(out: &mut Vec<u8>, rec: &EcsRecord<'_>, meta: &ReceiveMe
     out.push(b'}');
 }
 
+/// Names up to which [`LastNames::mark`] compares every pair with every later one: cheaper
+/// than hashing for the ten or twenty names of a typical event.
+const LAST_NAMES_SCAN_MAX: usize = 16;
+
+thread_local! {
+    /// The shard's (thread's) [`LastNames`], reused by every record it writes.
+    static LAST_NAMES: std::cell::RefCell<LastNames> = std::cell::RefCell::new(LastNames::default());
+}
+
+/// Which `winlog.event_data` pairs are written: the last pair of each name, when its value
+/// is [`present`] (an earlier value of the same name never stands in for a later `-`).
+///
+/// Linear in the number of pairs: above [`LAST_NAMES_SCAN_MAX`] names are looked up in an
+/// open-addressed table of pair indices (hashbrown's `HashTable`, so the keys stay borrowed
+/// from the record), kept with its capacity between records. The hasher is foldhash with a
+/// per-thread random seed: the names come from the network, so a fixed seed would let a
+/// sender choose colliding names and make this quadratic again.
+#[derive(Default)]
+pub struct LastNames {
+    table: hashbrown::HashTable<usize>,
+    hasher: foldhash::fast::RandomState,
+    kept: Vec<bool>,
+}
+
+impl LastNames {
+    /// One flag per pair of `data`, in order: whether it is written.
+    pub fn mark(&mut self, data: &[(Cow<'_, str>, Cow<'_, str>)]) -> &[bool] {
+        if data.len() <= LAST_NAMES_SCAN_MAX {
+            self.mark_by_scan(data)
+        } else {
+            self.mark_by_table(data)
+        }
+    }
+
+    /// [`LastNames::mark`] by comparing each pair's name with every later one (quadratic).
+    pub fn mark_by_scan(&mut self, data: &[(Cow<'_, str>, Cow<'_, str>)]) -> &[bool] {
+        self.kept.clear();
+        self.kept
+            .extend(data.iter().enumerate().map(|(i, (name, value))| {
+                present(value) && !data[i + 1..].iter().any(|(later, _)| later == name)
+            }));
+        &self.kept
+    }
+
+    /// [`LastNames::mark`] through the table (linear): from the end, a pair is the last of
+    /// its name when no later pair put the name in the table.
+    pub fn mark_by_table(&mut self, data: &[(Cow<'_, str>, Cow<'_, str>)]) -> &[bool] {
+        self.kept.clear();
+        self.kept.resize(data.len(), false);
+        self.table.clear();
+        for (i, (name, value)) in data.iter().enumerate().rev() {
+            let hash = self.hasher.hash_one(name.as_ref());
+            if self.table.find(hash, |&j| data[j].0 == *name).is_none() {
+                let hasher = &self.hasher;
+                self.table
+                    .insert_unique(hash, i, |&j| hasher.hash_one(data[j].0.as_ref()));
+                self.kept[i] = present(value);
+            }
+        }
+        &self.kept
+    }
+}
+
 fn write_winlog(out: &mut Vec<u8>, w: &Winlog<'_>) {
     out.extend_from_slice(b",\"winlog\":{");
     let mut first = true;
@@ -221,18 +285,15 @@ fn write_winlog(out: &mut Vec<u8>, w: &Winlog<'_>) {
     field(out, &mut first, "event_id", &w.event_id);
     field(out, &mut first, "provider_name", &w.provider_name);
     let data = &w.event_data;
-    let kept = |i: usize| {
-        let (name, value) = &data[i];
-        present(value) && !data[i + 1..].iter().any(|(later, _)| later == name)
-    };
-    if (0..data.len()).any(kept) {
+    LAST_NAMES.with_borrow_mut(|last| {
+        let kept = last.mark(data);
+        if !kept.contains(&true) {
+            return;
+        }
         key(out, &mut first, "event_data");
         out.push(b'{');
         let mut first_pair = true;
-        for (i, (name, value)) in data.iter().enumerate() {
-            if !kept(i) {
-                continue;
-            }
+        for ((name, value), _) in data.iter().zip(kept).filter(|(_, k)| **k) {
             if !first_pair {
                 out.push(b',');
             }
@@ -243,7 +304,7 @@ fn write_winlog(out: &mut Vec<u8>, w: &Winlog<'_>) {
             write_str(out, value.as_bytes());
         }
         out.push(b'}');
-    }
+    });
     out.push(b'}');
 }
 
@@ -293,5 +354,101 @@ mod tests {
         );
         assert_eq!(v["winlog"], serde_json::json!({"event_data": {"B": "2"}}));
         assert!(v.get("host").is_none() && v.get("user").is_none());
+    }
+
+    /// `data`'s `event_data` as written: the last pair of each name, in source order,
+    /// computed the plain way (a map from name to its last position).
+    fn expected_event_data(data: &[(Cow<'_, str>, Cow<'_, str>)]) -> String {
+        let mut last = std::collections::HashMap::new();
+        for (i, (name, _)) in data.iter().enumerate() {
+            last.insert(name.as_ref(), i);
+        }
+        let pairs: Vec<String> = data
+            .iter()
+            .enumerate()
+            .filter(|(i, (name, value))| last[name.as_ref()] == *i && present(value))
+            .map(|(_, (name, value))| format!("\"{name}\":\"{value}\""))
+            .collect();
+        format!("\"event_data\":{{{}}}", pairs.join(","))
+    }
+
+    #[test]
+    fn thousands_of_names_keep_the_last_of_each_in_source_order() {
+        // 3000 distinct names, and 1000 names given three times each, between them;
+        // every tenth repeated name ends with `-` (left out, not replaced by an earlier value).
+        let mut data: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+        for i in 0..3000 {
+            data.push((format!("Name{i}").into(), format!("v{i}").into()));
+            // 7 is prime to 1000: each round of 1000 names every Dup once, in a new order.
+            let d = i * 7 % 1000;
+            let round = i / 1000;
+            let value = if round == 2 && d % 10 == 0 {
+                "-".to_string()
+            } else {
+                format!("r{round}")
+            };
+            data.push((format!("Dup{d}").into(), value.into()));
+        }
+        assert_eq!(data.len(), 6000);
+        let mut last = LastNames::default();
+        let by_table = last.mark_by_table(&data).to_vec();
+        let by_scan = last.mark_by_scan(&data).to_vec();
+        assert_eq!(by_table, by_scan);
+        assert_eq!(last.mark(&data), &by_table[..]);
+        // 3000 distinct + 1000 repeated - 100 whose last value is `-`.
+        assert_eq!(by_table.iter().filter(|k| **k).count(), 3900);
+
+        let rec = EcsRecord {
+            winlog: Some(Winlog {
+                event_data: data.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let meta = ReceiveMeta {
+            received_unix_micros: 0,
+            peer: None,
+        };
+        let mut out = Vec::new();
+        write_ecs_record(&mut out, &rec, &meta);
+        let out = String::from_utf8(out).unwrap();
+        let expected = expected_event_data(&data);
+        assert!(
+            out.contains(&format!("{{{expected}}}")),
+            "event_data differs from the last-of-each-name pairs"
+        );
+        // Written again by the same (reused) table: the same bytes.
+        let mut again = Vec::new();
+        write_ecs_record(&mut again, &rec, &meta);
+        assert_eq!(again, out.as_bytes());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn table_and_scan_mark_the_same_pairs(
+            pairs in proptest::collection::vec((0u8..24, 0u8..4), 0..80)
+        ) {
+            let values = ["-", "", "x", " y "];
+            let data: Vec<(Cow<'_, str>, Cow<'_, str>)> = pairs
+                .iter()
+                .map(|(n, v)| (format!("N{n}").into(), values[*v as usize].into()))
+                .collect();
+            let mut last = LastNames::default();
+            let by_table = last.mark_by_table(&data).to_vec();
+            proptest::prop_assert_eq!(&by_table, &last.mark_by_scan(&data).to_vec());
+            let rec = EcsRecord {
+                winlog: Some(Winlog { event_data: data.clone(), ..Default::default() }),
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            write_ecs_record(&mut out, &rec, &ReceiveMeta { received_unix_micros: 0, peer: None });
+            let out = String::from_utf8(out).unwrap();
+            let expected = expected_event_data(&data);
+            if expected == "\"event_data\":{}" {
+                proptest::prop_assert!(!out.contains("event_data"));
+            } else {
+                proptest::prop_assert!(out.contains(&expected), "{} lacks {}", out, expected);
+            }
+        }
     }
 }
