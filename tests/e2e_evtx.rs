@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{consume, Appliance, Kafka, Keys};
+use common::{consume, http_get, Appliance, Kafka, Keys};
 use serde_json::Value;
 
 fn testdata(name: &str) -> PathBuf {
@@ -100,6 +100,29 @@ fn copied_files_arrive_once_across_a_restart() {
     );
     assert_eq!(m.sum("linerate_evtx_files_watched", &[]), 1);
     assert_eq!(m.sum("linerate_evtx_corrupt_chunks_total", &[]), 0);
+    // Counted as received under their own transport (in /metrics and /api/v1), not TCP's.
+    let m = a.wait_metrics(Duration::from_secs(5), |m| {
+        m.sum("linerate_events_received_total", &["transport=\"evtx\""]) == first.len() as u64
+    });
+    assert_eq!(
+        m.sum("linerate_events_received_total", &["transport=\"evtx\""]),
+        first.len() as u64
+    );
+    assert_eq!(
+        m.sum("linerate_events_received_total", &["transport=\"tcp\""]),
+        0
+    );
+    assert!(m.sum("linerate_received_bytes_total", &["transport=\"evtx\""]) > 0);
+    let (status, body) = http_get(a.http_port, "/api/v1/shards").unwrap();
+    assert_eq!(status, 200);
+    let shards: Value = serde_json::from_str(&body).unwrap();
+    let received: u64 = shards["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["counters"]["received"]["evtx"].as_u64().unwrap())
+        .sum();
+    assert_eq!(received, first.len() as u64, "{body}");
     let (code, _) = a.terminate();
     assert_eq!(code, 0);
 

@@ -192,6 +192,18 @@ fn firehose_pubsub_and_record_bodies_reach_kafka_and_refusals_produce_nothing() 
         Duration::from_secs(3),
     );
     assert_eq!(raw.len(), want, "raw records");
+    // Counted as received under their own transport, not TCP's.
+    let m = app.wait_metrics(Duration::from_secs(5), |m| {
+        m.sum("linerate_events_received_total", &["transport=\"http\""]) == want as u64
+    });
+    assert_eq!(
+        m.sum("linerate_events_received_total", &["transport=\"http\""]),
+        want as u64
+    );
+    assert_eq!(
+        m.sum("linerate_events_received_total", &["transport=\"tcp\""]),
+        0
+    );
     let (code, _) = app.terminate();
     assert_eq!(code, 0);
 }

@@ -9,7 +9,7 @@
 //!   20 header_crc   u32   crc32 of bytes 0..20
 //! payload:
 //!   0  received_unix_micros i64
-//!   8  transport u8, 9 flags u8 (bit 0: truncated; bits 1..4: the record kind, 0 = syslog),
+//!   8  transport u8 (0 udp, 1 tcp, 2 evtx, 3 http), 9 flags u8 (bit 0: truncated; bits 1..4: the record kind, 0 = syslog),
 //!   10 peer family u8 (0, 4 or 6)
 //!   11 peer port u16, 13 peer address [u8; 16]
 //!   29 the message as received
@@ -219,11 +219,9 @@ pub fn decode_checked(src: &[u8], verify: bool) -> Result<Frame<'_>, FrameError>
         6 => Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(addr)), port)),
         _ => None,
     };
-    let transport = if payload[8] == Transport::Udp as u8 {
-        Transport::Udp
-    } else {
-        Transport::Tcp
-    };
+    // Rings written before EVTX and HTTP had their own transport hold 0 or 1; a value this
+    // version does not know (a newer ring) counts as TCP, as every non-UDP value once did.
+    let transport = Transport::from_byte(payload[8]).unwrap_or(Transport::Tcp);
     Ok(Frame::Event(
         Event {
             seq: u64_at(h, 8),
@@ -331,6 +329,68 @@ mod tests {
         };
         assert_eq!((ev.kind, ev.truncated), (RecordKind::Syslog, true));
         assert_eq!(RecordKind::from_bits(5), None);
+    }
+
+    /// Re-seal a frame whose payload bytes a test changed (both crcs).
+    fn reseal(buf: &mut [u8], raw_len: usize) {
+        let crc = crc32fast::hash(&buf[HEADER_BYTES..HEADER_BYTES + META_BYTES + raw_len]);
+        buf[16..20].copy_from_slice(&crc.to_le_bytes());
+        let hcrc = crc32fast::hash(&buf[0..20]);
+        buf[20..24].copy_from_slice(&hcrc.to_le_bytes());
+    }
+
+    #[test]
+    fn every_transport_round_trips() {
+        for t in [
+            Transport::Udp,
+            Transport::Tcp,
+            Transport::Evtx,
+            Transport::Http,
+        ] {
+            let raw = b"<Event/>";
+            let mut buf = vec![0u8; frame_len(raw.len())];
+            write_event(&mut buf, 3, &meta("none"), t, false, RecordKind::Windows, raw);
+            assert_eq!(buf[HEADER_BYTES + 8], t as u8);
+            let Ok(Frame::Event(ev, _)) = decode(&buf) else {
+                panic!("not an event")
+            };
+            assert_eq!(ev.transport, t);
+            assert_eq!(Transport::from_byte(t as u8), Some(t));
+        }
+    }
+
+    #[test]
+    fn frames_of_the_previous_version_read_as_before() {
+        // A TCP frame as the version before EVTX and HTTP had their own transport wrote
+        // it (seq 5, no peer, received 2025-01-08T11:00:00.123456Z, "<13>hi"): the byte
+        // layout is unchanged, transport 1 is still TCP.
+        const OLD_TCP_FRAME: &str = "4c52463123000000 0500000000000000 c2d92dbfdd1ffc4a \
+                                     40ee49c32f2b0600 0100000000000000 0000000000000000 \
+                                     00000000003c3133 3e68690000000000";
+        let hex: String = OLD_TCP_FRAME.split_whitespace().collect();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let Ok(Frame::Event(ev, len)) = decode(&bytes) else {
+            panic!("the old frame no longer decodes")
+        };
+        assert_eq!(len, bytes.len());
+        assert_eq!(
+            (ev.seq, ev.transport, ev.kind, ev.raw),
+            (5, Transport::Tcp, RecordKind::Syslog, &b"<13>hi"[..])
+        );
+        assert_eq!(ev.meta.received_unix_micros, 1_736_334_000_123_456);
+        // The old writer's UDP byte, and a transport from a newer version (read as TCP).
+        for (byte, read_as) in [(0u8, Transport::Udp), (9, Transport::Tcp)] {
+            let mut b = bytes.clone();
+            b[HEADER_BYTES + 8] = byte;
+            reseal(&mut b, 6);
+            let Ok(Frame::Event(ev, _)) = decode(&b) else {
+                panic!("not an event")
+            };
+            assert_eq!(ev.transport, read_as, "transport byte {byte}");
+        }
     }
 
     #[test]

@@ -325,6 +325,8 @@ fn input_json(input: &Input, st: &State) -> Value {
                         "rejected": sum(|s| s.tcp_connections_rejected),
                     });
                 }
+                // Not syslog transports: their inputs are the arms below.
+                Transport::Evtx | Transport::Http => {}
             }
             (TRANSPORT_NAMES[t], json!({ "listen": listen }), counters)
         }
@@ -396,7 +398,7 @@ mod tests {
             core: 1,
             ..Default::default()
         };
-        snap.received = [5, 7];
+        snap.received = [5, 7, 8, 9];
         snap.dropped[DropReason::Paused as usize] = 3;
         snap.tcp_connections_accepted = 2;
         snap.evtx_files_watched = 4;
@@ -430,6 +432,8 @@ mod tests {
         assert_eq!(shards[1]["state"], "alive");
         assert_eq!(shards[1]["alive"], true);
         assert_eq!(shards[1]["counters"]["received"]["tcp"], 7);
+        assert_eq!(shards[1]["counters"]["received"]["evtx"], 8);
+        assert_eq!(shards[1]["counters"]["received"]["http"], 9);
         assert_eq!(shards[1]["counters"]["dropped"]["paused"], 3);
         assert_eq!(shards[1]["counters"]["delivered"]["logs.normalized"], 0);
         assert!(shards[1]["snapshot_age_ms"].as_u64().is_some());

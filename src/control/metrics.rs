@@ -400,6 +400,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 mod tests {
     use super::*;
     use std::time::Duration;
+    use crate::shard::stats::Transport;
 
     #[test]
     fn renders_labels_and_values() {
@@ -413,6 +414,8 @@ mod tests {
             ..Default::default()
         };
         snap.received[1] = 42;
+        snap.received[Transport::Evtx as usize] = 17;
+        snap.received_bytes[Transport::Http as usize] = 900;
         snap.delivered[1] = 40;
         snap.dropped[2] = 3;
         snap.backpressure_micros = 1_500_000;
@@ -439,6 +442,12 @@ mod tests {
             text.contains("linerate_events_received_total{shard=\"1\",transport=\"tcp\"} 42\n"),
             "{text}"
         );
+        assert!(text.contains(
+            "linerate_events_received_total{shard=\"1\",transport=\"evtx\"} 17\n"
+        ));
+        assert!(text.contains(
+            "linerate_received_bytes_total{shard=\"1\",transport=\"http\"} 900\n"
+        ));
         assert!(text.contains(
             "linerate_events_delivered_total{shard=\"1\",topic=\"logs.normalized\"} 40\n"
         ));

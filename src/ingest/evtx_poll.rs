@@ -331,7 +331,7 @@ async fn read_new_records(
                 let truncated = raw.len() > p.message_bytes_max;
                 let raw = &raw[..raw.len().min(p.message_bytes_max)];
                 let appended = p
-                    .ingest(raw, truncated, &meta, Transport::Tcp, RecordKind::Windows)
+                    .ingest(raw, truncated, &meta, Transport::Evtx, RecordKind::Windows)
                     .await;
                 if !appended {
                     // Shutting down with a full ring: read again at the next start.

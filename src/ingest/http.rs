@@ -467,7 +467,7 @@ fn accept(
         received_unix_micros: unix_micros_now(),
         peer,
     };
-    p.ingest_all(&records, &meta, Transport::Tcp).map_err(|_| {
+    p.ingest_all(&records, &meta, Transport::Http).map_err(|_| {
         Rejection::new(
             503,
             "the buffer is full: nothing of this request was accepted; retry later",
