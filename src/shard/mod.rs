@@ -96,7 +96,9 @@ async fn run_ring_sync(p: Rc<Pipeline>, path: std::path::PathBuf, interval: Dura
 /// The shard's spill task: while the ring is above its high watermark (until below the
 /// low one), move its oldest events to the spill a block at a time. A failed write (disk
 /// full) leaves the events in the ring and is retried with backoff; meanwhile the ring
-/// fills and the inputs back off. Stops at shutdown (the ring keeps what it holds).
+/// fills and the inputs back off. `spill_blocked` is 1 exactly while a block waits to be
+/// written and cannot be: a successful write, or nothing left to spill, sets it back to 0.
+/// Stops at shutdown (the ring keeps what it holds).
 async fn run_spill(p: Rc<Pipeline>, mut w: SpillWriter, cfg: Arc<Config>) {
     let with_spill = |f: &mut dyn FnMut(&mut Spill)| {
         if let Some(s) = p.delivery.borrow_mut().spill_mut() {
@@ -127,6 +129,13 @@ async fn run_spill(p: Rc<Pipeline>, mut w: SpillWriter, cfg: Arc<Config>) {
             None
         };
         let Some(c) = collected else {
+            // Nothing waits to be spilled (the ring is below its watermark again, or holds
+            // nothing it could move): whatever held spilling back no longer holds anything.
+            if p.stats.spill_blocked.get() != 0 {
+                tracing::info!(shard = p.shard, "spill: no longer blocked (nothing to spill)");
+                p.stats.spill_blocked.set(0);
+                backoff = SPILL_RETRY_MIN;
+            }
             // Idle: seal a segment whose events are all acknowledged, so it can go.
             let drained = p.delivery.borrow().spill().is_some_and(|s| s.is_drained());
             if w.is_open() && drained {

@@ -109,7 +109,8 @@ pub struct ShardStats {
     pub spilled_events: Cell<u64>,
     /// Spill block writes that failed (disk full, I/O error); the events stayed in the ring.
     pub spill_write_errors: Cell<u64>,
-    /// 1 while spilling is held back (spill_bytes_max reached or writes failing).
+    /// 1 while a spill block waits and cannot be written (spill_bytes_max reached or writes
+    /// failing); 0 again after a successful write or once nothing waits to be spilled.
     pub spill_blocked: Cell<u64>,
     /// Rejected records written to the dead-letter file.
     pub dead_lettered_file: Cell<u64>,
