@@ -234,8 +234,43 @@ pub struct KafkaConfig {
     pub shutdown_flush_ms: u64,
     /// Partitions of each topic the embedded cluster creates.
     pub embedded_partitions: i32,
-    /// Any librdkafka property, passed through last (overrides the above).
+    /// Any librdkafka property, passed through last (overrides the above). Each must be a
+    /// property librdkafka knows, with a value it takes; one that weakens the delivery
+    /// guarantee (`acks`, `enable.idempotence`, ... see
+    /// [`crate::sink::kafka::weakened_guarantees`]) stops start-up unless `unsafe_delivery`.
     pub properties: BTreeMap<String, String>,
+    /// Accept `properties` that weaken the delivery guarantee (events may be lost or
+    /// duplicated): logged as a warning at start-up and listed in the control API's config.
+    pub unsafe_delivery: bool,
+}
+
+impl KafkaConfig {
+    /// Check `properties`: each one librdkafka takes (name and value), and none weakening
+    /// the delivery guarantee unless `unsafe_delivery`. Returns the offending key and why.
+    fn validate_properties(&self) -> Result<(), (String, String)> {
+        for (key, value) in &self.properties {
+            if let Err(e) = rdkafka::ClientConfig::new()
+                .set(key, value)
+                .create_native_config()
+            {
+                return Err((key.clone(), format!("librdkafka refuses `{value}`: {e}")));
+            }
+        }
+        if self.unsafe_delivery {
+            return Ok(());
+        }
+        match crate::sink::kafka::weakened_guarantees(&self.properties).first() {
+            Some(w) => Err((
+                w.key.clone(),
+                format!(
+                    "`{}` weakens the delivery guarantee: {}. Remove it, or set [kafka] \
+                     unsafe_delivery = true to accept losing or duplicating events",
+                    w.value, w.reason
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Default for KafkaConfig {
@@ -255,6 +290,7 @@ impl Default for KafkaConfig {
             shutdown_flush_ms: 30_000,
             embedded_partitions: 4,
             properties: BTreeMap::new(),
+            unsafe_delivery: false,
         }
     }
 }
@@ -554,6 +590,15 @@ impl Config {
                 reason: format!("{key}: {reason}"),
             }
         })?;
+        cfg.kafka.validate_properties().map_err(|(key, reason)| {
+            let (line, column) = find_key(text, &key);
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                reason: format!("[kafka.properties] {key}: {reason}"),
+            }
+        })?;
         Ok(cfg)
     }
 
@@ -801,6 +846,19 @@ impl Config {
                 }
             }
         }
+        let weakened = crate::sink::kafka::weakened_guarantees(&self.kafka.properties);
+        if self.kafka.unsafe_delivery && !weakened.is_empty() {
+            if let Some(serde_json::Value::Object(kafka)) = v.pointer_mut("/kafka") {
+                let list = weakened
+                    .iter()
+                    .map(|w| serde_json::json!({"property": w.key, "value": w.value, "reason": w.reason}))
+                    .collect();
+                kafka.insert(
+                    "unsafe_delivery_overrides".into(),
+                    serde_json::Value::Array(list),
+                );
+            }
+        }
         v
     }
 
@@ -876,13 +934,17 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Line of the first `key =` assignment, for semantic errors that serde has no span for.
+/// Line of the first `key =` assignment (the key bare or quoted, as a dotted property name
+/// must be), for semantic errors that serde has no span for.
 fn find_key(text: &str, key: &str) -> (usize, usize) {
+    let quoted = [format!("\"{key}\""), format!("'{key}'")];
     for (i, line) in text.lines().enumerate() {
         let t = line.trim_start();
-        if t.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-        {
+        let assigns = |k: &str| {
+            t.strip_prefix(k)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        };
+        if assigns(key) || quoted.iter().any(|q| assigns(q)) {
             return (i + 1, line.len() - t.len() + 1);
         }
     }
@@ -1002,10 +1064,17 @@ mod tests {
     #[test]
     fn redacted_json_hides_secrets_only() {
         let text = "[http]\napi_token = \"hunter2\"\n[kafka.properties]\n\
-                    \"sasl.password\" = \"pw\"\n\"ssl.key.pem\" = \"pem\"\n\
-                    \"sasl.jaas.config\" = \"jaas\"\n\"client.SECRET\" = \"x\"\n\
-                    \"oauthbearer.token.endpoint.url\" = \"u\"\n\"security.protocol\" = \"ssl\"\n";
-        let cfg = Config::parse(text, Path::new("c.toml")).unwrap();
+                    \"sasl.password\" = \"pw\"\n\"security.protocol\" = \"sasl_plaintext\"\n";
+        let mut cfg = Config::parse(text, Path::new("c.toml")).unwrap();
+        // Names this librdkafka (no OpenSSL) would refuse at start-up, redacted all the same.
+        for (k, v) in [
+            ("ssl.key.pem", "pem"),
+            ("sasl.jaas.config", "jaas"),
+            ("client.SECRET", "x"),
+            ("oauthbearer.token.endpoint.url", "u"),
+        ] {
+            cfg.kafka.properties.insert(k.into(), v.into());
+        }
         let v = cfg.to_redacted_json();
         let s = v.to_string();
         for secret in ["hunter2", "\"pw\"", "\"pem\"", "jaas\"", "\"x\"", "\"u\""] {
@@ -1013,10 +1082,71 @@ mod tests {
         }
         assert_eq!(v["http"]["api_token"], REDACTED);
         assert_eq!(v["kafka"]["properties"]["sasl.password"], REDACTED);
-        assert_eq!(v["kafka"]["properties"]["security.protocol"], "ssl");
+        assert_eq!(
+            v["kafka"]["properties"]["security.protocol"],
+            "sasl_plaintext"
+        );
         assert_eq!(v["kafka"]["brokers"], "embedded");
         let plain = Config::default().to_redacted_json();
         assert!(plain["http"]["api_token"].is_null());
+    }
+
+    #[test]
+    fn properties_weakening_the_delivery_guarantee_stop_start_up() {
+        for (line, property) in [
+            ("\"acks\" = \"1\"", "acks"),
+            ("'request.required.acks' = \"0\"", "request.required.acks"),
+            ("\"enable.idempotence\" = \"false\"", "enable.idempotence"),
+            (
+                "\"max.in.flight.requests.per.connection\" = \"10\"",
+                "max.in.flight.requests.per.connection",
+            ),
+            ("\"retries\" = \"0\"", "retries"),
+            ("\"queuing.strategy\" = \"lifo\"", "queuing.strategy"),
+            ("\"delivery.report.only.error\" = \"true\"", "delivery.report.only.error"),
+        ] {
+            let text = format!("[kafka]\nlinger_ms = 5\n\n[kafka.properties]\n\"client.id\" = \"a\"\n{line}\n");
+            let err = Config::parse(&text, Path::new("/etc/l.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("/etc/l.toml:6:1: [kafka.properties] {property}: ")),
+                "{err}"
+            );
+            assert!(err.contains("weakens the delivery guarantee"), "{err}");
+            assert!(err.contains("unsafe_delivery = true"), "{err}");
+            // Accepted, and listed, with unsafe_delivery.
+            let text = text.replace("linger_ms = 5", "unsafe_delivery = true");
+            let cfg = Config::parse(&text, Path::new("l.toml")).unwrap();
+            let v = cfg.to_redacted_json();
+            assert_eq!(v["kafka"]["unsafe_delivery"], true);
+            assert_eq!(
+                v["kafka"]["unsafe_delivery_overrides"][0]["property"], property,
+                "{v}"
+            );
+        }
+        // Values that keep the guarantee, and properties it does not rest on.
+        let text = "[kafka.properties]\n\"acks\" = \"all\"\n\"enable.idempotence\" = \"true\"\n\
+                    \"max.in.flight\" = \"5\"\n\"retries\" = \"10\"\n\"client.id\" = \"edge-1\"\n\
+                    \"security.protocol\" = \"sasl_plaintext\"\n\"sasl.mechanisms\" = \"PLAIN\"\n";
+        let cfg = Config::parse(text, Path::new("l.toml")).unwrap();
+        assert!(crate::sink::kafka::weakened_guarantees(&cfg.kafka.properties).is_empty());
+        assert!(cfg.to_redacted_json()["kafka"]
+            .get("unsafe_delivery_overrides")
+            .is_none());
+    }
+
+    #[test]
+    fn properties_librdkafka_refuses_stop_start_up() {
+        let text = "[kafka.properties]\n\"client.id\" = \"a\"\n\"no.such.property\" = \"1\"\n";
+        let err = Config::parse(text, Path::new("l.toml")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("l.toml:3:1: [kafka.properties] no.such.property: librdkafka refuses"),
+            "{err}"
+        );
+        let text = "[kafka.properties]\n\"linger.ms\" = \"soon\"\n";
+        let err = Config::parse(text, Path::new("l.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("l.toml:2:1: [kafka.properties] linger.ms: "), "{err}");
     }
 
     #[test]

@@ -198,6 +198,17 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    if cfg.kafka.unsafe_delivery {
+        for w in linerate::sink::kafka::weakened_guarantees(&cfg.kafka.properties) {
+            tracing::warn!(
+                property = %w.key,
+                value = %w.value,
+                "UNSAFE DELIVERY: [kafka] unsafe_delivery = true lets [kafka.properties] weaken \
+                 the delivery guarantee: EVENTS MAY BE LOST OR DUPLICATED. {}",
+                w.reason
+            );
+        }
+    }
     let api_token = cfg
         .http
         .api_token()
@@ -373,7 +384,11 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
         tracing::info!(%addr, token_required, "http: /metrics /health /api/v1");
     }
-    aggregator::spawn_kafka_probe(state.clone(), bootstrap.clone(), interval);
+    aggregator::spawn_kafka_probe(
+        state.clone(),
+        linerate::sink::kafka::probe_config(&cfg.kafka, &bootstrap),
+        interval,
+    );
 
     let shutdown = Arc::new(AtomicBool::new(false));
     let (stats_tx, stats_rx) = std::sync::mpsc::sync_channel(cores.len() * 8);

@@ -21,6 +21,9 @@ pub struct State {
     pub shards: Vec<Option<(Instant, ShardSnapshot)>>,
     /// Whether the last metadata request to Kafka succeeded.
     pub kafka_reachable: bool,
+    /// Why the Kafka probe could not be set up (its client config was refused), when so:
+    /// reported by `/health` instead of an unexplained "unreachable".
+    pub kafka_probe_error: Option<String>,
     /// Topic label values, by topic index (raw, normalized).
     pub topic_names: [String; TOPIC_COUNT],
     /// Snapshot interval.
@@ -50,6 +53,7 @@ impl State {
         Self {
             shards: vec![None; shards],
             kafka_reachable: false,
+            kafka_probe_error: None,
             topic_names,
             interval,
             latency: vec![Buckets::default(); shards],
@@ -85,6 +89,26 @@ impl State {
             t.truncated += s.truncated;
         }
         t
+    }
+
+    /// `/health`'s answer: whether every shard is alive and Kafka reachable, and the body
+    /// (`status` `ok` or `degraded`, `shards_alive`, `kafka_reachable`, the probe's
+    /// `kafka_probe_error` when it could not start, `totals`).
+    pub fn health(&self, now: Instant) -> (bool, serde_json::Value) {
+        let shards: Vec<bool> = (0..self.shards.len())
+            .map(|i| self.shard_alive(i, now))
+            .collect();
+        let healthy = shards.iter().all(|a| *a) && self.kafka_reachable;
+        let mut body = serde_json::json!({
+            "status": if healthy { "ok" } else { "degraded" },
+            "shards_alive": shards,
+            "kafka_reachable": self.kafka_reachable,
+            "totals": self.totals(),
+        });
+        if let Some(e) = &self.kafka_probe_error {
+            body["kafka_probe_error"] = e.as_str().into();
+        }
+        (healthy, body)
     }
 
     /// Whether every shard has sent its final snapshot.
@@ -172,20 +196,22 @@ fn record(state: &SharedState, latency_log: &mut Option<LatencyLog>, mut snap: S
     }
 }
 
-/// Probe Kafka's reachability once per interval from a separate client (never a shard's).
-pub fn spawn_kafka_probe(state: SharedState, bootstrap: String, interval: Duration) {
+/// Probe Kafka's reachability once per interval from a separate client (never a shard's),
+/// configured by `config` ([`crate::sink::kafka::probe_config`]: the producers' bootstrap and
+/// properties). When librdkafka refuses `config`, the reason goes to
+/// [`State::kafka_probe_error`] and the probe stops (Kafka stays "not reachable").
+pub fn spawn_kafka_probe(state: SharedState, config: rdkafka::ClientConfig, interval: Duration) {
     use rdkafka::producer::{BaseProducer, Producer};
     let _ = std::thread::Builder::new()
         .name("kafka-probe".into())
         .spawn(move || {
-            let client: BaseProducer = match rdkafka::ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("client.id", "linerate-health")
-                .create()
-            {
+            let client: BaseProducer = match config.create() {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::error!(error = %e, "kafka health client failed");
+                    tracing::error!(error = %e, "kafka health client failed: /health reports it");
+                    if let Ok(mut s) = state.lock() {
+                        s.kafka_probe_error = Some(format!("kafka probe client: {e}"));
+                    }
                     return;
                 }
             };
@@ -201,4 +227,67 @@ pub fn spawn_kafka_probe(state: SharedState, bootstrap: String, interval: Durati
                 std::thread::sleep(interval);
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KafkaConfig;
+
+    fn state() -> SharedState {
+        Arc::new(Mutex::new(State::new(
+            1,
+            Default::default(),
+            Duration::from_millis(50),
+        )))
+    }
+
+    /// Wait (bounded, not timed) until `pred` holds of the state.
+    fn wait_for(st: &SharedState, pred: impl Fn(&State) -> bool) -> bool {
+        for _ in 0..600 {
+            if pred(&st.lock().unwrap()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    #[test]
+    fn the_probe_uses_the_properties_and_reaches_the_cluster() {
+        let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+        let mut cfg = KafkaConfig::default();
+        cfg.properties
+            .insert("client.id".into(), "edge-probe".into());
+        let config = crate::sink::kafka::probe_config(&cfg, &cluster.bootstrap_servers());
+        assert_eq!(config.get("client.id"), Some("edge-probe"));
+        assert_eq!(config.get("acks"), Some("all"));
+        let st = state();
+        spawn_kafka_probe(st.clone(), config, Duration::from_millis(50));
+        assert!(wait_for(&st, |s| s.kafka_reachable), "the probe reached the mock cluster");
+        let (_, body) = st.lock().unwrap().health(Instant::now());
+        assert_eq!(body["kafka_reachable"], true);
+        assert!(body.get("kafka_probe_error").is_none(), "{body}");
+    }
+
+    #[test]
+    fn a_refused_probe_config_is_reported_not_unreachable() {
+        // A value librdkafka takes one by one but refuses together at client creation.
+        let mut cfg = KafkaConfig::default();
+        cfg.properties.insert("acks".into(), "1".into());
+        let st = state();
+        spawn_kafka_probe(
+            st.clone(),
+            crate::sink::kafka::probe_config(&cfg, "127.0.0.1:9"),
+            Duration::from_millis(50),
+        );
+        assert!(wait_for(&st, |s| s.kafka_probe_error.is_some()));
+        let (healthy, body) = st.lock().unwrap().health(Instant::now());
+        assert!(!healthy);
+        assert_eq!(body["status"], "degraded");
+        assert_eq!(body["kafka_reachable"], false);
+        let e = body["kafka_probe_error"].as_str().unwrap();
+        assert!(e.starts_with("kafka probe client: "), "{e}");
+        assert!(e.contains("acks"), "{e}");
+    }
 }

@@ -72,17 +72,7 @@ fn route(path: &str, state: &SharedState, api: &Api) -> (u16, &'static str, Stri
             crate::control::metrics::render(&st, api.inputs()),
         ),
         "/health" => {
-            let now = Instant::now();
-            let shards: Vec<bool> = (0..st.shards.len())
-                .map(|i| st.shard_alive(i, now))
-                .collect();
-            let healthy = shards.iter().all(|a| *a) && st.kafka_reachable;
-            let body = serde_json::json!({
-                "status": if healthy { "ok" } else { "degraded" },
-                "shards_alive": shards,
-                "kafka_reachable": st.kafka_reachable,
-                "totals": st.totals(),
-            });
+            let (healthy, body) = st.health(Instant::now());
             (
                 if healthy { 200 } else { 503 },
                 "application/json",
