@@ -2,7 +2,8 @@
 //! into a polled directory while the appliance runs arrive in `logs.normalized` exactly once
 //! (as many records as the `evtx` crate reads), also across a restart on the same data
 //! directory; a file that grows is read as it grows; a filter removes exactly the events it
-//! names; a damaged file gives its readable records and its corrupt chunks are counted.
+//! names; a damaged file gives its readable records and its corrupt chunks are counted (and
+//! unused chunk slots are not).
 
 mod common;
 
@@ -314,6 +315,28 @@ fn a_bad_chunk_is_counted_and_the_readable_records_arrive() {
     });
     assert_eq!(m.sum("linerate_evtx_corrupt_chunks_total", &[]), 2);
     assert_eq!(m.sum("linerate_evtx_corrupt_records_total", &[]), 1);
+}
+
+#[test]
+fn unused_chunk_slots_past_a_dirty_header_are_not_counted_as_corrupt() {
+    // sysmon.evtx: 358 records in chunks 0-8, then 8 slots of leftover bytes holding no
+    // chunk header and no record (the crate reports each as a chunk error; nothing is lost).
+    let sample = testdata("sysmon.evtx");
+    let readable = crate_records(&sample);
+    assert_eq!(readable.len(), 358);
+    let kafka = Kafka::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Appliance::start(&kafka.bootstrap(), &evtx_input(dir.path(), ""));
+    std::fs::copy(&sample, dir.path().join("sysmon.evtx")).unwrap();
+    let got = events(&kafka, readable.len());
+    assert_eq!(got.len(), readable.len());
+    // The chunk heads are looked at before any record of the file is read.
+    let m = a.wait_metrics(Duration::from_secs(5), |m| {
+        m.sum("linerate_evtx_records_read_total", &[]) == 358
+    });
+    assert_eq!(m.sum("linerate_evtx_records_read_total", &[]), 358);
+    assert_eq!(m.sum("linerate_evtx_corrupt_chunks_total", &[]), 0);
+    assert_eq!(m.sum("linerate_evtx_corrupt_records_total", &[]), 0);
 }
 
 #[test]

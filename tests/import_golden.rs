@@ -281,7 +281,11 @@ fn evtx_counts_match_the_evtx_crate() {
     files.sort();
     assert_eq!(files.len(), 7);
     for f in &files {
-        let (ok, err) = evtx_crate_counts(f);
+        let (ok, crate_errors) = evtx_crate_counts(f);
+        // Chunk slots the crate reports but that hold no chunk and no record (unused space,
+        // nothing lost): not counted or logged as corrupt.
+        let unused = if f.ends_with("sysmon.evtx") { 8 } else { 0 };
+        let err = crate_errors - unused;
         let out = import("evtx", f);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{}: {stderr}", f.display());
@@ -318,7 +322,9 @@ fn evtx_damaged_files_yield_their_readable_records() {
     // 270 records, 2 corrupt chunks, 3 corrupt records).
     for (name, ok, chunks, records) in [
         ("sample_with_a_bad_chunk_magic.evtx", 301, 2, 1),
-        ("sysmon.evtx", 358, 8, 0),
+        // Slots 9-16 hold no chunk header and no record (unused space): the crate reports
+        // 8 chunk errors, nothing is lost, none is counted.
+        ("sysmon.evtx", 358, 0, 0),
     ] {
         let out = import("evtx", &dir.join(name));
         let stderr = String::from_utf8_lossy(&out.stderr);

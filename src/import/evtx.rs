@@ -57,6 +57,10 @@ pub fn for_each_item(
     for item in parser.records_bytes() {
         f(match item {
             Ok(r) => EvtxItem::Record(r.data),
+            Err(EvtxError::FailedToParseChunk { chunk_id, .. }) if is_unused_slot(path, chunk_id) => {
+                tracing::debug!(file = %path.display(), chunk = chunk_id, "EVTX: chunk slot holds no chunk and no record (unused space), not counted");
+                continue;
+            }
             Err(e @ EvtxError::FailedToParseChunk { .. }) => {
                 EvtxItem::CorruptChunk(error_chain(&e))
             }
@@ -64,6 +68,37 @@ pub fn for_each_item(
         })?;
     }
     Ok(())
+}
+
+/// Bytes of an EVTX file header (chunks start after it).
+const FILE_HEADER_BYTES: u64 = 4096;
+/// Bytes of one EVTX chunk slot.
+const CHUNK_BYTES: usize = 65536;
+/// Offset of a chunk's first record (after the chunk header and its string and template
+/// tables).
+const CHUNK_RECORDS_OFFSET: usize = 512;
+/// Magic of an EVTX record header (`**\0\0`).
+const RECORD_MAGIC: &[u8; 4] = b"**\0\0";
+
+/// Whether the bytes of a chunk slot whose chunk header the `evtx` crate refused hold no
+/// record either: space the log never wrote a chunk into (a preallocated file's tail with
+/// leftover bytes, past what a dirty header counts), not a damaged chunk. Nothing is lost
+/// in it, so it is not counted as corrupt. A damaged chunk still holds its records' headers
+/// (`sample_with_a_bad_chunk_magic.evtx`: 15 and 68 of them in its two bad chunks).
+pub fn is_unused_chunk_slot(data: &[u8]) -> bool {
+    data.get(CHUNK_RECORDS_OFFSET..)
+        .is_some_and(|records| memchr::memmem::find(records, RECORD_MAGIC).is_none())
+}
+
+/// [`is_unused_chunk_slot`] of chunk `index` of the file at `path` (false when it cannot be
+/// read: then it counts as corrupt).
+fn is_unused_slot(path: &Path, index: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut data = vec![0u8; CHUNK_BYTES];
+    let read = std::fs::File::open(path).and_then(|f| {
+        f.read_exact_at(&mut data, FILE_HEADER_BYTES + index * CHUNK_BYTES as u64)
+    });
+    read.is_ok() && is_unused_chunk_slot(&data)
 }
 
 /// An error and its sources, `: `-separated.

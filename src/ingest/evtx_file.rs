@@ -54,8 +54,13 @@ impl FileStat {
 pub enum ChunkHead {
     /// All zero: not written yet (Windows preallocates chunks).
     Empty,
-    /// Not a chunk header (bad magic) but not empty: the crate cannot read it.
+    /// Not a chunk header (bad magic) but not empty, and records inside: a damaged chunk
+    /// the crate cannot read.
     Corrupt,
+    /// Neither a chunk header nor any record, but not all zero: space the log never wrote
+    /// a chunk into, with leftover bytes (see [`crate::import::evtx::is_unused_chunk_slot`]).
+    /// The crate reports it as a chunk error too; nothing is lost, so it is not counted.
+    Unused,
     /// A chunk of the records `first_id..=last_id`.
     Records { first_id: u64, last_id: u64 },
 }
@@ -90,6 +95,8 @@ pub fn chunk_head(file: &File, index: u64) -> io::Result<ChunkHead> {
     let data = read_chunk(file, index)?;
     Ok(if data.iter().all(|&b| b == 0) {
         ChunkHead::Empty
+    } else if crate::import::evtx::is_unused_chunk_slot(&data) {
+        ChunkHead::Unused
     } else {
         ChunkHead::Corrupt
     })
@@ -145,6 +152,37 @@ mod tests {
         assert_eq!(corrupt, 2);
         assert!(chunk_data(read_chunk(&f, 6).unwrap()).is_err());
         assert!(chunk_data(read_chunk(&f, 0).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn chunk_slots_past_a_dirty_header_with_leftover_bytes_are_unused_not_corrupt() {
+        // sysmon.evtx: the header (dirty) counts 1 chunk; chunks 0-8 hold records 1742-2099;
+        // slots 9-16 hold leftover bytes, no chunk header and no record. The crate reports
+        // each of those 8 as a chunk error; they lose nothing.
+        let f = testdata("sysmon.evtx");
+        let stat = FileStat::of(&f).unwrap();
+        assert_eq!(stat.chunks(), 17);
+        let heads: Vec<ChunkHead> = (0..17).map(|i| chunk_head(&f, i).unwrap()).collect();
+        assert!(heads[..9]
+            .iter()
+            .all(|h| matches!(h, ChunkHead::Records { .. })));
+        assert_eq!(
+            heads[8],
+            ChunkHead::Records {
+                first_id: 2078,
+                last_id: 2099
+            }
+        );
+        assert!(heads[9..].iter().all(|h| *h == ChunkHead::Unused), "{heads:?}");
+        for i in 9..17 {
+            let data = read_chunk(&f, i).unwrap();
+            assert!(data.iter().any(|&b| b != 0), "slot {i} is not empty");
+            assert!(chunk_data(data).is_err(), "the crate refuses slot {i}");
+        }
+        // A damaged chunk still holds records: counted as corrupt.
+        let damaged = testdata("sample_with_a_bad_chunk_magic.evtx");
+        let data = read_chunk(&damaged, 6).unwrap();
+        assert!(!crate::import::evtx::is_unused_chunk_slot(&data));
     }
 
     #[test]
