@@ -1103,9 +1103,14 @@ mod tests {
             ),
             ("\"retries\" = \"0\"", "retries"),
             ("\"queuing.strategy\" = \"lifo\"", "queuing.strategy"),
-            ("\"delivery.report.only.error\" = \"true\"", "delivery.report.only.error"),
+            (
+                "\"delivery.report.only.error\" = \"true\"",
+                "delivery.report.only.error",
+            ),
         ] {
-            let text = format!("[kafka]\nlinger_ms = 5\n\n[kafka.properties]\n\"client.id\" = \"a\"\n{line}\n");
+            let text = format!(
+                "[kafka]\nlinger_ms = 5\n\n[kafka.properties]\n\"client.id\" = \"a\"\n{line}\n"
+            );
             let err = Config::parse(&text, Path::new("/etc/l.toml"))
                 .unwrap_err()
                 .to_string();
@@ -1139,14 +1144,21 @@ mod tests {
     #[test]
     fn properties_librdkafka_refuses_stop_start_up() {
         let text = "[kafka.properties]\n\"client.id\" = \"a\"\n\"no.such.property\" = \"1\"\n";
-        let err = Config::parse(text, Path::new("l.toml")).unwrap_err().to_string();
+        let err = Config::parse(text, Path::new("l.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("l.toml:3:1: [kafka.properties] no.such.property: librdkafka refuses"),
             "{err}"
         );
         let text = "[kafka.properties]\n\"linger.ms\" = \"soon\"\n";
-        let err = Config::parse(text, Path::new("l.toml")).unwrap_err().to_string();
-        assert!(err.starts_with("l.toml:2:1: [kafka.properties] linger.ms: "), "{err}");
+        let err = Config::parse(text, Path::new("l.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("l.toml:2:1: [kafka.properties] linger.ms: "),
+            "{err}"
+        );
     }
 
     #[test]

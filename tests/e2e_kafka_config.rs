@@ -19,7 +19,10 @@ fn acks_1_in_properties_stops_start_up_with_file_line_and_reason() {
         "[syslog]\ntcp_listen = \"127.0.0.1:0\"\n\n[kafka.properties]\n\"client.id\" = \"edge-1\"\n\
          \"acks\" = \"1\"\n",
     );
-    let at = format!("{}:6:1: [kafka.properties] acks: `1` weakens the delivery guarantee", path.display());
+    let at = format!(
+        "{}:6:1: [kafka.properties] acks: `1` weakens the delivery guarantee",
+        path.display()
+    );
     assert!(stderr.contains(&at), "{stderr}");
     assert!(stderr.contains("unsafe_delivery = true"), "{stderr}");
 }
@@ -30,7 +33,10 @@ fn a_property_librdkafka_refuses_stops_start_up_with_its_reason() {
         "[syslog]\ntcp_listen = \"127.0.0.1:0\"\n\n[kafka.properties]\n\"sasl.mechanism\" = \"PLAIN\"\n\
          \"socket.timeout.ms\" = \"soon\"\n",
     );
-    let at = format!("{}:6:1: [kafka.properties] socket.timeout.ms: librdkafka refuses `soon`", path.display());
+    let at = format!(
+        "{}:6:1: [kafka.properties] socket.timeout.ms: librdkafka refuses `soon`",
+        path.display()
+    );
     assert!(stderr.contains(&at), "{stderr}");
 }
 

@@ -349,7 +349,15 @@ mod tests {
         ] {
             let raw = b"<Event/>";
             let mut buf = vec![0u8; frame_len(raw.len())];
-            write_event(&mut buf, 3, &meta("none"), t, false, RecordKind::Windows, raw);
+            write_event(
+                &mut buf,
+                3,
+                &meta("none"),
+                t,
+                false,
+                RecordKind::Windows,
+                raw,
+            );
             assert_eq!(buf[HEADER_BYTES + 8], t as u8);
             let Ok(Frame::Event(ev, _)) = decode(&buf) else {
                 panic!("not an event")

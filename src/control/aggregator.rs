@@ -264,7 +264,10 @@ mod tests {
         assert_eq!(config.get("acks"), Some("all"));
         let st = state();
         spawn_kafka_probe(st.clone(), config, Duration::from_millis(50));
-        assert!(wait_for(&st, |s| s.kafka_reachable), "the probe reached the mock cluster");
+        assert!(
+            wait_for(&st, |s| s.kafka_reachable),
+            "the probe reached the mock cluster"
+        );
         let (_, body) = st.lock().unwrap().health(Instant::now());
         assert_eq!(body["kafka_reachable"], true);
         assert!(body.get("kafka_probe_error").is_none(), "{body}");

@@ -399,8 +399,8 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
     use crate::shard::stats::Transport;
+    use std::time::Duration;
 
     #[test]
     fn renders_labels_and_values() {
@@ -442,12 +442,12 @@ mod tests {
             text.contains("linerate_events_received_total{shard=\"1\",transport=\"tcp\"} 42\n"),
             "{text}"
         );
-        assert!(text.contains(
-            "linerate_events_received_total{shard=\"1\",transport=\"evtx\"} 17\n"
-        ));
-        assert!(text.contains(
-            "linerate_received_bytes_total{shard=\"1\",transport=\"http\"} 900\n"
-        ));
+        assert!(
+            text.contains("linerate_events_received_total{shard=\"1\",transport=\"evtx\"} 17\n")
+        );
+        assert!(
+            text.contains("linerate_received_bytes_total{shard=\"1\",transport=\"http\"} 900\n")
+        );
         assert!(text.contains(
             "linerate_events_delivered_total{shard=\"1\",topic=\"logs.normalized\"} 40\n"
         ));

@@ -57,7 +57,9 @@ pub fn for_each_item(
     for item in parser.records_bytes() {
         f(match item {
             Ok(r) => EvtxItem::Record(r.data),
-            Err(EvtxError::FailedToParseChunk { chunk_id, .. }) if is_unused_slot(path, chunk_id) => {
+            Err(EvtxError::FailedToParseChunk { chunk_id, .. })
+                if is_unused_slot(path, chunk_id) =>
+            {
                 tracing::debug!(file = %path.display(), chunk = chunk_id, "EVTX: chunk slot holds no chunk and no record (unused space), not counted");
                 continue;
             }
@@ -95,9 +97,8 @@ pub fn is_unused_chunk_slot(data: &[u8]) -> bool {
 fn is_unused_slot(path: &Path, index: u64) -> bool {
     use std::os::unix::fs::FileExt;
     let mut data = vec![0u8; CHUNK_BYTES];
-    let read = std::fs::File::open(path).and_then(|f| {
-        f.read_exact_at(&mut data, FILE_HEADER_BYTES + index * CHUNK_BYTES as u64)
-    });
+    let read = std::fs::File::open(path)
+        .and_then(|f| f.read_exact_at(&mut data, FILE_HEADER_BYTES + index * CHUNK_BYTES as u64));
     read.is_ok() && is_unused_chunk_slot(&data)
 }
 

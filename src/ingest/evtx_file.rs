@@ -173,7 +173,10 @@ mod tests {
                 last_id: 2099
             }
         );
-        assert!(heads[9..].iter().all(|h| *h == ChunkHead::Unused), "{heads:?}");
+        assert!(
+            heads[9..].iter().all(|h| *h == ChunkHead::Unused),
+            "{heads:?}"
+        );
         for i in 9..17 {
             let data = read_chunk(&f, i).unwrap();
             assert!(data.iter().any(|&b| b != 0), "slot {i} is not empty");

@@ -467,12 +467,13 @@ fn accept(
         received_unix_micros: unix_micros_now(),
         peer,
     };
-    p.ingest_all(&records, &meta, Transport::Http).map_err(|_| {
-        Rejection::new(
-            503,
-            "the buffer is full: nothing of this request was accepted; retry later",
-        )
-    })?;
+    p.ingest_all(&records, &meta, Transport::Http)
+        .map_err(|_| {
+            Rejection::new(
+                503,
+                "the buffer is full: nothing of this request was accepted; retry later",
+            )
+        })?;
     add(&p.stats.http_records_accepted, in_body as u64);
     Ok((in_body, request_id))
 }

@@ -132,7 +132,10 @@ async fn run_spill(p: Rc<Pipeline>, mut w: SpillWriter, cfg: Arc<Config>) {
             // Nothing waits to be spilled (the ring is below its watermark again, or holds
             // nothing it could move): whatever held spilling back no longer holds anything.
             if p.stats.spill_blocked.get() != 0 {
-                tracing::info!(shard = p.shard, "spill: no longer blocked (nothing to spill)");
+                tracing::info!(
+                    shard = p.shard,
+                    "spill: no longer blocked (nothing to spill)"
+                );
                 p.stats.spill_blocked.set(0);
                 backoff = SPILL_RETRY_MIN;
             }
