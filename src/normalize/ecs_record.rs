@@ -215,6 +215,10 @@ pub fn write_ecs_record(out: &mut Vec<u8>, rec: &EcsRecord<'_>, meta: &ReceiveMe
 /// than hashing for the ten or twenty names of a typical event.
 const LAST_NAMES_SCAN_MAX: usize = 16;
 
+/// Names whose table [`LastNames`] keeps between records (a 64 KiB NXLog event has about
+/// 5,500); a larger one is let go at the next record.
+const LAST_NAMES_KEPT_MAX: usize = 16 << 10;
+
 thread_local! {
     /// The shard's (thread's) [`LastNames`], reused by every record it writes.
     static LAST_NAMES: std::cell::RefCell<LastNames> = std::cell::RefCell::new(LastNames::default());
@@ -238,6 +242,11 @@ pub struct LastNames {
 impl LastNames {
     /// One flag per pair of `data`, in order: whether it is written.
     pub fn mark(&mut self, data: &[(Cow<'_, str>, Cow<'_, str>)]) -> &[bool] {
+        if self.table.capacity() > LAST_NAMES_KEPT_MAX {
+            // A huge record's table is not kept for the records after it.
+            self.table = hashbrown::HashTable::new();
+            self.kept = Vec::new();
+        }
         if data.len() <= LAST_NAMES_SCAN_MAX {
             self.mark_by_scan(data)
         } else {
