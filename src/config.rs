@@ -225,8 +225,9 @@ pub struct KafkaConfig {
     pub linger_ms: u64,
     /// librdkafka `batch.size`, bytes.
     pub batch_bytes_max: u64,
-    /// librdkafka `queue.buffering.max.messages`: records in flight per shard before the
-    /// shard stops reading its sockets.
+    /// librdkafka `queue.buffering.max.messages`: records in the producer's queue per shard.
+    /// When it is full the shard's sender waits (the events stay in the ring, the inputs go
+    /// on reading into it); see also `[buffer] in_flight_events_max`.
     pub queue_messages_max: u64,
     /// librdkafka `queue.buffering.max.kbytes`, per shard.
     pub queue_kbytes_max: u64,
