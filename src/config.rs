@@ -416,8 +416,11 @@ pub fn is_secret_property(key: &str) -> bool {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatsConfig {
-    /// Snapshot and summary-log interval.
+    /// Interval of the shards' snapshots to the aggregator (and of the latency log).
     pub interval_ms: u64,
+    /// Shortest time between two `stats` summary lines in the log; a line is written only
+    /// when a counter changed since the last one (an idle appliance stays quiet).
+    pub summary_log_interval_ms: u64,
     /// Size of a receive→ack latency log file (`data_dir/latency/*.hlog`) before the next
     /// one is started, bytes; 0 writes no latency log.
     pub latency_log_bytes_max: u64,
@@ -429,6 +432,7 @@ impl Default for StatsConfig {
     fn default() -> Self {
         Self {
             interval_ms: 1000,
+            summary_log_interval_ms: 10_000,
             latency_log_bytes_max: 64 << 20,
             latency_log_files_max: 8,
         }

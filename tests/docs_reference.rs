@@ -154,9 +154,8 @@ fn collect_structs(items: &[syn::Item], out: &mut BTreeMap<String, Vec<Field>>) 
                     .map(|f| {
                         let (ty, array) = inner_type(&f.ty);
                         Field {
-                            key: serde_rename(&f.attrs).unwrap_or_else(|| {
-                                f.ident.as_ref().unwrap().to_string()
-                            }),
+                            key: serde_rename(&f.attrs)
+                                .unwrap_or_else(|| f.ident.as_ref().unwrap().to_string()),
                             doc: doc_of(&f.attrs),
                             ty,
                             array,
@@ -212,7 +211,10 @@ fn config_rows(
             .is_some_and(|fields| !fields.is_empty() && f.ty.ends_with("Config"));
         if nested {
             let (section, defaults) = if f.array {
-                (format!("[[{}{}]]", prefix, f.key), Some(array_defaults(&f.key)))
+                (
+                    format!("[[{}{}]]", prefix, f.key),
+                    Some(array_defaults(&f.key)),
+                )
             } else {
                 (format!("[{}{}]", prefix, f.key), default.cloned())
             };
@@ -333,8 +335,7 @@ fn metrics_reference() -> String {
 /// `<!-- end generated -->` in `doc`; returns whether it already matched.
 fn check(doc: &str, name: &str, generated: &str) {
     let path = root().join(doc);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let open = format!("<!-- generated:{name} -->\n");
     let close = "<!-- end generated -->";
     let start = text
@@ -360,8 +361,15 @@ fn check(doc: &str, name: &str, generated: &str) {
     panic!(
         "{doc} differs from the code.\nIn the document only:\n{}\nIn the code only:\n{}\n\
          Regenerate with: UPDATE_DOCS=1 cargo test --test docs_reference",
-        gone.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"),
-        added.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"),
+        gone.iter()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        added
+            .iter()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     );
 }
 
