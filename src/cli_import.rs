@@ -148,13 +148,7 @@ fn summary(counts: &ImportCounts, kafka: Option<(u64, u64, u64)>) -> String {
 /// Run the command; `Err` (exit 1) when a file cannot be read or a delivery failed.
 /// Records that cannot be parsed are `pipeline_error` events and do not fail the run.
 pub fn run(cmd: &ImportCommand) -> Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LINERATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,evtx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logging::init("info,evtx=warn");
     let (kind, args) = cmd.split();
     let cfg = match &args.config {
         Some(p) => Config::load(p)?,

@@ -225,8 +225,9 @@ pub struct KafkaConfig {
     pub linger_ms: u64,
     /// librdkafka `batch.size`, bytes.
     pub batch_bytes_max: u64,
-    /// librdkafka `queue.buffering.max.messages`: records in flight per shard before the
-    /// shard stops reading its sockets.
+    /// librdkafka `queue.buffering.max.messages`: records in the producer's queue per shard.
+    /// When it is full the shard's sender waits (the events stay in the ring, the inputs go
+    /// on reading into it); see also `[buffer] in_flight_events_max`.
     pub queue_messages_max: u64,
     /// librdkafka `queue.buffering.max.kbytes`, per shard.
     pub queue_kbytes_max: u64,
@@ -234,13 +235,18 @@ pub struct KafkaConfig {
     pub shutdown_flush_ms: u64,
     /// Partitions of each topic the embedded cluster creates.
     pub embedded_partitions: i32,
-    /// Any librdkafka property, passed through last (overrides the above). Each must be a
-    /// property librdkafka knows, with a value it takes; one that weakens the delivery
-    /// guarantee (`acks`, `enable.idempotence`, ... see
-    /// [`crate::sink::kafka::weakened_guarantees`]) stops start-up unless `unsafe_delivery`.
+    /// Any librdkafka property, passed through last (overrides the above; the `/health`
+    /// probe uses them too). Each must be a property librdkafka knows, with a value it takes
+    /// (else start-up stops with file, line and librdkafka's reason). One that weakens the
+    /// delivery guarantee stops start-up unless `unsafe_delivery`: `acks` other than `all`,
+    /// `enable.idempotence` not true, `max.in.flight.requests.per.connection` above 5,
+    /// `retries` 0, `queuing.strategy` other than `fifo`, `delivery.report.only.error`
+    /// (aliases included; see [`crate::sink::kafka::weakened_guarantees`]).
     pub properties: BTreeMap<String, String>,
     /// Accept `properties` that weaken the delivery guarantee (events may be lost or
-    /// duplicated): logged as a warning at start-up and listed in the control API's config.
+    /// duplicated): each is logged as a warning at start-up and listed under
+    /// `kafka.unsafe_delivery_overrides` in `GET /api/v1/config` (librdkafka itself refuses
+    /// `acks` below `all` while `enable.idempotence` is true: set both).
     pub unsafe_delivery: bool,
 }
 
@@ -451,8 +457,11 @@ pub fn is_secret_property(key: &str) -> bool {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatsConfig {
-    /// Snapshot and summary-log interval.
+    /// Interval of the shards' snapshots to the aggregator (and of the latency log).
     pub interval_ms: u64,
+    /// Shortest time between two `stats` summary lines in the log; a line is written only
+    /// when a counter changed since the last one (an idle appliance stays quiet).
+    pub summary_log_interval_ms: u64,
     /// Size of a receive→ack latency log file (`data_dir/latency/*.hlog`) before the next
     /// one is started, bytes; 0 writes no latency log.
     pub latency_log_bytes_max: u64,
@@ -464,6 +473,7 @@ impl Default for StatsConfig {
     fn default() -> Self {
         Self {
             interval_ms: 1000,
+            summary_log_interval_ms: 10_000,
             latency_log_bytes_max: 64 << 20,
             latency_log_files_max: 8,
         }

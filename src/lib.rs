@@ -15,6 +15,7 @@ pub mod import;
 pub mod ingest;
 pub mod latency;
 pub mod loadgen;
+pub mod logging;
 pub mod normalize;
 pub mod parse;
 pub mod report;

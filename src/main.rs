@@ -89,12 +89,7 @@ fn main() {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LINERATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    linerate::logging::init("info");
 }
 
 /// Raise a resource limit towards what the config needs, and say so when it falls short.
@@ -409,9 +404,18 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     } else {
         None
     };
+    let summary_every = Duration::from_millis(cfg.stats.summary_log_interval_ms);
     let aggregator = std::thread::Builder::new()
         .name("aggregator".into())
-        .spawn(move || aggregator::run(agg_state, stats_rx, agg_stop_flag, latency_log))?;
+        .spawn(move || {
+            aggregator::run(
+                agg_state,
+                stats_rx,
+                agg_stop_flag,
+                latency_log,
+                summary_every,
+            )
+        })?;
 
     let mut handles = Vec::with_capacity(cores.len());
     for setup in setups {

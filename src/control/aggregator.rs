@@ -36,7 +36,7 @@ pub struct State {
 pub type SharedState = Arc<Mutex<State>>;
 
 /// Sum of all shards' counters.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Totals {
     pub received: [u64; TRANSPORT_COUNT],
     pub parse_errors: u64,
@@ -119,7 +119,8 @@ impl State {
     }
 }
 
-/// Run the aggregator loop on the calling thread, logging a summary each interval, until
+/// Run the aggregator loop on the calling thread, logging a summary at most every
+/// `summary_every` and only when a counter or Kafka's reachability changed, until
 /// `stop` is set (after every shard has been joined) or every sender is gone; then take the
 /// snapshots still queued and return the final totals. Each snapshot's latencies go into
 /// the state's buckets and, when given, the latency log.
@@ -128,6 +129,7 @@ pub fn run(
     rx: Receiver<ShardSnapshot>,
     stop: Arc<AtomicBool>,
     mut latency_log: Option<LatencyLog>,
+    summary_every: Duration,
 ) -> Totals {
     let interval = state
         .lock()
@@ -135,6 +137,7 @@ pub fn run(
         .unwrap_or(Duration::from_secs(1));
     let mut last_log = Instant::now();
     let mut last_totals = Totals::default();
+    let mut last_reachable = false;
     loop {
         if stop.load(Ordering::Relaxed) {
             while let Ok(snap) = rx.try_recv() {
@@ -150,11 +153,15 @@ pub fn run(
         if let Some(log) = latency_log.as_mut() {
             log.tick();
         }
-        if last_log.elapsed() >= interval {
-            let secs = last_log.elapsed().as_secs_f64();
-            last_log = Instant::now();
+        if last_log.elapsed() >= summary_every.max(interval) {
             let Ok(s) = state.lock() else { break };
             let t = s.totals();
+            if t == last_totals && s.kafka_reachable == last_reachable {
+                continue; // nothing happened: no line
+            }
+            let secs = last_log.elapsed().as_secs_f64();
+            last_log = Instant::now();
+            last_reachable = s.kafka_reachable;
             let recv: u64 = t.received.iter().sum();
             let prev: u64 = last_totals.received.iter().sum();
             let deliv: u64 = t.delivered.iter().sum();

@@ -2,8 +2,9 @@
 //! delivery reports run on the shard that produced the record (nothing crosses cores).
 //!
 //! The in-flight bound is librdkafka's own queue (`queue_messages_max`, `queue_kbytes_max`):
-//! when it is full, [`KafkaSink::try_send`] returns [`SendError::QueueFull`] and the shard stops
-//! reading its sockets until deliveries drain it.
+//! when it is full, [`KafkaSink::try_send`] returns [`SendError::QueueFull`] and the shard's
+//! sender leaves the event in the ring and tries again once deliveries drained the queue (the
+//! inputs go on appending to the ring; only a full ring and spill push back on them).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
