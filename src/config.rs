@@ -822,10 +822,17 @@ impl Config {
         (0..n).map(|i| i % cpus).collect()
     }
 
-    /// RLIMIT_MEMLOCK the shards need: their io_uring buffers and rings, locked by glommio.
+    /// RLIMIT_MEMLOCK the shards need (their io_uring buffers and rings, locked by glommio),
+    /// and the control API's executor when it is on.
     pub fn locked_memory_bytes(&self) -> u64 {
+        let control = if self.http.listen.is_empty() {
+            0
+        } else {
+            IO_MEMORY_BYTES_MIN as u64 + LOCKED_OVERHEAD_BYTES_PER_SHARD
+        };
         self.shard_cores().len() as u64
             * (self.shards.io_memory_effective_bytes() as u64 + LOCKED_OVERHEAD_BYTES_PER_SHARD)
+            + control
     }
 
     /// RLIMIT_NOFILE the appliance needs with every shard at `tcp_connections_max` (and the
