@@ -285,6 +285,9 @@ async fn serve_connection<H: Handler>(
         .max_header_size(limits.head_bytes_max)
         .max_headers(HEADERS_MAX)
         .keep_alive(true)
+        // Header names as usually written (`Retry-After`), for clients that compare them
+        // case-sensitively.
+        .title_case_headers(true)
         .serve_connection(io, service);
     let served = future::or(async { Ok(conn.await) }, async {
         Err(watchdog(activity, limits, &**handler).await)
