@@ -6,9 +6,9 @@
 //! Served by [`crate::http_server`] on one glommio executor on its own thread (not a shard's
 //! core): one task per connection, so a client that stalls, trickles or never reads holds
 //! only its own connection until a deadline closes it, and `/health` keeps answering. Limits:
-//! [`CONNECTIONS_MAX`] connections (past it the idlest is closed), headers
+//! `[http] connections_max` connections (past it the idlest is closed), headers
 //! [`HEAD_BYTES_MAX`], bodies [`crate::control::api::REQUEST_BODY_BYTES_MAX`] (chunked too),
-//! whole requests within [`REQUEST_TIMEOUT`], connections idle at most [`IDLE_TIMEOUT`].
+//! whole requests within `request_timeout_ms`, connections idle at most `idle_timeout_ms`.
 //! Paths and methods are exact (`/metrics`, not `/metrics/`; `GET`, not `get`): 404, or 405
 //! with `Allow`. Requests refused are counted by reason
 //! (`linerate_control_http_requests_rejected_total`).
@@ -24,37 +24,35 @@ use glommio::{LocalExecutorBuilder, Placement};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
+use crate::config::HttpConfig;
 use crate::control::aggregator::SharedState;
 use crate::control::api::{self, Api, REQUEST_BODY_BYTES_MAX};
 use crate::http_server::{
     self, read_body, response, Body, BodyError, Handler, Limits, Reject, WhenFull, REJECT_COUNT,
 };
 
-/// Most open connections to the control API (past it the idlest one is closed).
-pub const CONNECTIONS_MAX: usize = 64;
 /// Largest request line plus headers, bytes.
 pub const HEAD_BYTES_MAX: usize = 8 << 10;
-/// Longest from a request's first byte to its last.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest a connection may move no byte.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// io_uring buffer memory of the control executor (locked memory), bytes.
 pub const IO_MEMORY_BYTES: usize = crate::config::IO_MEMORY_BYTES_MIN;
 
-/// The limits the control API is served with.
-pub const LIMITS: Limits = Limits {
-    head_bytes_max: HEAD_BYTES_MAX,
-    body_bytes_max: REQUEST_BODY_BYTES_MAX,
-    request_timeout: REQUEST_TIMEOUT,
-    idle_timeout: IDLE_TIMEOUT,
-    connections_max: CONNECTIONS_MAX,
-    when_full: WhenFull::EvictIdlest,
-};
+/// The limits the control API is served with under `cfg`.
+pub fn limits(cfg: &HttpConfig) -> Limits {
+    Limits {
+        head_bytes_max: HEAD_BYTES_MAX,
+        body_bytes_max: REQUEST_BODY_BYTES_MAX,
+        request_timeout: Duration::from_millis(cfg.request_timeout_ms),
+        idle_timeout: Duration::from_millis(cfg.idle_timeout_ms),
+        connections_max: cfg.connections_max,
+        when_full: WhenFull::EvictIdlest,
+    }
+}
 
-/// Bind `addr` and serve on a background thread. Binding errors (and a failure to start
-/// the executor) are returned at once.
-pub fn spawn(addr: &str, state: SharedState, api: Api) -> std::io::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind(addr)?;
+/// Bind `cfg.listen` and serve on a background thread. Binding errors (and a failure to
+/// start the executor) are returned at once.
+pub fn spawn(cfg: &HttpConfig, state: SharedState, api: Api) -> std::io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind(&cfg.listen)?;
+    let limits = limits(cfg);
     let local = listener.local_addr()?;
     listener.set_nonblocking(true)?;
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
@@ -74,7 +72,7 @@ pub fn spawn(addr: &str, state: SharedState, api: Api) -> std::io::Result<Socket
                 api,
                 rejected: Default::default(),
             });
-            http_server::serve(listener, LIMITS, control).await;
+            http_server::serve(listener, limits, control).await;
         })?;
     ready_rx
         .recv_timeout(Duration::from_secs(10))

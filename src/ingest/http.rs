@@ -18,8 +18,8 @@
 //!   once), one body of at most `body_bytes_max` bytes at a time per connection, whatever
 //!   its framing (`Content-Length` or chunked), and all gzip of one request decompressing to
 //!   at most `body_bytes_max` together, stopped while decoding. A request must arrive whole
-//!   within [`REQUEST_TIMEOUT`] (a trickle of bytes does not extend it); a connection that
-//!   moves no byte for [`IDLE_TIMEOUT`] is closed.
+//!   within `request_timeout_ms` (a trickle of bytes does not extend it); a connection that
+//!   moves no byte for `idle_timeout_ms` is closed.
 //! - Every refusal is counted by reason (`linerate_http_requests_rejected_total`).
 //!
 //! `Content-Encoding: gzip` is decompressed. After a refusal that leaves the body unread the
@@ -44,10 +44,6 @@ use crate::normalize::{unix_micros_now, ReceiveMeta};
 use crate::shard::pipeline::Pipeline;
 use crate::shard::stats::{add, sub, Transport};
 
-/// Longest from a request's first byte to its last byte.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// A connection that moves no byte for this long is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest request line and headers, bytes.
 pub const HEAD_BYTES_MAX: usize = 16 << 10;
 /// Seconds a 503 (full ring, paused input) asks the sender to wait before retrying.
@@ -62,6 +58,10 @@ pub struct HttpInput {
     pub record_bytes_max: usize,
     /// Open connections per shard.
     pub connections_max: usize,
+    /// Longest from a request's first byte to its last (`request_timeout_ms`).
+    pub request_timeout: Duration,
+    /// Longest a connection may move no byte (`idle_timeout_ms`).
+    pub idle_timeout: Duration,
     /// The key `POST /firehose` must carry in `X-Amz-Firehose-Access-Key`; `None`: not
     /// checked.
     pub firehose_access_key: Option<String>,
@@ -75,8 +75,8 @@ impl HttpInput {
         Limits {
             head_bytes_max: HEAD_BYTES_MAX,
             body_bytes_max: self.body_bytes_max,
-            request_timeout: REQUEST_TIMEOUT,
-            idle_timeout: IDLE_TIMEOUT,
+            request_timeout: self.request_timeout,
+            idle_timeout: self.idle_timeout,
             connections_max: self.connections_max,
             when_full: WhenFull::Refuse,
         }
@@ -334,6 +334,8 @@ mod tests {
             body_bytes_max: 1000,
             record_bytes_max: 100,
             connections_max: 4,
+            request_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
             firehose_access_key: key.map(str::to_string),
             paused: PauseFlag::default(),
         }
