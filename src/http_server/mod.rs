@@ -273,6 +273,9 @@ async fn serve_connection<H: Handler>(
         hyper::service::service_fn(move |req| {
             let (handler, activity) = (handler.clone(), activity.clone());
             async move {
+                // One request per turn: a connection with many pipelined requests (whose
+                // reads and writes complete at once) does not hold the executor.
+                future::yield_now().await;
                 let response = handler.handle(req, peer).await;
                 // The request is whole and answered: its deadline ends here.
                 activity.request_since.set(None);
