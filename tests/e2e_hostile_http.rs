@@ -154,7 +154,12 @@ fn deep_nesting_is_refused_or_becomes_a_pipeline_error_and_nothing_crashes() {
         "{r:?}"
     );
     assert_up(&mut app);
-    let r = post(port, "/azure", &[], format!(r#"{{"records":[{deep}]}}"#).as_bytes());
+    let r = post(
+        port,
+        "/azure",
+        &[],
+        format!(r#"{{"records":[{deep}]}}"#).as_bytes(),
+    );
     assert_eq!(r.status, 400, "{r:?}");
     let xml = format!("{}{}", "<Event>".repeat(5000), "</Event>".repeat(5000));
     let r = post(port, "/windows", &[], xml.as_bytes());
@@ -176,7 +181,11 @@ fn deep_nesting_is_refused_or_becomes_a_pipeline_error_and_nothing_crashes() {
     let m = app.wait_metrics(Duration::from_secs(10), |m| {
         m.sum("linerate_nesting_too_deep_total", &[]) >= 5
     });
-    assert_eq!(m.sum("linerate_nesting_too_deep_total", &[]), 5, "3 bodies, 2 records");
+    assert_eq!(
+        m.sum("linerate_nesting_too_deep_total", &[]),
+        5,
+        "3 bodies, 2 records"
+    );
     assert_eq!(input_rejected(&m, "nesting_too_deep"), 3);
     let events = consume(
         &kafka.bootstrap(),
@@ -186,7 +195,9 @@ fn deep_nesting_is_refused_or_becomes_a_pipeline_error_and_nothing_crashes() {
     );
     let too_deep: Vec<&Value> = events
         .iter()
-        .filter(|e| e["event"]["kind"] == "pipeline_error" && e["error"]["type"] == "record.too_deep")
+        .filter(|e| {
+            e["event"]["kind"] == "pipeline_error" && e["error"]["type"] == "record.too_deep"
+        })
         .collect();
     assert_eq!(too_deep.len(), 2, "{events:#?}");
     assert!(too_deep
@@ -256,7 +267,10 @@ fn control_api_refuses_hostile_requests_and_keeps_serving() {
         );
         // hyper refuses the length it cannot represent (431, its "too large" head).
         let status = raw_status(port, req.as_bytes());
-        assert!(matches!(status, Some(400 | 413 | 431)), "{target}: {status:?}");
+        assert!(
+            matches!(status, Some(400 | 413 | 431)),
+            "{target}: {status:?}"
+        );
         assert_up(&mut app);
     }
     // A chunked body past the 4 KiB limit.
@@ -286,7 +300,8 @@ fn control_api_refuses_hostile_requests_and_keeps_serving() {
         assert_eq!(status, 404, "{path}");
     }
     // (A target starting `//` may not even parse as a path: 400 or 404.)
-    let (status, _) = http_request(port, "POST", "//api/v1/inputs/syslog_tcp/pause", &json).unwrap();
+    let (status, _) =
+        http_request(port, "POST", "//api/v1/inputs/syslog_tcp/pause", &json).unwrap();
     assert!(matches!(status, 400 | 404), "{status}");
     let (status, _) = http_request(port, "POST", "/health", &[]).unwrap();
     assert_eq!(status, 405);
@@ -312,7 +327,10 @@ fn control_api_refuses_hostile_requests_and_keeps_serving() {
 
     // 100 MB of headers: refused after the first few KiB, memory stays flat.
     let sent = flood_headers(port, 100 << 20);
-    assert!(sent < 100 << 20, "the server took all {sent} bytes of headers");
+    assert!(
+        sent < 100 << 20,
+        "the server took all {sent} bytes of headers"
+    );
     assert_up(&mut app);
 
     for reason in [
@@ -333,7 +351,8 @@ fn control_api_refuses_hostile_requests_and_keeps_serving() {
     let (status, _) = http_request(port, "POST", pause, &ok).unwrap();
     assert_eq!(status, 200);
     assert_eq!(input_state(&app, "syslog_tcp"), "paused");
-    let (status, _) = http_request(port, "POST", "/api/v1/inputs/syslog_tcp/resume", &json).unwrap();
+    let (status, _) =
+        http_request(port, "POST", "/api/v1/inputs/syslog_tcp/resume", &json).unwrap();
     assert_eq!(status, 200);
     good_message_arrives(&kafka, &app, "after-hostile-control-requests");
     assert_up(&mut app);
@@ -409,16 +428,21 @@ fn control_api_keeps_answering_while_clients_stall_flood_and_hoard_connections()
     }
     let (_written, _flood) = writer.join().unwrap();
     let start = Instant::now();
-    while control_rejected(&app, "idle_timeout") == 0 && start.elapsed() < Duration::from_secs(60)
-    {
+    while control_rejected(&app, "idle_timeout") == 0 && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(control_rejected(&app, "idle_timeout") >= 1, "unread responses");
+    assert!(
+        control_rejected(&app, "idle_timeout") >= 1,
+        "unread responses"
+    );
 
     // 1,000 connections held open: no thread per connection, the idlest make room, and
     // /health answers.
     let nofile = raise_nofile();
-    assert!(nofile > 1100, "open-file limit {nofile} too low for the test");
+    assert!(
+        nofile > 1100,
+        "open-file limit {nofile} too low for the test"
+    );
     let held: Vec<TcpStream> = (0..1000)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
@@ -469,7 +493,10 @@ fn http_input_cuts_slowloris_huge_heads_and_gzip_bombs() {
 
     // 100 MB of headers: 431 after 16 KiB, the connection closed.
     let sent = flood_headers(port, 100 << 20);
-    assert!(sent < 100 << 20, "the input took all {sent} bytes of headers");
+    assert!(
+        sent < 100 << 20,
+        "the input took all {sent} bytes of headers"
+    );
     assert_up(&mut app);
 
     // A gzip body of 100 MB of zeros (about 100 KB sent): decoding stops at 256 KiB.
@@ -500,10 +527,16 @@ fn http_input_cuts_slowloris_huge_heads_and_gzip_bombs() {
     let mut resp = Vec::new();
     let _ = s.read_to_end(&mut resp);
     let text = String::from_utf8_lossy(&resp);
-    assert!(text.is_empty() || text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 413"),
+        "{text}"
+    );
     // Paths and methods are exact.
     assert_eq!(post(port, "/azure/", &[], b"{}").status, 404);
-    let status = raw_status(port, b"GET /azure HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let status = raw_status(
+        port,
+        b"GET /azure HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(status, Some(405));
     assert_up(&mut app);
 

@@ -603,7 +603,11 @@ mod tests {
         let (api, st) = setup(None);
         let pause = "/api/v1/inputs/syslog_tcp/pause";
         // A browser's simple cross-site form POST: no JSON content type.
-        for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
             let mut r = req("POST", pause);
             r.content_type = ct;
             assert_eq!(handle(&api, &st, &r).status, 415, "{ct:?}");

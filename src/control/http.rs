@@ -157,11 +157,14 @@ impl Control {
             }
             return answer;
         }
-        let (status, content_type, body, allow) = route(&method, &path, &self.state, &self.api, &self.rejected);
+        let (status, content_type, body, allow) =
+            route(&method, &path, &self.state, &self.api, &self.rejected);
         if let Some(reason) = reject_of(status) {
             self.rejected(reason);
         }
-        let headers = allow.map(|a| vec![("Allow", a.to_string())]).unwrap_or_default();
+        let headers = allow
+            .map(|a| vec![("Allow", a.to_string())])
+            .unwrap_or_default();
         (status, content_type, headers, body)
     }
 }

@@ -131,8 +131,11 @@ pub const REJECT_NAMES: [&str; REJECT_COUNT] = [
 /// What a server serves: requests in, responses out, and what it is told about refusals.
 pub trait Handler: 'static {
     /// Answer one request (whose body is read through [`read_body`]).
-    fn handle(self: Rc<Self>, req: Request<Incoming>, peer: Option<SocketAddr>)
-        -> BoxedLocal<Response<Body>>;
+    fn handle(
+        self: Rc<Self>,
+        req: Request<Incoming>,
+        peer: Option<SocketAddr>,
+    ) -> BoxedLocal<Response<Body>>;
     /// A request or connection was refused by the server itself (not by `handle`).
     fn rejected(&self, reason: Reject);
     /// Whether to stop: the accept loop ends and open connections close.
@@ -201,8 +204,7 @@ pub async fn serve<H: Handler>(listener: TcpListener, limits: Limits, handler: R
             match limits.when_full {
                 WhenFull::Refuse => continue, // dropping the stream closes it
                 WhenFull::EvictIdlest => {
-                    if open.len() >= limits.connections_max + evicting.get()
-                        && open.evict_idlest()
+                    if open.len() >= limits.connections_max + evicting.get() && open.evict_idlest()
                     {
                         evicting.set(evicting.get() + 1);
                     }
@@ -332,9 +334,7 @@ pub async fn read_body(body: Incoming, bytes_max: usize) -> Result<Bytes, BodyEr
     }
     match Limited::new(body, bytes_max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(BodyError::TooLarge(bytes_max))
-        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge(bytes_max)),
         Err(_) => Err(BodyError::Broken),
     }
 }
@@ -378,13 +378,19 @@ mod tests {
     #[test]
     fn reject_names_follow_the_enum() {
         assert_eq!(REJECT_NAMES[Reject::BufferFull as usize], "buffer_full");
-        assert_eq!(REJECT_NAMES[Reject::NestingTooDeep as usize], "nesting_too_deep");
+        assert_eq!(
+            REJECT_NAMES[Reject::NestingTooDeep as usize],
+            "nesting_too_deep"
+        );
         assert_eq!(REJECT_NAMES.len(), Reject::BufferFull as usize + 1);
     }
 
     #[test]
     fn media_types_drop_parameters_and_case() {
-        assert_eq!(media_type("Application/JSON; charset=utf-8"), "application/json");
+        assert_eq!(
+            media_type("Application/JSON; charset=utf-8"),
+            "application/json"
+        );
         assert_eq!(media_type("text/plain"), "text/plain");
         assert_eq!(media_type(""), "");
     }

@@ -87,7 +87,15 @@ impl HttpInput {
 pub async fn serve(p: Rc<Pipeline>, listener: TcpListener, input: Rc<HttpInput>) {
     add(&p.stats.inputs_active, 1);
     let limits = input.limits();
-    http_server::serve(listener, limits, Rc::new(Input { p: p.clone(), input })).await;
+    http_server::serve(
+        listener,
+        limits,
+        Rc::new(Input {
+            p: p.clone(),
+            input,
+        }),
+    )
+    .await;
     sub(&p.stats.inputs_active, 1);
 }
 
@@ -231,7 +239,10 @@ impl Input {
                 Err(e @ BodyError::TooLarge(_)) => Err((
                     Rejection::new(
                         413,
-                        format!("{e}, over body_bytes_max ({} bytes)", self.input.body_bytes_max),
+                        format!(
+                            "{e}, over body_bytes_max ({} bytes)",
+                            self.input.body_bytes_max
+                        ),
                     ),
                     true,
                 )),
@@ -262,7 +273,11 @@ impl Input {
                 if r.counted_as == Reject::NestingTooDeep {
                     add(&p.stats.nesting_too_deep, 1);
                 }
-                (r.status, response_body(route, &header_id, 0, Some(&r.reason)), close)
+                (
+                    r.status,
+                    response_body(route, &header_id, 0, Some(&r.reason)),
+                    close,
+                )
             }
         };
         let mut headers = Vec::new();
@@ -352,19 +367,37 @@ mod tests {
         let status = |method: Method, path: &str, h: Head| {
             check_head(&method, path, &h, &i).err().map(|r| r.status)
         };
-        assert_eq!(status(Method::POST, "/firehose", head(None, Some("secret"))), None);
+        assert_eq!(
+            status(Method::POST, "/firehose", head(None, Some("secret"))),
+            None
+        );
         assert_eq!(
             status(Method::POST, "/firehose", head(None, Some("nope"))),
             Some(401)
         );
-        assert_eq!(status(Method::POST, "/firehose", head(None, None)), Some(401));
-        assert_eq!(status(Method::POST, "/nowhere", head(None, None)), Some(404));
-        assert_eq!(status(Method::POST, "/pubsub/", head(None, None)), Some(404));
+        assert_eq!(
+            status(Method::POST, "/firehose", head(None, None)),
+            Some(401)
+        );
+        assert_eq!(
+            status(Method::POST, "/nowhere", head(None, None)),
+            Some(404)
+        );
+        assert_eq!(
+            status(Method::POST, "/pubsub/", head(None, None)),
+            Some(404)
+        );
         assert_eq!(status(Method::GET, "/pubsub", head(None, None)), Some(405));
         let lower = Method::from_bytes(b"post").unwrap();
         assert_eq!(status(lower, "/pubsub", head(None, None)), Some(405));
-        assert_eq!(status(Method::POST, "/azure", head(Some("br"), None)), Some(415));
-        assert_eq!(status(Method::POST, "/azure", head(Some("gzip"), None)), None);
+        assert_eq!(
+            status(Method::POST, "/azure", head(Some("br"), None)),
+            Some(415)
+        );
+        assert_eq!(
+            status(Method::POST, "/azure", head(Some("gzip"), None)),
+            None
+        );
         let open = input(None);
         assert!(check_head(&Method::POST, "/firehose", &head(None, None), &open).is_ok());
     }

@@ -25,9 +25,9 @@ use base64::Engine as _;
 use simd_json::prelude::*;
 
 use crate::buffer::frame::RecordKind;
+use crate::http_server::Reject;
 use crate::import::envelope;
 use crate::import::input::is_gzip;
-use crate::http_server::Reject;
 use crate::import::json_split::{split_records, Piece};
 use crate::nesting;
 
@@ -378,7 +378,13 @@ mod tests {
             b64(br#"{"eventName":"A"}"#),
             b64(&gzip(br#"{"eventName":"B"}"#)),
         );
-        let (recs, id) = records(Route::Firehose, body.as_bytes(), LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap();
+        let (recs, id) = records(
+            Route::Firehose,
+            body.as_bytes(),
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap();
         assert_eq!(id.as_deref(), Some("r-1"));
         assert_eq!(
             recs,
@@ -395,27 +401,70 @@ mod tests {
             r#"{{"requestId":"r","records":[{{"data":"{}"}},{{"data":"!!not base64"}}]}}"#,
             b64(b"{}")
         );
-        let e = records(Route::Firehose, body.as_bytes(), LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap_err();
+        let e = records(
+            Route::Firehose,
+            body.as_bytes(),
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.reason.contains("records[1].data is not base64"), "{e}");
-        let e = records(Route::Firehose, br#"{"records":[{"x":1}]}"#, LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap_err();
+        let e = records(
+            Route::Firehose,
+            br#"{"records":[{"x":1}]}"#,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert!(e.reason.contains("records[0] has no `data`"), "{e}");
         assert_eq!(
-            records(Route::Firehose, b"{", LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap_err().status,
+            records(
+                Route::Firehose,
+                b"{",
+                LIMITS,
+                &mut LIMITS.body_bytes_max.clone()
+            )
+            .unwrap_err()
+            .status,
             400
         );
-        let e = records(Route::Cloudtrail, br#"{"Records":[{"a":1},]}"#, LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap_err();
+        let e = records(
+            Route::Cloudtrail,
+            br#"{"Records":[{"a":1},]}"#,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert!(e.reason.contains("not JSON"), "{e}");
-        let e = records(Route::Azure, br#"{"value":[]}"#, LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap_err();
+        let e = records(
+            Route::Azure,
+            br#"{"value":[]}"#,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert!(e.reason.contains("no `Records` or `records`"), "{e}");
-        let e = records(Route::Pubsub, br#"{"message":{"data":"%%"}}"#, LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap_err();
+        let e = records(
+            Route::Pubsub,
+            br#"{"message":{"data":"%%"}}"#,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert!(e.reason.starts_with("pubsub.bad_base64"), "{e}");
     }
 
     #[test]
     fn enveloped_bodies_keep_each_record_exactly() {
         let body = br#"{ "records" : [ {"a": 1}, {"b": [2, "x"]} ] }"#;
-        let (recs, _) = records(Route::Azure, body, LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap();
+        let (recs, _) = records(
+            Route::Azure,
+            body,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap();
         assert_eq!(
             recs,
             vec![
@@ -423,7 +472,13 @@ mod tests {
                 (RecordKind::Azure, br#"{"b": [2, "x"]}"#.to_vec()),
             ]
         );
-        let (recs, _) = records(Route::Cloudtrail, br#"{"Records":[]}"#, LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap();
+        let (recs, _) = records(
+            Route::Cloudtrail,
+            br#"{"Records":[]}"#,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap();
         assert!(recs.is_empty());
     }
 
@@ -433,7 +488,13 @@ mod tests {
             r#"{{"message":{{"data":"{}","messageId":"1"}},"subscription":"s"}}"#,
             b64(br#"{"logName":"x"}"#)
         );
-        let (recs, _) = records(Route::Pubsub, body.as_bytes(), LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap();
+        let (recs, _) = records(
+            Route::Pubsub,
+            body.as_bytes(),
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap();
         assert_eq!(
             recs,
             vec![(RecordKind::Gcp, br#"{"logName":"x"}"#.to_vec())]
@@ -447,14 +508,23 @@ mod tests {
             body_bytes_max: 4096,
             record_bytes_max: 100,
         };
-        let e = gunzip_bounded(&gzip(&big), &mut limits.body_bytes_max.clone(), "the body").unwrap_err();
+        let e = gunzip_bounded(&gzip(&big), &mut limits.body_bytes_max.clone(), "the body")
+            .unwrap_err();
         assert_eq!(e.status, 413);
         assert_eq!(
-            gunzip_bounded(b"plain", &mut 10, "the body").unwrap_err().status,
+            gunzip_bounded(b"plain", &mut 10, "the body")
+                .unwrap_err()
+                .status,
             400
         );
         let body = format!(r#"{{"Records":[{{"k":"{}"}}]}}"#, "v".repeat(200));
-        let e = records(Route::Cloudtrail, body.as_bytes(), limits, &mut limits.body_bytes_max.clone()).unwrap_err();
+        let e = records(
+            Route::Cloudtrail,
+            body.as_bytes(),
+            limits,
+            &mut limits.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert_eq!(e.status, 413, "{e}");
     }
 
@@ -470,10 +540,20 @@ mod tests {
             (Route::Windows, xml.as_bytes()),
         ] {
             let e = records(route, body, LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap_err();
-            assert_eq!((e.status, e.counted_as), (400, Reject::NestingTooDeep), "{route:?}: {e}");
+            assert_eq!(
+                (e.status, e.counted_as),
+                (400, Reject::NestingTooDeep),
+                "{route:?}: {e}"
+            );
         }
         let gz = gzip(xml.as_bytes());
-        let e = records(Route::Windows, &gz, LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap_err();
+        let e = records(
+            Route::Windows,
+            &gz,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert_eq!(e.counted_as, Reject::NestingTooDeep);
     }
 
@@ -496,7 +576,13 @@ mod tests {
     }
 
     fn windows_records(body: &[u8]) -> Vec<String> {
-        let (recs, _) = records(Route::Windows, body, LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap();
+        let (recs, _) = records(
+            Route::Windows,
+            body,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap();
         recs.into_iter()
             .map(|(kind, r)| {
                 assert_eq!(kind, RecordKind::Windows);
@@ -540,7 +626,13 @@ mod tests {
             "<Events><Other></Other></Events>",
             "<Event></Event> trailing",
         ] {
-            let e = records(Route::Windows, body.as_bytes(), LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap_err();
+            let e = records(
+                Route::Windows,
+                body.as_bytes(),
+                LIMITS,
+                &mut LIMITS.body_bytes_max.clone(),
+            )
+            .unwrap_err();
             assert_eq!(e.status, 400, "{body}: {e}");
         }
     }
