@@ -41,8 +41,9 @@ pub type Body = Full<Bytes>;
 
 /// Most headers in a request.
 pub const HEADERS_MAX: usize = 64;
-/// Smallest read buffer hyper accepts (its `max_buf_size` floor), bytes.
-const HYPER_BUF_BYTES_MIN: usize = 8192;
+/// Largest read buffer of a connection, bytes: bodies are read in pieces up to this (the
+/// head is held to `head_bytes_max` separately).
+const READ_BUF_BYTES_MAX: usize = 64 << 10;
 /// Longest a watchdog sleeps before looking at shutdown and eviction again.
 const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 /// Pause after a failed accept (out of descriptors, ...), so the loop does not spin.
@@ -286,7 +287,7 @@ async fn serve_connection<H: Handler>(
         })
     };
     let conn = hyper::server::conn::http1::Builder::new()
-        .max_buf_size(limits.head_bytes_max.max(HYPER_BUF_BYTES_MIN))
+        .max_buf_size(READ_BUF_BYTES_MAX.max(limits.head_bytes_max))
         .max_header_size(limits.head_bytes_max)
         .max_headers(HEADERS_MAX)
         .keep_alive(true)
