@@ -73,7 +73,10 @@ fn main() {
                 "cloud/cloudtrail/123456789012_CloudTrail_eu-west-1_20240514T0930Z_9hGf3sD2aQ1wE5rT.json",
             ),
         ),
-        ("azure", body_records(Route::Azure, "cloud/azure/PT1H.json")),
+        (
+            "azure",
+            body_records(Route::Azure, "cloud/azure/activitylog-eventhub-records.json"),
+        ),
         ("gcp", gcp),
         (
             "windows json",

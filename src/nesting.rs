@@ -43,14 +43,18 @@ pub fn json_depth_within(bytes: &[u8], depth_max: usize) -> Result<(), TooDeep> 
     while i < bytes.len() {
         match bytes[i] {
             b'"' => {
-                // Skip the string: up to the next quote not escaped.
+                // Skip the string (most of a record's bytes): to the next quote not escaped.
                 i += 1;
-                while i < bytes.len() {
-                    match bytes[i] {
-                        b'\\' => i += 2,
-                        b'"' => break,
-                        _ => i += 1,
+                loop {
+                    let Some(k) = bytes.get(i..).and_then(|r| memchr::memchr2(b'"', b'\\', r))
+                    else {
+                        return Ok(()); // unterminated: nothing more opens
+                    };
+                    i += k;
+                    if bytes[i] == b'"' {
+                        break;
                     }
+                    i += 2;
                 }
             }
             b'[' | b'{' => {
@@ -92,15 +96,25 @@ pub fn xml_depth_within(bytes: &[u8], depth_max: usize) -> Result<(), TooDeep> {
         } else {
             // A tag: to its `>`, skipping quoted attribute values.
             let mut j = start + 1;
-            let mut quote = None;
-            while j < bytes.len() {
-                match (bytes[j], quote) {
-                    (q @ (b'"' | b'\''), None) => quote = Some(q),
-                    (c, Some(q)) if c == q => quote = None,
-                    (b'>', None) => break,
-                    _ => {}
+            loop {
+                let Some(k) = memchr::memchr3(b'>', b'"', b'\'', &bytes[j.min(bytes.len())..])
+                else {
+                    j = bytes.len();
+                    break;
+                };
+                j += k;
+                let q = bytes[j];
+                if q == b'>' {
+                    break;
                 }
-                j += 1;
+                // A quoted value: to its closing quote.
+                match memchr::memchr(q, &bytes[j + 1..]) {
+                    Some(e) => j += 1 + e + 1,
+                    None => {
+                        j = bytes.len();
+                        break;
+                    }
+                }
             }
             let closing = rest.get(1) == Some(&b'/');
             let empty = j > start + 1 && bytes.get(j - 1) == Some(&b'/');
