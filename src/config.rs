@@ -313,6 +313,12 @@ pub struct HttpConfig {
     pub api_token: Option<String>,
     /// File holding the token (surrounding whitespace ignored), instead of `api_token`.
     pub api_token_file: Option<PathBuf>,
+    /// Most open connections; past it the one idle longest is closed.
+    pub connections_max: usize,
+    /// Longest from a request's first byte to its last, milliseconds; then it is closed.
+    pub request_timeout_ms: u64,
+    /// Longest a connection may move no byte, milliseconds; then it is closed.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for HttpConfig {
@@ -321,6 +327,9 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:9514".into(),
             api_token: None,
             api_token_file: None,
+            connections_max: 64,
+            request_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
         }
     }
 }
@@ -331,6 +340,9 @@ impl std::fmt::Debug for HttpConfig {
             .field("listen", &self.listen)
             .field("api_token", &self.api_token.as_ref().map(|_| REDACTED))
             .field("api_token_file", &self.api_token_file)
+            .field("connections_max", &self.connections_max)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("idle_timeout_ms", &self.idle_timeout_ms)
             .finish()
     }
 }
@@ -382,6 +394,10 @@ pub struct HttpInputConfig {
     pub firehose_access_key_file: Option<PathBuf>,
     /// Which records of `POST /windows` are kept (`[http_input.windows_filter]`; empty: all).
     pub windows_filter: crate::normalize::windows_filter::WindowsFilterConfig,
+    /// Longest from a request's first byte to its last, milliseconds; then it is closed.
+    pub request_timeout_ms: u64,
+    /// Longest a connection may move no byte, milliseconds; then it is closed.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for HttpInputConfig {
@@ -394,6 +410,8 @@ impl Default for HttpInputConfig {
             firehose_access_key: None,
             firehose_access_key_file: None,
             windows_filter: Default::default(),
+            request_timeout_ms: 60_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }
@@ -670,6 +688,19 @@ impl Config {
         if hi.connections_max == 0 {
             return Err(("connections_max", "must be at least 1".into()));
         }
+        if !(1..=4096).contains(&self.http.connections_max) {
+            return Err(("connections_max", "must be between 1 and 4096".into()));
+        }
+        for (key, ms) in [
+            ("request_timeout_ms", self.http.request_timeout_ms),
+            ("idle_timeout_ms", self.http.idle_timeout_ms),
+            ("request_timeout_ms", hi.request_timeout_ms),
+            ("idle_timeout_ms", hi.idle_timeout_ms),
+        ] {
+            if !(100..=3_600_000).contains(&ms) {
+                return Err((key, "must be between 100 and 3600000".into()));
+            }
+        }
         if hi.firehose_access_key.is_some() && hi.firehose_access_key_file.is_some() {
             return Err((
                 "firehose_access_key_file",
@@ -890,10 +921,17 @@ impl Config {
         (0..n).map(|i| i % cpus).collect()
     }
 
-    /// RLIMIT_MEMLOCK the shards need: their io_uring buffers and rings, locked by glommio.
+    /// RLIMIT_MEMLOCK the shards need (their io_uring buffers and rings, locked by glommio),
+    /// and the control API's executor when it is on.
     pub fn locked_memory_bytes(&self) -> u64 {
+        let control = if self.http.listen.is_empty() {
+            0
+        } else {
+            IO_MEMORY_BYTES_MIN as u64 + LOCKED_OVERHEAD_BYTES_PER_SHARD
+        };
         self.shard_cores().len() as u64
             * (self.shards.io_memory_effective_bytes() as u64 + LOCKED_OVERHEAD_BYTES_PER_SHARD)
+            + control
     }
 
     /// RLIMIT_NOFILE the appliance needs with every shard at `tcp_connections_max` (and the
@@ -904,6 +942,11 @@ impl Config {
                 + self.http_input_connections_max() as u64
                 + FDS_PER_SHARD_BASE)
             + FDS_PROCESS_BASE
+            + if self.http.listen.is_empty() {
+                0
+            } else {
+                self.http.connections_max as u64
+            }
     }
 
     /// HTTP input connections a shard may hold: `connections_max`, or 0 when it is off.

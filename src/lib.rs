@@ -2,6 +2,8 @@
 //!
 //! The modules follow the data flow: [`ingest`] (sockets, framing) → [`parse`] → [`normalize`]
 //! → [`sink`] (Kafka), with [`shard`] wiring them per core and [`control`] (HTTP, metrics) beside.
+//! [`http_server`] is the HTTP stack of both the HTTP input and the control API; [`nesting`]
+//! bounds the depth of outside JSON and XML before any parser sees it.
 //! [`doctor`] checks a host against a tuning profile and a config.
 //! Windows and cloud log files take [`import`] → [`normalize`] → stdout or Kafka.
 
@@ -11,11 +13,13 @@ pub mod cli_parse;
 pub mod config;
 pub mod control;
 pub mod doctor;
+pub mod http_server;
 pub mod import;
 pub mod ingest;
 pub mod latency;
 pub mod loadgen;
 pub mod logging;
+pub mod nesting;
 pub mod normalize;
 pub mod parse;
 pub mod report;

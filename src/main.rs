@@ -286,6 +286,8 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             body_bytes_max: cfg.http_input.body_bytes_max,
             record_bytes_max: cfg.syslog.message_bytes_max,
             connections_max: cfg.http_input.connections_max,
+            request_timeout: Duration::from_millis(cfg.http_input.request_timeout_ms),
+            idle_timeout: Duration::from_millis(cfg.http_input.idle_timeout_ms),
             firehose_access_key: cfg
                 .http_input
                 .firehose_access_key()
@@ -375,7 +377,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             api_token,
             cores.clone(),
         );
-        let addr = linerate::control::http::spawn(&cfg.http.listen, state.clone(), api)
+        let addr = linerate::control::http::spawn(&cfg.http, state.clone(), api)
             .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
         tracing::info!(%addr, token_required, "http: /metrics /health /api/v1");
     }

@@ -5,6 +5,12 @@
 //! every route is tested here without one. Errors are `{"error": "..."}` with a 4xx status.
 //! When a token is configured every request needs `Authorization: Bearer TOKEN` (compared in
 //! constant time), checked before routing, so unknown paths answer 401 too.
+//!
+//! Routing is exact: no trailing `/`, no empty segments, methods as registered (`POST`, not
+//! `post`); otherwise 404, or 405 with `Allow`. Mutating requests (`POST`) must say
+//! `Content-Type: application/json` (415 otherwise), which a browser cannot send cross-site
+//! without a CORS preflight this server never grants, and one carrying an `Origin` other
+//! than its own `Host` is refused with 403: a web page cannot pause an input.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::control::aggregator::{SharedState, State};
 use crate::control::inputs::{Input, InputKind, InputState, Inputs};
+use crate::http_server::REJECT_NAMES;
 use crate::shard::stats::{
     DropReason, ShardSnapshot, Transport, DROP_REASON_NAMES, TRANSPORT_NAMES,
 };
@@ -74,8 +81,14 @@ pub struct Request<'a> {
     pub path: &'a str,
     /// The `Authorization` header, if sent.
     pub authorization: Option<&'a str>,
-    /// The declared body length, if any.
+    /// The body length (as read, or declared), if any.
     pub body_bytes: Option<usize>,
+    /// The `Content-Type` header, if sent.
+    pub content_type: Option<&'a str>,
+    /// The `Origin` header, if sent (browsers send it on cross-site requests).
+    pub origin: Option<&'a str>,
+    /// The `Host` header, if sent.
+    pub host: Option<&'a str>,
 }
 
 /// The API's answer: a status, extra headers and a JSON body.
@@ -98,7 +111,8 @@ impl Reply {
         }
     }
 
-    fn error(status: u16, message: impl Into<String>) -> Self {
+    /// A `{"error": message}` reply with `status`.
+    pub fn error(status: u16, message: impl Into<String>) -> Self {
         Self {
             status,
             headers: Vec::new(),
@@ -134,13 +148,18 @@ pub fn handle(api: &Api, state: &SharedState, req: &Request) -> Reply {
             format!("request body over {REQUEST_BODY_BYTES_MAX} bytes"),
         );
     }
-    let rest = req
-        .path
-        .strip_prefix(API_PREFIX)
-        .unwrap_or(req.path)
-        .trim_end_matches('/');
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    match segments.as_slice() {
+    let rest = req.path.strip_prefix(API_PREFIX).unwrap_or(req.path);
+    // `/api/v1/shards` → ["shards"]; a trailing `/` or `//` leaves an empty segment: 404.
+    let segments: Vec<&str> = match rest.strip_prefix('/') {
+        Some(r) => r.split('/').collect(),
+        None => vec![""],
+    };
+    let segments = if segments.contains(&"") {
+        &[][..]
+    } else {
+        &segments[..]
+    };
+    match segments {
         ["shards"] => only(req, "GET", || with_state(state, |st| shards(api, st))),
         ["inputs"] => only(req, "GET", || {
             with_state(state, |st| {
@@ -153,6 +172,9 @@ pub fn handle(api: &Api, state: &SharedState, req: &Request) -> Reply {
             None => unknown_input(api, name),
         }),
         ["inputs", name, action @ ("pause" | "resume")] => only(req, "POST", || {
+            if let Err(refused) = mutation_allowed(req) {
+                return refused;
+            }
             let paused = *action == "pause";
             match api.inputs.set_paused(name, paused) {
                 Some(changed) => {
@@ -178,9 +200,40 @@ pub fn handle(api: &Api, state: &SharedState, req: &Request) -> Reply {
     }
 }
 
-/// Answer with `f` when the method is `method`, else 405 with an `Allow` header.
+/// Whether a mutating request may go ahead: a JSON content type (415 otherwise) and no
+/// foreign `Origin` (403 otherwise).
+fn mutation_allowed(req: &Request) -> Result<(), Reply> {
+    let media = req
+        .content_type
+        .map(crate::http_server::media_type)
+        .unwrap_or_default();
+    if media != "application/json" {
+        return Err(Reply::error(
+            415,
+            format!(
+                "{} {} needs Content-Type: application/json",
+                req.method, req.path
+            ),
+        ));
+    }
+    if let Some(origin) = req.origin {
+        let origin_host = origin
+            .split_once("://")
+            .map_or(origin, |(_, rest)| rest)
+            .trim_end_matches('/');
+        if req.host != Some(origin_host) {
+            return Err(Reply::error(
+                403,
+                format!("cross-origin request from `{origin}` refused"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Answer with `f` when the method is exactly `method`, else 405 with an `Allow` header.
 fn only(req: &Request, method: &'static str, f: impl FnOnce() -> Reply) -> Reply {
-    if req.method.eq_ignore_ascii_case(method) {
+    if req.method == method {
         f()
     } else {
         Reply::error(
@@ -279,6 +332,7 @@ fn counters_json(s: &ShardSnapshot, topics: &[String]) -> Value {
             "received" => keyed(&s.received, &mut TRANSPORT_NAMES.iter().copied()),
             "received_bytes" => keyed(&s.received_bytes, &mut TRANSPORT_NAMES.iter().copied()),
             "dropped" => keyed(&s.dropped, &mut DROP_REASON_NAMES.iter().copied()),
+            "http_rejected" => keyed(&s.http_rejected, &mut REJECT_NAMES.iter().copied()),
             "produced" => keyed(&s.produced, &mut topics.iter().map(String::as_str)),
             "delivered" => keyed(&s.delivered, &mut topics.iter().map(String::as_str)),
             "delivery_failed" => keyed(&s.delivery_failed, &mut topics.iter().map(String::as_str)),
@@ -345,7 +399,7 @@ fn input_json(input: &Input, st: &State) -> Value {
         InputKind::Http { listen } => {
             let counters = json!({
                 "requests": sum(|s| s.http_requests),
-                "requests_rejected": sum(|s| s.http_requests_rejected),
+                "requests_rejected": sum(|s| s.http_rejected.iter().sum()),
                 "records_accepted": sum(|s| s.http_records_accepted),
             });
             ("http", json!({ "listen": listen }), counters)
@@ -404,7 +458,7 @@ mod tests {
         snap.evtx_files_watched = 4;
         snap.evtx_records_read = 9;
         snap.http_requests = 6;
-        snap.http_requests_rejected = 1;
+        snap.http_rejected[0] = 1;
         snap.http_records_accepted = 11;
         st.shards[1] = Some((Instant::now(), snap));
         (api, Arc::new(Mutex::new(st)))
@@ -416,6 +470,9 @@ mod tests {
             path,
             authorization: None,
             body_bytes: None,
+            content_type: (method == "POST").then_some("application/json"),
+            origin: None,
+            host: Some("127.0.0.1:9514"),
         }
     }
 
@@ -450,7 +507,7 @@ mod tests {
             json!({"name": SYSLOG_TCP, "state": "paused", "changed": true})
         );
         assert!(flags.tcp.is_paused());
-        let again = handle(&api, &st, &req("POST", "/api/v1/inputs/syslog_tcp/pause/"));
+        let again = handle(&api, &st, &req("POST", "/api/v1/inputs/syslog_tcp/pause"));
         assert_eq!(again.body["changed"], false);
         let list = handle(&api, &st, &req("GET", "/api/v1/inputs"));
         let inputs = list.body["inputs"].as_array().unwrap();
@@ -521,6 +578,52 @@ mod tests {
         let mut big = req("POST", "/api/v1/inputs/syslog_tcp/pause");
         big.body_bytes = Some(REQUEST_BODY_BYTES_MAX + 1);
         assert_eq!(handle(&api, &st, &big).status, 413);
+    }
+
+    #[test]
+    fn routing_and_methods_are_exact() {
+        let (api, st) = setup(None);
+        for path in [
+            "/api/v1/inputs/syslog_tcp/pause/",
+            "/api/v1//inputs/syslog_tcp/pause",
+            "/api/v1/inputs//syslog_tcp/pause",
+            "/api/v1/shards/",
+            "/api/v1/",
+            "/api/v1",
+        ] {
+            assert_eq!(handle(&api, &st, &req("POST", path)).status, 404, "{path}");
+        }
+        for method in ["pOsT", "post", "PUT"] {
+            let r = handle(&api, &st, &req(method, "/api/v1/inputs/syslog_tcp/pause"));
+            assert_eq!(r.status, 405, "{method}");
+            assert_eq!(r.headers, vec![("Allow", "POST".to_string())]);
+        }
+        assert_eq!(handle(&api, &st, &req("get", "/api/v1/shards")).status, 405);
+        assert!(!api.inputs().flags().tcp.is_paused());
+    }
+
+    #[test]
+    fn mutations_need_json_and_no_foreign_origin() {
+        let (api, st) = setup(None);
+        let pause = "/api/v1/inputs/syslog_tcp/pause";
+        // A browser's simple cross-site form POST: no JSON content type.
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
+            let mut r = req("POST", pause);
+            r.content_type = ct;
+            assert_eq!(handle(&api, &st, &r).status, 415, "{ct:?}");
+        }
+        let mut r = req("POST", pause);
+        r.origin = Some("https://evil.example");
+        assert_eq!(handle(&api, &st, &r).status, 403);
+        assert!(!api.inputs().flags().tcp.is_paused());
+        r.origin = Some("http://127.0.0.1:9514");
+        r.content_type = Some("application/json; charset=utf-8");
+        assert_eq!(handle(&api, &st, &r).status, 200);
+        assert!(api.inputs().flags().tcp.is_paused());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::control::aggregator::State;
 use crate::control::inputs::{InputState, Inputs};
+use crate::http_server::REJECT_NAMES;
 use crate::latency::buckets::{le_label, BUCKET_BOUNDS_MICROS};
 use crate::shard::stats::{ShardSnapshot, DROP_REASON_NAMES, TRANSPORT_NAMES};
 
@@ -54,6 +55,12 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
         }
     }
     let per_shard: [(&str, &str, &str, Getter); 30] = [
+        (
+            "linerate_nesting_too_deep_total",
+            "counter",
+            "Bodies (HTTP 400) and records (pipeline_error events) refused for JSON or XML nested deeper than 128 levels.",
+            |s| s.nesting_too_deep,
+        ),
         (
             "linerate_events_parsed_total",
             "counter",
@@ -217,12 +224,6 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             |s| s.http_requests,
         ),
         (
-            "linerate_http_requests_rejected_total",
-            "counter",
-            "HTTP input requests answered with a 4xx or 5xx (nothing of them accepted; paused and full-ring 503s included).",
-            |s| s.http_requests_rejected,
-        ),
-        (
             "linerate_http_records_accepted_total",
             "counter",
             "Records of the HTTP input's accepted requests (appended or filtered out).",
@@ -239,6 +240,21 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
         family(&mut out, name, kind, help);
         for s in &snaps {
             let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.shard, get(s));
+        }
+    }
+    family(
+        &mut out,
+        "linerate_http_requests_rejected_total",
+        "counter",
+        "HTTP input requests or connections refused, by reason (nothing of them accepted; paused and full-ring 503s included).",
+    );
+    for s in &snaps {
+        for (r, reason) in REJECT_NAMES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "linerate_http_requests_rejected_total{{shard=\"{}\",reason=\"{reason}\"}} {}",
+                s.shard, s.http_rejected[r]
+            );
         }
     }
     family(
@@ -357,6 +373,21 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
         );
     }
     out
+}
+
+/// Append `linerate_control_http_requests_rejected_total`: the control API's refusals,
+/// `counts` by [`REJECT_NAMES`] index.
+pub fn render_control_http(out: &mut String, counts: &[u64]) {
+    const NAME: &str = "linerate_control_http_requests_rejected_total";
+    family(
+        out,
+        NAME,
+        "counter",
+        "Control API (/metrics, /health, /api/v1) requests or connections refused, by reason.",
+    );
+    for (reason, n) in REJECT_NAMES.iter().zip(counts) {
+        let _ = writeln!(out, "{NAME}{{reason=\"{reason}\"}} {n}");
+    }
 }
 
 /// `linerate_receive_to_ack_latency_seconds`: a histogram per shard, bounds in

@@ -21,9 +21,14 @@ fn locked_memory(cfg: &Config) -> Check {
     const NAME: &str = "limit memlock";
     let needed = cfg.locked_memory_bytes();
     let want = format!(
-        ">= {}: {} × (io_memory_bytes + 1 MiB)",
+        ">= {}: {} × (io_memory_bytes + 1 MiB){}",
         human_bytes(needed),
-        count(cfg.shard_cores().len(), "shard")
+        count(cfg.shard_cores().len(), "shard"),
+        if cfg.http.listen.is_empty() {
+            ""
+        } else {
+            " + 1.25 MiB (control API)"
+        }
     );
     let limit = match rlimit::get(Resource::LockedMemory) {
         Ok(l) => l,
@@ -59,8 +64,21 @@ fn locked_memory(cfg: &Config) -> Check {
 fn open_files(cfg: &Config) -> Check {
     const NAME: &str = "limit nofile";
     let needed = cfg.open_files_needed();
+    let http_input = if cfg.http_input.listen.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " + http_input connections_max {}",
+            cfg.http_input.connections_max
+        )
+    };
+    let control = if cfg.http.listen.is_empty() {
+        String::new()
+    } else {
+        format!(" + http connections_max {}", cfg.http.connections_max)
+    };
     let want = format!(
-        ">= {needed}: {} × (tcp_connections_max {} + 64) + 256",
+        ">= {needed}: {} × (tcp_connections_max {}{http_input} + 64) + 256{control}",
         count(cfg.shard_cores().len(), "shard"),
         cfg.syslog.tcp_connections_max
     );

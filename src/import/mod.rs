@@ -21,6 +21,8 @@ use crate::normalize::{
 };
 use json_split::{split_records, Piece};
 
+use crate::nesting;
+
 /// What an input file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
@@ -248,6 +250,11 @@ impl Importer {
 
     /// Normalize one record of `kind` (unwrapping Firehose and Pub/Sub envelopes).
     fn record(&mut self, kind: Kind, raw: &[u8], sink: &mut dyn Sink) -> Result<(), ImportError> {
+        // Nested past the limit: a pipeline_error, never handed to a parser.
+        if let Err(e) = nesting::depth_within(raw, nesting::DEPTH_MAX) {
+            let msg = format!("the record is {e}");
+            return self.error(kind, raw, "record.too_deep", &msg, sink);
+        }
         let windows = matches!(kind, Kind::Evtx | Kind::Windows);
         if windows && self.filter.as_ref().is_some_and(|f| !f.keep(raw)) {
             self.counts.filtered += 1;
@@ -285,6 +292,10 @@ impl Importer {
         } else {
             record
         };
+        if let Err(e) = nesting::depth_within(record, nesting::DEPTH_MAX) {
+            let msg = format!("the record's payload is {e}");
+            return self.error(kind, raw, "record.too_deep", &msg, sink);
+        }
         self.out.clear();
         let (out, scratch) = (&mut self.out, &mut self.scratch);
         let outcome = match kind {

@@ -14,6 +14,10 @@
 //! (one per line, one document spanning lines, or inside an `<Events>` wrapper); a body that
 //! is itself gzip (by its magic bytes) is decompressed too. XML that is not well-formed, or
 //! holds something other than `<Event>` elements, refuses the body.
+//!
+//! Every body is checked for nesting ([`crate::nesting`]) before a parser sees it (400,
+//! reason `nesting_too_deep`), and all the gzip of one request (the body, each Firehose
+//! record) shares one decompressed budget, `body_bytes_max`, enforced while decoding (413).
 
 use std::io::Read;
 
@@ -21,9 +25,11 @@ use base64::Engine as _;
 use simd_json::prelude::*;
 
 use crate::buffer::frame::RecordKind;
+use crate::http_server::Reject;
 use crate::import::envelope;
 use crate::import::input::is_gzip;
 use crate::import::json_split::{split_records, Piece};
+use crate::nesting;
 
 /// An endpoint of the HTTP input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +47,10 @@ pub enum Route {
 }
 
 impl Route {
-    /// The route of a request target (any query string ignored); `None` for other paths.
-    pub fn from_target(target: &str) -> Option<Self> {
-        let path = target.split(['?', '#']).next().unwrap_or(target);
-        match path.trim_end_matches('/') {
+    /// The route of a request path (exactly, without the query string); `None` for other
+    /// paths (`/firehose/` included).
+    pub fn from_path(path: &str) -> Option<Self> {
+        match path {
             "/firehose" => Some(Self::Firehose),
             "/pubsub" => Some(Self::Pubsub),
             "/cloudtrail" => Some(Self::Cloudtrail),
@@ -59,18 +65,42 @@ impl Route {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status}: {reason}")]
 pub struct Rejection {
+    /// The HTTP status.
     pub status: u16,
+    /// Why, for the sender.
     pub reason: String,
+    /// The counter it goes to.
+    pub counted_as: Reject,
 }
 
 impl Rejection {
-    /// A rejection with `status` and `reason`.
+    /// A rejection with `status` and `reason`, counted by its status.
     pub fn new(status: u16, reason: impl Into<String>) -> Self {
+        let counted_as = match status {
+            401 => Reject::Unauthorized,
+            404 => Reject::NotFound,
+            405 => Reject::MethodNotAllowed,
+            413 => Reject::BodyTooLarge,
+            415 => Reject::UnsupportedMediaType,
+            _ => Reject::BadRequest,
+        };
         Self {
             status,
             reason: reason.into(),
+            counted_as,
         }
     }
+
+    /// Count it as `reason` instead.
+    pub fn counted_as(mut self, reason: Reject) -> Self {
+        self.counted_as = reason;
+        self
+    }
+}
+
+/// A 400 for `what` nested too deep.
+fn too_deep(what: &str, e: nesting::TooDeep) -> Rejection {
+    bad(format!("{what} is {e}")).counted_as(Reject::NestingTooDeep)
 }
 
 fn bad(reason: impl Into<String>) -> Rejection {
@@ -83,39 +113,48 @@ pub type Records = Vec<(RecordKind, Vec<u8>)>;
 /// Limits a body is checked against.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Largest body, bytes (also after any gzip decompression).
+    /// Largest body, bytes; also the bytes all gzip decompression of one request may
+    /// produce together.
     pub body_bytes_max: usize,
     /// Largest single record, bytes (the shard's `message_bytes_max`): a longer one would
     /// have to be truncated, which would break its JSON, so the body is refused instead.
     pub record_bytes_max: usize,
 }
 
-/// Decompress a gzip `data` (members concatenated) to at most `bytes_max` bytes: 413 past
-/// that, 400 when it is not gzip.
-pub fn gunzip_bounded(data: &[u8], bytes_max: usize, what: &str) -> Result<Vec<u8>, Rejection> {
+/// Decompress a gzip `data` (members concatenated), taking what it produces from `budget`
+/// (bytes left to the request): decoding stops one byte past the budget (413), so a bomb
+/// costs at most the budget; 400 when it is not gzip.
+pub fn gunzip_bounded(data: &[u8], budget: &mut usize, what: &str) -> Result<Vec<u8>, Rejection> {
     let mut out = Vec::new();
     flate2::read::MultiGzDecoder::new(data)
-        .take(bytes_max as u64 + 1)
+        .take(*budget as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| bad(format!("{what} is not valid gzip: {e}")))?;
-    if out.len() > bytes_max {
+    if out.len() > *budget {
         return Err(Rejection::new(
             413,
-            format!("{what} decompresses to more than {bytes_max} bytes"),
+            format!("{what} decompresses past what is left of the request's budget ({} bytes of body_bytes_max)", *budget),
         ));
     }
+    *budget -= out.len();
     Ok(out)
 }
 
 /// Every record of a `route` body (already decompressed), or the reason the whole body is
-/// refused. Also returns the Firehose `requestId` the body names, if any.
+/// refused. Also returns the Firehose `requestId` the body names, if any. Gzip inside the
+/// body takes from `budget` (decompressed bytes left to the request).
 pub fn records(
     route: Route,
     body: &[u8],
     limits: Limits,
+    budget: &mut usize,
 ) -> Result<(Records, Option<String>), Rejection> {
+    // (A gzip `/windows` body is checked once decompressed.)
+    if !(route == Route::Windows && is_gzip(body)) {
+        nesting::depth_within(body, nesting::DEPTH_MAX).map_err(|e| too_deep("the body", e))?;
+    }
     let (records, request_id) = match route {
-        Route::Firehose => firehose(body, limits)?,
+        Route::Firehose => firehose(body, budget)?,
         Route::Pubsub => {
             let mut scratch = Vec::new();
             let data = envelope::pubsub_message(body, &mut scratch)
@@ -125,7 +164,9 @@ pub fn records(
         Route::Cloudtrail => (enveloped(body, RecordKind::Cloudtrail)?, None),
         Route::Azure => (enveloped(body, RecordKind::Azure)?, None),
         Route::Windows if is_gzip(body) => {
-            let body = gunzip_bounded(body, limits.body_bytes_max, "the body")?;
+            let body = gunzip_bounded(body, budget, "the body")?;
+            nesting::depth_within(&body, nesting::DEPTH_MAX)
+                .map_err(|e| too_deep("the body", e))?;
             (windows(&body)?, None)
         }
         Route::Windows => (windows(body)?, None),
@@ -148,7 +189,7 @@ pub fn records(
 }
 
 /// A Firehose delivery request: `{"requestId", "timestamp", "records": [{"data": base64}]}`.
-fn firehose(body: &[u8], limits: Limits) -> Result<(Records, Option<String>), Rejection> {
+fn firehose(body: &[u8], budget: &mut usize) -> Result<(Records, Option<String>), Rejection> {
     let mut copy = body.to_vec();
     let v = simd_json::to_borrowed_value(&mut copy)
         .map_err(|e| bad(format!("the body is not JSON: {e}")))?;
@@ -167,7 +208,7 @@ fn firehose(body: &[u8], limits: Limits) -> Result<(Records, Option<String>), Re
             .map_err(|e| bad(format!("records[{i}].data is not base64: {e}")))?;
         // CloudWatch Logs subscriptions deliver gzip inside `data`.
         let bytes = if is_gzip(&bytes) {
-            gunzip_bounded(&bytes, limits.body_bytes_max, &format!("records[{i}].data"))?
+            gunzip_bounded(&bytes, budget, &format!("records[{i}].data"))?
         } else {
             bytes
         };
@@ -320,12 +361,14 @@ mod tests {
 
     #[test]
     fn routes_by_path() {
-        assert_eq!(Route::from_target("/firehose"), Some(Route::Firehose));
-        assert_eq!(Route::from_target("/pubsub?token=x"), Some(Route::Pubsub));
-        assert_eq!(Route::from_target("/azure/"), Some(Route::Azure));
-        assert_eq!(Route::from_target("/cloudtrail"), Some(Route::Cloudtrail));
-        assert_eq!(Route::from_target("/windows"), Some(Route::Windows));
-        assert_eq!(Route::from_target("/other"), None);
+        assert_eq!(Route::from_path("/firehose"), Some(Route::Firehose));
+        assert_eq!(Route::from_path("/pubsub"), Some(Route::Pubsub));
+        assert_eq!(Route::from_path("/cloudtrail"), Some(Route::Cloudtrail));
+        assert_eq!(Route::from_path("/windows"), Some(Route::Windows));
+        assert_eq!(Route::from_path("/azure"), Some(Route::Azure));
+        for other in ["/azure/", "//azure", "/Azure", "/other", "/"] {
+            assert_eq!(Route::from_path(other), None, "{other}");
+        }
     }
 
     #[test]
@@ -335,7 +378,13 @@ mod tests {
             b64(br#"{"eventName":"A"}"#),
             b64(&gzip(br#"{"eventName":"B"}"#)),
         );
-        let (recs, id) = records(Route::Firehose, body.as_bytes(), LIMITS).unwrap();
+        let (recs, id) = records(
+            Route::Firehose,
+            body.as_bytes(),
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap();
         assert_eq!(id.as_deref(), Some("r-1"));
         assert_eq!(
             recs,
@@ -352,27 +401,70 @@ mod tests {
             r#"{{"requestId":"r","records":[{{"data":"{}"}},{{"data":"!!not base64"}}]}}"#,
             b64(b"{}")
         );
-        let e = records(Route::Firehose, body.as_bytes(), LIMITS).unwrap_err();
+        let e = records(
+            Route::Firehose,
+            body.as_bytes(),
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.reason.contains("records[1].data is not base64"), "{e}");
-        let e = records(Route::Firehose, br#"{"records":[{"x":1}]}"#, LIMITS).unwrap_err();
+        let e = records(
+            Route::Firehose,
+            br#"{"records":[{"x":1}]}"#,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert!(e.reason.contains("records[0] has no `data`"), "{e}");
         assert_eq!(
-            records(Route::Firehose, b"{", LIMITS).unwrap_err().status,
+            records(
+                Route::Firehose,
+                b"{",
+                LIMITS,
+                &mut LIMITS.body_bytes_max.clone()
+            )
+            .unwrap_err()
+            .status,
             400
         );
-        let e = records(Route::Cloudtrail, br#"{"Records":[{"a":1},]}"#, LIMITS).unwrap_err();
+        let e = records(
+            Route::Cloudtrail,
+            br#"{"Records":[{"a":1},]}"#,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert!(e.reason.contains("not JSON"), "{e}");
-        let e = records(Route::Azure, br#"{"value":[]}"#, LIMITS).unwrap_err();
+        let e = records(
+            Route::Azure,
+            br#"{"value":[]}"#,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert!(e.reason.contains("no `Records` or `records`"), "{e}");
-        let e = records(Route::Pubsub, br#"{"message":{"data":"%%"}}"#, LIMITS).unwrap_err();
+        let e = records(
+            Route::Pubsub,
+            br#"{"message":{"data":"%%"}}"#,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert!(e.reason.starts_with("pubsub.bad_base64"), "{e}");
     }
 
     #[test]
     fn enveloped_bodies_keep_each_record_exactly() {
         let body = br#"{ "records" : [ {"a": 1}, {"b": [2, "x"]} ] }"#;
-        let (recs, _) = records(Route::Azure, body, LIMITS).unwrap();
+        let (recs, _) = records(
+            Route::Azure,
+            body,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap();
         assert_eq!(
             recs,
             vec![
@@ -380,7 +472,13 @@ mod tests {
                 (RecordKind::Azure, br#"{"b": [2, "x"]}"#.to_vec()),
             ]
         );
-        let (recs, _) = records(Route::Cloudtrail, br#"{"Records":[]}"#, LIMITS).unwrap();
+        let (recs, _) = records(
+            Route::Cloudtrail,
+            br#"{"Records":[]}"#,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap();
         assert!(recs.is_empty());
     }
 
@@ -390,7 +488,13 @@ mod tests {
             r#"{{"message":{{"data":"{}","messageId":"1"}},"subscription":"s"}}"#,
             b64(br#"{"logName":"x"}"#)
         );
-        let (recs, _) = records(Route::Pubsub, body.as_bytes(), LIMITS).unwrap();
+        let (recs, _) = records(
+            Route::Pubsub,
+            body.as_bytes(),
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap();
         assert_eq!(
             recs,
             vec![(RecordKind::Gcp, br#"{"logName":"x"}"#.to_vec())]
@@ -404,19 +508,81 @@ mod tests {
             body_bytes_max: 4096,
             record_bytes_max: 100,
         };
-        let e = gunzip_bounded(&gzip(&big), limits.body_bytes_max, "the body").unwrap_err();
+        let e = gunzip_bounded(&gzip(&big), &mut limits.body_bytes_max.clone(), "the body")
+            .unwrap_err();
         assert_eq!(e.status, 413);
         assert_eq!(
-            gunzip_bounded(b"plain", 10, "the body").unwrap_err().status,
+            gunzip_bounded(b"plain", &mut 10, "the body")
+                .unwrap_err()
+                .status,
             400
         );
         let body = format!(r#"{{"Records":[{{"k":"{}"}}]}}"#, "v".repeat(200));
-        let e = records(Route::Cloudtrail, body.as_bytes(), limits).unwrap_err();
+        let e = records(
+            Route::Cloudtrail,
+            body.as_bytes(),
+            limits,
+            &mut limits.body_bytes_max.clone(),
+        )
+        .unwrap_err();
         assert_eq!(e.status, 413, "{e}");
     }
 
+    #[test]
+    fn deep_bodies_are_refused_as_nesting_too_deep() {
+        let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        let firehose = format!(r#"{{"requestId":"r","records":{deep}}}"#);
+        let azure = format!(r#"{{"records":[{deep}]}}"#);
+        let xml = format!("{}{}", "<Event>".repeat(500), "</Event>".repeat(500));
+        for (route, body) in [
+            (Route::Firehose, firehose.as_bytes()),
+            (Route::Azure, azure.as_bytes()),
+            (Route::Windows, xml.as_bytes()),
+        ] {
+            let e = records(route, body, LIMITS, &mut LIMITS.body_bytes_max.clone()).unwrap_err();
+            assert_eq!(
+                (e.status, e.counted_as),
+                (400, Reject::NestingTooDeep),
+                "{route:?}: {e}"
+            );
+        }
+        let gz = gzip(xml.as_bytes());
+        let e = records(
+            Route::Windows,
+            &gz,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap_err();
+        assert_eq!(e.counted_as, Reject::NestingTooDeep);
+    }
+
+    #[test]
+    fn gzip_records_share_one_budget_per_request() {
+        // Each record alone fits the budget; together they do not.
+        let one = vec![b'a'; 3000];
+        let rec = b64(&gzip(&one));
+        let body = format!(r#"{{"records":[{{"data":"{rec}"}},{{"data":"{rec}"}}]}}"#);
+        let limits = Limits {
+            body_bytes_max: 5000,
+            record_bytes_max: 1 << 20,
+        };
+        let mut budget = limits.body_bytes_max;
+        let e = records(Route::Firehose, body.as_bytes(), limits, &mut budget).unwrap_err();
+        assert_eq!(e.status, 413, "{e}");
+        let mut budget = 6000;
+        let (recs, _) = records(Route::Firehose, body.as_bytes(), limits, &mut budget).unwrap();
+        assert_eq!((recs.len(), budget), (2, 0));
+    }
+
     fn windows_records(body: &[u8]) -> Vec<String> {
-        let (recs, _) = records(Route::Windows, body, LIMITS).unwrap();
+        let (recs, _) = records(
+            Route::Windows,
+            body,
+            LIMITS,
+            &mut LIMITS.body_bytes_max.clone(),
+        )
+        .unwrap();
         recs.into_iter()
             .map(|(kind, r)| {
                 assert_eq!(kind, RecordKind::Windows);
@@ -460,7 +626,13 @@ mod tests {
             "<Events><Other></Other></Events>",
             "<Event></Event> trailing",
         ] {
-            let e = records(Route::Windows, body.as_bytes(), LIMITS).unwrap_err();
+            let e = records(
+                Route::Windows,
+                body.as_bytes(),
+                LIMITS,
+                &mut LIMITS.body_bytes_max.clone(),
+            )
+            .unwrap_err();
             assert_eq!(e.status, 400, "{body}: {e}");
         }
     }

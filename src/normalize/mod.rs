@@ -62,6 +62,18 @@ pub(crate) fn pipeline_error(
     RecordOutcome::PipelineError
 }
 
+/// The `event.dataset` of a `pipeline_error` event for a record of `kind`.
+pub fn record_dataset(kind: crate::buffer::frame::RecordKind) -> &'static str {
+    use crate::buffer::frame::RecordKind;
+    match kind {
+        RecordKind::Syslog => "syslog",
+        RecordKind::Windows => windows::DATASET,
+        RecordKind::Cloudtrail => cloudtrail::DATASET,
+        RecordKind::Azure => azure::DATASET,
+        RecordKind::Gcp => gcp::DATASET_LOGGING,
+    }
+}
+
 /// What the transport knows about a message, independent of its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiveMeta {

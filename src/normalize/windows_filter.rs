@@ -254,6 +254,11 @@ impl WindowsFilter {
         if !self.is_active() {
             return true;
         }
+        // Too deep to parse safely: kept, and its normalizer's caller turns it into a
+        // pipeline_error event (see crate::nesting).
+        if crate::nesting::depth_within(raw, crate::nesting::DEPTH_MAX).is_err() {
+            return true;
+        }
         let Ok(mut scratch) = self.scratch.try_borrow_mut() else {
             return true;
         };

@@ -30,6 +30,7 @@ use crate::buffer::frame::{Event, RecordKind};
 use crate::buffer::ring::{Full, Ring};
 use crate::buffer::spill::{Collected, Spill};
 use crate::config::{BufferConfig, FsyncPolicy};
+use crate::nesting;
 use crate::normalize::enrich::{self, EnrichTable};
 use crate::normalize::{self, Normalized, ReceiveMeta};
 use crate::parse::ParseOptions;
@@ -533,15 +534,34 @@ fn send(
 ) -> bool {
     let scratch = &mut enc.normalized;
     scratch.clear();
-    let parsed = match event.kind {
-        RecordKind::Syslog => {
+    // Windows and cloud records nested past the limit are never handed to a parser.
+    let too_deep = match event.kind {
+        RecordKind::Syslog => None,
+        _ => nesting::depth_within(event.raw, nesting::DEPTH_MAX).err(),
+    };
+    let parsed = match (event.kind, too_deep) {
+        (RecordKind::Syslog, _) => {
             match normalize::syslog_to_ecs(event.raw, parse, &event.meta, scratch) {
                 Normalized::Event { hostname } => Ok(hostname),
                 Normalized::PipelineError => Err(()),
             }
         }
+        (kind, Some(e)) => {
+            if first_time {
+                add(&stats.nesting_too_deep, 1);
+            }
+            normalize::write_pipeline_error_message(
+                scratch,
+                event.raw,
+                "record.too_deep",
+                &format!("the record is {e}"),
+                normalize::record_dataset(kind),
+                &event.meta,
+            );
+            Err(())
+        }
         // Windows and cloud records: keyed by the peer's IP.
-        kind => match normalize::record_to_ecs(kind, event.raw, &event.meta, scratch) {
+        (kind, None) => match normalize::record_to_ecs(kind, event.raw, &event.meta, scratch) {
             normalize::RecordOutcome::Event => Ok(None),
             normalize::RecordOutcome::PipelineError => Err(()),
         },

@@ -128,8 +128,12 @@ pub struct ShardStats {
     pub filtered: Cell<u64>,
     /// HTTP input requests answered (every response sent, refusals included).
     pub http_requests: Cell<u64>,
-    /// HTTP input requests answered with a 4xx or 5xx (nothing of them accepted).
-    pub http_requests_rejected: Cell<u64>,
+    /// HTTP input requests or connections refused (nothing of them accepted), by
+    /// [`crate::http_server::Reject`] reason.
+    pub http_rejected: [Cell<u64>; crate::http_server::REJECT_COUNT],
+    /// Records or bodies refused for nesting deeper than [`crate::nesting::DEPTH_MAX`] (an
+    /// HTTP 400, or a `pipeline_error` event).
+    pub nesting_too_deep: Cell<u64>,
     /// Records of accepted HTTP input requests (appended or filtered out).
     pub http_records_accepted: Cell<u64>,
     /// Receive→ack latency of the events Kafka acknowledged this interval.
@@ -191,8 +195,9 @@ pub struct ShardSnapshot {
     pub evtx_corrupt_records: u64,
     pub filtered: u64,
     pub http_requests: u64,
-    pub http_requests_rejected: u64,
+    pub http_rejected: [u64; crate::http_server::REJECT_COUNT],
     pub http_records_accepted: u64,
+    pub nesting_too_deep: u64,
     /// Set on the last snapshot a shard sends, after its producer was flushed.
     pub stopped: bool,
     /// Receive→ack latencies since the previous snapshot (not cumulative, unlike the
@@ -262,8 +267,9 @@ impl ShardStats {
             evtx_corrupt_records: self.evtx_corrupt_records.get(),
             filtered: self.filtered.get(),
             http_requests: self.http_requests.get(),
-            http_requests_rejected: self.http_requests_rejected.get(),
+            http_rejected: copy(&self.http_rejected),
             http_records_accepted: self.http_records_accepted.get(),
+            nesting_too_deep: self.nesting_too_deep.get(),
             stopped: false,
             latency: Some(self.latency.take_interval()),
         }

@@ -273,7 +273,8 @@ pub fn http_request(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     if method == "POST" {
-        head.push_str("Content-Length: 0\r\n");
+        // The control API's mutating routes take JSON (a browser form post cannot pause).
+        head.push_str("Content-Type: application/json\r\nContent-Length: 0\r\n");
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).ok()?;
