@@ -52,6 +52,9 @@ pub enum RecordKind {
     Azure = 3,
     /// One GCP `LogEntry` (JSON object).
     Gcp = 4,
+    /// What was read of a TCP syslog frame whose octet count was beyond the bound
+    /// ([`crate::ingest::framing::Step::Error`]); always normalized as a `pipeline_error`.
+    FramingError = 5,
 }
 
 /// Bits of the flags byte holding the [`RecordKind`].
@@ -68,6 +71,7 @@ impl RecordKind {
             2 => Self::Cloudtrail,
             3 => Self::Azure,
             4 => Self::Gcp,
+            5 => Self::FramingError,
             _ => return None,
         })
     }
@@ -288,6 +292,7 @@ mod tests {
             RecordKind::Cloudtrail,
             RecordKind::Azure,
             RecordKind::Gcp,
+            RecordKind::FramingError,
         ];
         for kind in kinds {
             for truncated in [false, true] {
