@@ -335,7 +335,7 @@ mod tests {
             panic!("not an event")
         };
         assert_eq!((ev.kind, ev.truncated), (RecordKind::Syslog, true));
-        assert_eq!(RecordKind::from_bits(5), None);
+        assert_eq!(RecordKind::from_bits(6), None);
     }
 
     #[test]
