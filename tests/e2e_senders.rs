@@ -86,3 +86,181 @@ fn thousands_of_short_connections_are_all_served() {
     assert_eq!(m.sum("linerate_tcp_connections_open", &[]), 0);
     assert_eq!(m.sum("linerate_events_dropped_total", &[]), 0);
 }
+
+/// Send one LF-terminated line on a fresh connection and close it.
+fn send_line(port: u16, line: &str) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    writeln!(s, "{line}").unwrap();
+}
+
+/// 2,000 idle connections (each sent one message, then nothing) cost a few KiB each, not a
+/// read buffer of `tcp_read_buffer_bytes` (256 KiB) each, and a new sender is still served.
+#[test]
+fn idle_connections_stay_small_and_a_new_sender_is_served() {
+    let _g = heavy();
+    let kafka = Kafka::start();
+    let app = Appliance::start(&kafka.bootstrap(), "");
+    const IDLE: usize = 2000;
+    // Warm up: the first connections and events allocate the shards' steady state.
+    send_line(app.syslog_port, "<13>Jan  2 03:04:05 host app: warm-up");
+    app.wait_metrics(Duration::from_secs(15), |m| {
+        m.sum(
+            "linerate_events_delivered_total",
+            &["topic=\"logs.normalized\""],
+        ) == 1
+    });
+    let before = app.rss_bytes();
+    let mut idle = Vec::with_capacity(IDLE);
+    for i in 0..IDLE {
+        let mut s = TcpStream::connect(("127.0.0.1", app.syslog_port)).unwrap();
+        writeln!(s, "<13>Jan  2 03:04:05 host app: idle {i}").unwrap();
+        idle.push(s);
+    }
+    let m = app.wait_metrics(Duration::from_secs(30), |m| {
+        m.sum("linerate_tcp_connections_open", &[]) == IDLE as u64
+            && m.sum(
+                "linerate_events_delivered_total",
+                &["topic=\"logs.normalized\""],
+            ) == IDLE as u64 + 1
+    });
+    assert_eq!(m.sum("linerate_tcp_connections_open", &[]), IDLE as u64);
+    let grown = app.rss_bytes().saturating_sub(before);
+    eprintln!(
+        "RSS {} MiB -> +{} KiB for {IDLE} idle connections ({} bytes each)",
+        before >> 20,
+        grown >> 10,
+        grown / IDLE as u64
+    );
+    // 256 KiB each before read buffers were sized on demand (+514 MB for 2,000); allow
+    // 32 KiB each for the task, the stream and the 4 KiB buffer.
+    assert!(
+        grown < (IDLE as u64) * (32 << 10),
+        "RSS grew {grown} bytes for {IDLE} idle connections"
+    );
+    send_line(app.syslog_port, "<13>Jan  2 03:04:05 host app: newcomer");
+    let events = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        IDLE + 2,
+        Duration::from_secs(30),
+    );
+    let seen = messages_of(&events);
+    assert_eq!(seen.get("newcomer"), Some(&1), "the new sender was served");
+    assert!((0..IDLE).all(|i| seen.get(&format!("idle {i}")) == Some(&1)));
+    drop(idle);
+    let m = app.wait_metrics(Duration::from_secs(30), |m| {
+        m.sum("linerate_tcp_connections_open", &[]) == 0
+    });
+    assert_eq!(m.sum("linerate_tcp_connections_open", &[]), 0);
+    assert_eq!(m.sum("linerate_tcp_connections_idle_closed_total", &[]), 0);
+}
+
+/// Connections that go quiet are closed after `tcp_idle_timeout_secs` and counted; one that
+/// went quiet in the middle of a message still has it delivered; the senders see the close.
+#[test]
+fn quiet_connections_are_closed_after_the_idle_timeout_and_counted() {
+    let kafka = Kafka::start();
+    let data = tempfile::tempdir().unwrap();
+    let app = Appliance::start_in(
+        data.path(),
+        &kafka.bootstrap(),
+        "",
+        Keys {
+            syslog: "tcp_idle_timeout_secs = 1",
+            ..Keys::default()
+        },
+    );
+    const QUIET: usize = 50;
+    let mut quiet = Vec::new();
+    for i in 0..QUIET {
+        let mut s = TcpStream::connect(("127.0.0.1", app.syslog_port)).unwrap();
+        // Every tenth stops mid-message (no LF).
+        let end = if i % 10 == 0 { "" } else { "\n" };
+        write!(s, "<13>Jan  2 03:04:05 host app: quiet {i}{end}").unwrap();
+        quiet.push(s);
+    }
+    let m = app.wait_metrics(Duration::from_secs(60), |m| {
+        m.sum("linerate_tcp_connections_idle_closed_total", &[]) == QUIET as u64
+            && m.sum("linerate_tcp_connections_open", &[]) == 0
+    });
+    assert_eq!(
+        m.sum("linerate_tcp_connections_idle_closed_total", &[]),
+        QUIET as u64
+    );
+    assert_eq!(m.sum("linerate_tcp_connections_open", &[]), 0);
+    for mut s in quiet {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(
+            std::io::Read::read_to_end(&mut s, &mut rest).unwrap(),
+            0,
+            "closed by linerate"
+        );
+    }
+    send_line(app.syslog_port, "<13>Jan  2 03:04:05 host app: after");
+    let events = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        QUIET + 1,
+        Duration::from_secs(30),
+    );
+    let seen = messages_of(&events);
+    for i in 0..QUIET {
+        assert_eq!(
+            seen.get(&format!("quiet {i}")),
+            Some(&1),
+            "quiet {i}: {seen:?}"
+        );
+    }
+    assert_eq!(seen.get("after"), Some(&1));
+}
+
+/// An octet count far beyond any message (`9999999999`) is a framing error: the frames
+/// before it arrive, a `pipeline_error` event carries what was read of the bad frame, it is
+/// counted, and the connection is closed instead of swallowing the rest of the stream.
+#[test]
+fn an_absurd_octet_count_is_a_counted_framing_error_that_closes_the_connection() {
+    let kafka = Kafka::start();
+    let app = Appliance::start(&kafka.bootstrap(), "");
+    let mut s = TcpStream::connect(("127.0.0.1", app.syslog_port)).unwrap();
+    let good = "<13>Jan  2 03:04:05 host app: before";
+    write!(
+        s,
+        "{} {good}9999999999 <13>Jan  2 03:04:05 host app: bad",
+        good.len()
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut rest = Vec::new();
+    // Closed by linerate (EOF, or a reset if it closed with unread bytes).
+    let _ = std::io::Read::read_to_end(&mut s, &mut rest);
+    assert!(rest.is_empty());
+    let events = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        2,
+        Duration::from_secs(30),
+    );
+    assert_eq!(events.len(), 2, "{events:?}");
+    // Keyed differently (hostname, peer), so on different partitions: found by kind.
+    let (errs, ok): (Vec<_>, Vec<_>) = events
+        .iter()
+        .partition(|e| e["event"]["kind"] == "pipeline_error");
+    assert_eq!(ok.len(), 1, "{events:?}");
+    assert_eq!(ok[0]["message"], "before");
+    let err = errs[0];
+    assert_eq!(err["event"]["kind"], "pipeline_error", "{err}");
+    assert_eq!(
+        err["error"]["type"], "syslog.octet_count_too_large",
+        "{err}"
+    );
+    assert_eq!(
+        err["event"]["original"],
+        "9999999999 <13>Jan  2 03:04:05 host app: bad"
+    );
+    let m = app.wait_metrics(Duration::from_secs(10), |m| {
+        m.sum("linerate_tcp_framing_errors_total", &[]) == 1
+    });
+    assert_eq!(m.sum("linerate_tcp_framing_errors_total", &[]), 1);
+    assert_eq!(m.sum("linerate_parse_errors_total", &[]), 1);
+}
