@@ -264,3 +264,55 @@ fn an_absurd_octet_count_is_a_counted_framing_error_that_closes_the_connection()
     assert_eq!(m.sum("linerate_tcp_framing_errors_total", &[]), 1);
     assert_eq!(m.sum("linerate_parse_errors_total", &[]), 1);
 }
+
+/// Datagrams the kernel drops on a full receive buffer are counted even when no datagram
+/// follows them: the process is stopped (SIGSTOP) while a burst overflows its small receive
+/// buffer, then continued, and nothing more is sent; every datagram ends up received or
+/// counted as `udp_receive_buffer_full`.
+#[test]
+fn kernel_udp_drops_show_without_a_later_datagram() {
+    let _g = heavy();
+    let kafka = Kafka::start();
+    let data = tempfile::tempdir().unwrap();
+    let app = Appliance::start_in(
+        data.path(),
+        &kafka.bootstrap(),
+        "",
+        Keys {
+            syslog: "recv_buffer_bytes = 4096",
+            ..Keys::default()
+        },
+    );
+    const SENT: u64 = 500;
+    let pid = app.child.id() as i32;
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..SENT {
+        let line = format!("<13>Jan  2 03:04:05 host app: burst {i}");
+        tx.send_to(line.as_bytes(), ("127.0.0.1", app.syslog_port))
+            .unwrap();
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let dropped = |m: &Metrics| {
+        m.sum(
+            "linerate_events_dropped_total",
+            &["reason=\"udp_receive_buffer_full\""],
+        )
+    };
+    let received = |m: &Metrics| m.sum("linerate_events_received_total", &["transport=\"udp\""]);
+    let m = app.wait_metrics(Duration::from_secs(30), |m| {
+        received(m) + dropped(m) == SENT
+    });
+    assert!(dropped(&m) > 0, "the small buffer overflowed: {m:?}");
+    assert!(received(&m) > 0);
+    assert_eq!(received(&m) + dropped(&m), SENT, "{m:?}");
+    let events = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        received(&m) as usize,
+        Duration::from_secs(20),
+    );
+    assert_eq!(events.len() as u64, received(&m));
+}
