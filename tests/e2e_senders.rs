@@ -316,3 +316,120 @@ fn kernel_udp_drops_show_without_a_later_datagram() {
     );
     assert_eq!(events.len() as u64, received(&m));
 }
+
+/// Run a sender command; it must succeed.
+fn run(cmd: &mut std::process::Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/setup.sh installs it)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// This machine's host name as `logger` sends it (up to the first dot).
+fn short_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: a live buffer of the length passed.
+    assert_eq!(
+        unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) },
+        0
+    );
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    name.split('.').next().unwrap_or_default().to_string()
+}
+
+/// The real senders: util-linux `logger` over TCP (RFC 5424, LF-framed), TCP with octet
+/// counting, TCP in RFC 3164, UDP, and Python's `logging.handlers.SysLogHandler` over UDP and
+/// TCP (which ends each message with NUL, no LF): each message arrives exactly once, with
+/// the fields its sender set.
+#[test]
+fn logger_and_python_syslog_handler_messages_arrive_once_with_their_fields() {
+    let kafka = Kafka::start();
+    let app = Appliance::start(&kafka.bootstrap(), "");
+    let port = app.syslog_port.to_string();
+    let logger = |args: &[&str], text: &str| {
+        run(std::process::Command::new("logger")
+            .args(["-n", "127.0.0.1", "-P", &port, "-t", "myapp", "--id=4242"])
+            .args(args)
+            .arg(text));
+    };
+    logger(&["-T"], "logger tcp rfc5424");
+    logger(&["-T", "--octet-count"], "logger tcp octet-counted");
+    logger(&["-T", "--rfc3164"], "logger tcp rfc3164");
+    logger(&["-d"], "logger udp rfc5424");
+    logger(&["-d", "--rfc3164"], "logger udp rfc3164");
+    let python = format!(
+        r#"
+import logging, logging.handlers, socket
+for st, name in ((socket.SOCK_DGRAM, "udp"), (socket.SOCK_STREAM, "tcp")):
+    h = logging.handlers.SysLogHandler(address=("127.0.0.1", {port}), socktype=st,
+                                       facility=logging.handlers.SysLogHandler.LOG_LOCAL3)
+    h.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    log = logging.getLogger("pyapp")
+    log.handlers = [h]
+    log.setLevel(logging.INFO)
+    log.warning("python %s warning", name)
+    log.info("python %s info", name)
+    h.close()
+"#
+    );
+    run(std::process::Command::new("python3").args(["-c", &python]));
+    const SENT: usize = 9;
+    let events = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        SENT,
+        Duration::from_secs(15),
+    );
+    let seen = messages_of(&events);
+    assert_eq!(events.len(), SENT, "{seen:?}");
+    // Nothing more was received than the messages sent (no message split or doubled).
+    let m = app.metrics();
+    assert_eq!(m.sum("linerate_events_received_total", &[]), SENT as u64);
+    let host = short_hostname();
+    for ev in &events {
+        let msg = ev["message"].as_str().unwrap_or_default();
+        assert_eq!(seen[msg], 1, "{msg} arrived more than once");
+        let syslog = &ev["log"]["syslog"];
+        assert_eq!(ev["event"]["kind"], "event", "{ev}");
+        assert!(!msg.contains('\0'), "{ev}");
+        if msg.starts_with("logger") {
+            assert_eq!(syslog["appname"], "myapp", "{ev}");
+            assert_eq!(syslog["procid"], "4242", "{ev}");
+            assert_eq!(syslog["priority"], 13, "{ev}"); // user.notice
+            let sent_host = ev["host"]["hostname"].as_str().unwrap_or_default();
+            assert_eq!(sent_host.split('.').next(), Some(host.as_str()), "{ev}");
+            assert_eq!(
+                syslog.get("version").is_some(),
+                msg.ends_with("rfc5424") || msg.ends_with("octet-counted"),
+                "{ev}"
+            );
+        } else {
+            assert_eq!(syslog["appname"], "pyapp", "{ev}");
+            assert_eq!(syslog["facility"]["name"], "local3", "{ev}");
+            let severity = if msg.ends_with("warning") {
+                "warning"
+            } else {
+                "informational"
+            };
+            assert_eq!(syslog["severity"]["name"], severity, "{ev}");
+        }
+    }
+    let mut want: Vec<&str> = vec![
+        "logger tcp rfc5424",
+        "logger tcp octet-counted",
+        "logger tcp rfc3164",
+        "logger udp rfc5424",
+        "logger udp rfc3164",
+        "python udp warning",
+        "python udp info",
+        "python tcp warning",
+        "python tcp info",
+    ];
+    want.retain(|m| seen.get(*m) != Some(&1));
+    assert!(want.is_empty(), "missing {want:?} in {seen:?}");
+}
