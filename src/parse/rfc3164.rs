@@ -685,7 +685,11 @@ mod tests {
         assert_eq!((e.hostname, e.appname), (None, None));
         assert_eq!(msg(&e), "just some text");
         // Words that are no TAG stay in MSG: digits only, a Cisco mnemonic, key=value.
-        for body in ["1 2026-12-05 x", "%ASA-6-302013: Built", "date=2025-01-02 time=03"] {
+        for body in [
+            "1 2026-12-05 x",
+            "%ASA-6-302013: Built",
+            "date=2025-01-02 time=03",
+        ] {
             let line = format!("<13>Dec  5 02:17:01 vm {body}");
             let e = p(&line);
             assert_eq!((e.hostname, e.appname), (Some("vm"), None), "{line}");
