@@ -127,7 +127,10 @@ pub async fn serve(p: Rc<Pipeline>, input: TcpInput, paused: PauseFlag) {
 
 /// How a connection's service ended.
 enum Close {
-    /// The peer closed, a read failed, or shutdown.
+    /// Shutdown: the connection is dropped mid-stream (a partial last message, cut by the
+    /// shutdown rather than ended by the sender, is not taken).
+    Stopped,
+    /// The peer closed, or a read failed.
     Ended,
     /// Nothing arrived for the idle timeout.
     Idle,
@@ -155,7 +158,7 @@ async fn serve_connection(
     };
     let close = loop {
         if p.stopping() {
-            break Close::Ended;
+            break Close::Stopped;
         }
         if paused.is_paused() {
             // Not read: the kernel's window fills and pushes back on the sender. Waiting on
@@ -221,6 +224,7 @@ async fn serve_connection(
         glommio::yield_if_needed().await;
     };
     match close {
+        Close::Stopped => {}
         Close::FramingError => add(&p.stats.tcp_framing_errors, 1),
         Close::Ended | Close::Idle => {
             // A last message without its delimiter (end of stream, or a sender gone quiet
