@@ -10,8 +10,9 @@
 //! after a `pipeline_error` event with what was read (counted). While Kafka's queue
 //! is full the connection is not read, so the kernel's TCP window pushes back on the sender.
 //! The same holds while the input is paused through the control API: the listener does not
-//! accept and connections are not read (checked once per read), so nothing is lost; what the
-//! senders wrote waits in the kernel until the input is resumed.
+//! accept (but for the one accept already in flight; its connection waits unread) and
+//! connections are not read (checked once per read), so nothing is lost; what the senders
+//! wrote waits in the kernel until the input is resumed.
 //!
 //! A connection accepted by a shard serving more connections than another is handed to the
 //! one serving fewest ([`crate::ingest::tcp_balance`]); it is served there for its life.
