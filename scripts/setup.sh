@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with the Rust toolchain lacks to build linerate:
 # a C/C++ toolchain, make and perl for the bundled librdkafka and zstd; and to test it:
-# promtool (Debian package prometheus), which checks /metrics in tests/e2e_api.rs.
+# promtool (Debian package prometheus), which checks /metrics in tests/e2e_api.rs; the real
+# syslog senders tests/e2e_senders.rs runs: util-linux `logger` (bsdutils) and python3.
 # Idempotent: installs nothing when everything is already there.
 set -euo pipefail
 missing=()
@@ -12,6 +13,8 @@ command -v perl >/dev/null 2>&1 || missing+=(perl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v logger >/dev/null 2>&1 || missing+=(bsdutils)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""

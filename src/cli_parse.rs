@@ -112,6 +112,19 @@ pub fn run(args: &ParseArgs) -> Result<()> {
                     }
                     Step::Skip { consumed } => pos += consumed,
                     Step::NeedMore => break,
+                    Step::Error { read, .. } => {
+                        // The rest cannot be framed: one pipeline_error event says so.
+                        let meta = ReceiveMeta {
+                            received_unix_micros: crate::normalize::unix_micros_now(),
+                            peer: None,
+                        };
+                        let mut json = Vec::new();
+                        crate::normalize::framing_error_to_ecs(read, &meta, &mut json);
+                        json.push(b'\n');
+                        out.write_all(&json)?;
+                        pos = data.len();
+                        break;
+                    }
                 }
             }
             if let Some((msg, _)) = framer.finish(&data[pos..]) {

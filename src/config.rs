@@ -161,8 +161,14 @@ pub struct SyslogConfig {
     pub message_bytes_max: usize,
     /// Datagrams read per recvmmsg call.
     pub udp_batch_max: usize,
-    /// Per-connection read buffer, bytes (raised to hold at least one maximal message).
+    /// Per-connection read buffer at most, bytes (raised to hold at least one maximal
+    /// message). Each connection starts with 4 KiB and grows toward this only while reads
+    /// fill its buffer or a frame needs more; an idle connection shrinks back.
     pub tcp_read_buffer_bytes: usize,
+    /// A TCP connection that sends nothing for this long is closed and counted
+    /// (`linerate_tcp_connections_idle_closed_total`); a partial last message is kept.
+    /// 1800 s, as rsyslog's imdtls closes idle sessions.
+    pub tcp_idle_timeout_secs: u64,
     /// Open TCP connections per shard; further ones are closed at once and counted.
     pub tcp_connections_max: usize,
     /// Listen backlog of each TCP socket.
@@ -193,6 +199,7 @@ impl Default for SyslogConfig {
             message_bytes_max: 64 << 10,
             udp_batch_max: 64,
             tcp_read_buffer_bytes: 256 << 10,
+            tcp_idle_timeout_secs: 1800,
             tcp_connections_max: 4096,
             tcp_backlog_max: 1024,
             tcp_balance: true,
@@ -731,6 +738,12 @@ impl Config {
         }
         if self.syslog.tcp_connections_max == 0 {
             return Err(("tcp_connections_max", "must be at least 1".into()));
+        }
+        if !(1..=7 * 86_400).contains(&self.syslog.tcp_idle_timeout_secs) {
+            return Err((
+                "tcp_idle_timeout_secs",
+                "must be between 1 and 604800 (7 days)".into(),
+            ));
         }
         if self.parse_options().is_err() {
             return Err((

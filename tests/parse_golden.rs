@@ -109,3 +109,41 @@ fn every_family_matches_its_expected_events() {
         errors.join("\n")
     );
 }
+
+/// `relays.log` holds what rsyslog 8.2302 (RSYSLOG_ForwardFormat and
+/// RSYSLOG_TraditionalForwardFormat) and syslog-ng 3.38 (`network()` destination) forwarded
+/// for messages from util-linux `logger` and Python's `SysLogHandler`, and
+/// `relays.parsed.json` how each relay parses each of those lines itself (made by
+/// `scripts/capture_relays.py`). linerate takes the same program name (appname), host and
+/// message as both relays, including a TAG without its colon (`vm my-app.v2_x Grüße …`,
+/// `vm CRON (root) CMD …`): rsyslog forwards every message without a process id so.
+#[test]
+fn relay_lines_parse_as_rsyslog_and_syslog_ng_parse_them() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/syslog_corpus/relays.parsed.json");
+    let opts = ParseOptions {
+        year: Some(2025),
+        ..Default::default()
+    };
+    let mut checked = 0;
+    for row in std::fs::read_to_string(path).unwrap().lines() {
+        let row: Value = serde_json::from_str(row).unwrap();
+        let line = row["line"].as_str().unwrap();
+        let (rs, ng) = (&row["rsyslog"], &row["syslog_ng"]);
+        // The relays agree with each other (rsyslog's msg keeps the space after the TAG).
+        assert_eq!(rs["programname"], ng["PROGRAM"], "{line}");
+        assert_eq!(rs["hostname"], ng["HOST"], "{line}");
+        assert_eq!(
+            rs["msg"].as_str().unwrap().strip_prefix(' '),
+            ng["MSG"].as_str(),
+            "{line}"
+        );
+        let ev = linerate::parse::parse(line.as_bytes(), &opts, 0).unwrap();
+        assert_eq!(ev.appname, ng["PROGRAM"].as_str(), "appname of {line}");
+        assert_eq!(ev.hostname, ng["HOST"].as_str(), "hostname of {line}");
+        let msg = std::str::from_utf8(ev.message.unwrap_or_default()).unwrap();
+        assert_eq!(Some(msg), ng["MSG"].as_str(), "message of {line}");
+        checked += 1;
+    }
+    assert!(checked >= 15, "{checked} relay lines");
+}

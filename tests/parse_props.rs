@@ -63,4 +63,28 @@ proptest! {
         let line = format!("<{pri}>{ver}{ts}{rest}");
         check(line.as_bytes(), Format::Auto);
     }
+
+    /// After a whole header a TAG gives the same appname and message with its colon or
+    /// without it (as rsyslog forwards a TAG without a process id).
+    #[test]
+    fn a_tag_with_or_without_its_colon_parses_alike(
+        ts in prop_oneof![
+            Just("2026-12-05T02:16:17+00:00"),
+            Just("2026-12-05T02:16:17.123456Z"),
+            Just("Dec  5 02:16:17"),
+        ],
+        host in "[a-z][a-z0-9.-]{0,20}",
+        name in "[A-Za-z][A-Za-z0-9._/-]{0,30}",
+        msg in "[!-~]([ -~]{0,58}[!-~])?",
+    ) {
+        let opts = ParseOptions { year: Some(2026), ..Default::default() };
+        let bare = format!("<13>{ts} {host} {name} {msg}");
+        let colon = format!("<13>{ts} {host} {name}: {msg}");
+        let a = linerate::parse::parse(bare.as_bytes(), &opts, 0).unwrap();
+        let b = linerate::parse::parse(colon.as_bytes(), &opts, 0).unwrap();
+        prop_assert_eq!(a.hostname, Some(host.as_str()));
+        prop_assert_eq!(a.appname, Some(name.as_str()), "{}", bare);
+        prop_assert_eq!(a.message, Some(msg.as_bytes()), "{}", bare);
+        prop_assert_eq!((a.appname, a.message), (b.appname, b.message), "{}", colon);
+    }
 }

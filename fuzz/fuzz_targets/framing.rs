@@ -29,6 +29,11 @@ fuzz_target!(|data: &[u8]| {
                     pos += consumed;
                 }
                 Step::NeedMore => break,
+                Step::Error { read, .. } => {
+                    assert!(read.len() <= max);
+                    pos = buf.len();
+                    break;
+                }
             }
         }
         buf.drain(..pos);

@@ -52,6 +52,9 @@ pub enum RecordKind {
     Azure = 3,
     /// One GCP `LogEntry` (JSON object).
     Gcp = 4,
+    /// What was read of a TCP syslog frame whose octet count was beyond the bound
+    /// ([`crate::ingest::framing::Step::Error`]); always normalized as a `pipeline_error`.
+    FramingError = 5,
 }
 
 /// Bits of the flags byte holding the [`RecordKind`].
@@ -68,6 +71,7 @@ impl RecordKind {
             2 => Self::Cloudtrail,
             3 => Self::Azure,
             4 => Self::Gcp,
+            5 => Self::FramingError,
             _ => return None,
         })
     }
@@ -286,6 +290,7 @@ mod tests {
             RecordKind::Cloudtrail,
             RecordKind::Azure,
             RecordKind::Gcp,
+            RecordKind::FramingError,
         ];
         for kind in kinds {
             for truncated in [false, true] {
@@ -328,7 +333,7 @@ mod tests {
             panic!("not an event")
         };
         assert_eq!((ev.kind, ev.truncated), (RecordKind::Syslog, true));
-        assert_eq!(RecordKind::from_bits(5), None);
+        assert_eq!(RecordKind::from_bits(6), None);
     }
 
     /// Re-seal a frame whose payload bytes a test changed (both crcs).

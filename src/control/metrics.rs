@@ -54,7 +54,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             );
         }
     }
-    let per_shard: [(&str, &str, &str, Getter); 30] = [
+    let per_shard: [(&str, &str, &str, Getter); 32] = [
         (
             "linerate_nesting_too_deep_total",
             "counter",
@@ -102,6 +102,18 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             "counter",
             "TCP connections closed at once because tcp_connections_max was reached.",
             |s| s.tcp_connections_rejected,
+        ),
+        (
+            "linerate_tcp_connections_idle_closed_total",
+            "counter",
+            "TCP connections closed because they sent nothing for tcp_idle_timeout_secs.",
+            |s| s.tcp_connections_idle_closed,
+        ),
+        (
+            "linerate_tcp_framing_errors_total",
+            "counter",
+            "TCP connections closed because their stream could not be framed (octet count beyond the bound; a pipeline_error event each).",
+            |s| s.tcp_framing_errors,
         ),
         (
             "linerate_backpressure_waits_total",

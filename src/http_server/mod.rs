@@ -182,16 +182,23 @@ pub async fn serve<H: Handler>(listener: TcpListener, limits: Limits, handler: R
     let open = Rc::new(Open::default());
     // Connections marked for eviction still count until they close.
     let evicting = Rc::new(Cell::new(0usize));
+    // One accept stays in flight across the stop checks: when the timer wins the race the
+    // accept is kept, not dropped. Dropping a submitted io_uring accept (glommio 0.9) loses
+    // a connection the kernel had already accepted: nobody would read or close it (see
+    // `ingest::tcp`'s test of exactly that).
+    let accept = listener.accept();
+    futures_lite::pin!(accept);
     while !handler.stopping() {
-        let accepted = future::or(async { Some(listener.accept().await) }, async {
+        let accepted = future::or(async { Some(accept.as_mut().await) }, async {
             glommio::timer::sleep(WATCH_INTERVAL).await;
             None
         })
         .await;
+        let Some(accepted) = accepted else { continue };
+        accept.set(listener.accept());
         let stream = match accepted {
-            None => continue,
-            Some(Ok(s)) => s,
-            Some(Err(e)) => {
+            Ok(s) => s,
+            Err(e) => {
                 tracing::warn!(error = %e, "http accept failed");
                 glommio::timer::sleep(ACCEPT_RETRY).await;
                 continue;

@@ -5,6 +5,13 @@
 //! `message_bytes_max` yields its first `message_bytes_max` bytes marked truncated and the rest
 //! is skipped, so memory per connection stays bounded; malformed octet counts never panic —
 //! the connection falls back to LF framing.
+//!
+//! On LF-framed connections a NUL byte ends a frame too, as syslog-ng does: Python's
+//! `SysLogHandler` ends each message with NUL and no LF, and a NUL inside a message cannot be
+//! meant. An octet count above [`OCTET_COUNT_FACTOR_MAX`] × `message_bytes_max` is not an
+//! over-long message but a broken stream (`9999999999` would otherwise turn the rest of the
+//! connection into one skipped truncation): [`Step::Error`], after which the connection is
+//! closed.
 
 /// Framing of one connection, settled by its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,10 +37,19 @@ pub enum Step<'a> {
     Skip { consumed: usize },
     /// No complete frame in the buffer; read more.
     NeedMore,
+    /// The stream cannot be framed (an octet count beyond the bound): `read` is what was
+    /// read of the bad frame, its header included, at most `message_bytes_max` bytes. The
+    /// framer takes nothing more; the connection is to be closed.
+    Error { read: &'a [u8], count: u64 },
 }
 
 /// Longest MSG-LEN accepted: 10 digits covers any `u32`.
 const OCTET_LEN_DIGITS_MAX: usize = 10;
+
+/// An octet count above this many times `message_bytes_max` is a framing error, not an
+/// over-long message: no sender means a message that long, and skipping it would take the
+/// rest of the connection (16 × the default 64 KiB = 1 MiB).
+pub const OCTET_COUNT_FACTOR_MAX: usize = 16;
 
 /// Per-connection framing state.
 #[derive(Debug)]
@@ -42,8 +58,10 @@ pub struct Framer {
     message_bytes_max: usize,
     /// Bytes of an over-long octet-counted message still to skip.
     skip_bytes: usize,
-    /// Discarding an over-long LF message until its `\n`.
+    /// Discarding an over-long LF message until its `\n` (or NUL).
     skip_to_lf: bool,
+    /// A framing error was reported: nothing more is framed.
+    failed: bool,
 }
 
 impl Framer {
@@ -54,7 +72,15 @@ impl Framer {
             message_bytes_max,
             skip_bytes: 0,
             skip_to_lf: false,
+            failed: false,
         }
+    }
+
+    /// The largest octet count taken as a (possibly over-long) message; a larger one is a
+    /// [`Step::Error`].
+    pub fn octet_count_bytes_max(&self) -> usize {
+        self.message_bytes_max
+            .saturating_mul(OCTET_COUNT_FACTOR_MAX)
     }
 
     /// The framing detected so far.
@@ -72,13 +98,18 @@ impl Framer {
         if buf.is_empty() {
             return Step::NeedMore;
         }
+        if self.failed {
+            return Step::Skip {
+                consumed: buf.len(),
+            };
+        }
         if self.skip_bytes > 0 {
             let n = self.skip_bytes.min(buf.len());
             self.skip_bytes -= n;
             return Step::Skip { consumed: n };
         }
         if self.skip_to_lf {
-            return match memchr::memchr(b'\n', buf) {
+            return match memchr::memchr2(b'\n', 0, buf) {
                 Some(i) => {
                     self.skip_to_lf = false;
                     Step::Skip { consumed: i + 1 }
@@ -103,7 +134,7 @@ impl Framer {
 
     /// At end of stream: whatever is left is one last (possibly truncated) message.
     pub fn finish<'a>(&mut self, buf: &'a [u8]) -> Option<(&'a [u8], bool)> {
-        if buf.is_empty() || self.skip_bytes > 0 || self.skip_to_lf {
+        if buf.is_empty() || self.skip_bytes > 0 || self.skip_to_lf || self.failed {
             return None;
         }
         let body = match self.framing {
@@ -123,7 +154,7 @@ impl Framer {
     }
 
     fn next_lf<'a>(&mut self, buf: &'a [u8]) -> Step<'a> {
-        match memchr::memchr(b'\n', buf) {
+        match memchr::memchr2(b'\n', 0, buf) {
             Some(0) => Step::Skip { consumed: 1 },
             Some(i) if i <= self.message_bytes_max => {
                 let line = &buf[..i];
@@ -176,6 +207,13 @@ impl Framer {
         let len: usize = buf[..digits]
             .iter()
             .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+        if len > self.octet_count_bytes_max() {
+            self.failed = true;
+            return Step::Error {
+                read: &buf[..buf.len().min(self.message_bytes_max)],
+                count: len as u64,
+            };
+        }
         let start = digits + 1;
         let keep = len.min(self.message_bytes_max);
         if buf.len() < start + keep {
@@ -223,6 +261,11 @@ mod tests {
                     }
                     Step::Skip { consumed } => pos += consumed,
                     Step::NeedMore => break,
+                    Step::Error { read, count } => {
+                        out.push((format!("error {count}: ").into_bytes(), true));
+                        out.last_mut().unwrap().0.extend_from_slice(read);
+                        return out;
+                    }
                 }
             }
             buf.drain(..pos);
@@ -321,5 +364,64 @@ mod tests {
             frame_all(b"20 <13>short", 64, 100),
             vec![(b"<13>short".to_vec(), true)]
         );
+    }
+
+    #[test]
+    fn nul_ends_a_frame_on_lf_connections() {
+        // Python's SysLogHandler over TCP: NUL after each message, no LF.
+        let input = b"<14>one\x00<14>two\x00\x00<14>three\n<14>four\x00";
+        for chunk in 1..input.len() {
+            let got = frame_all(input, chunk, 100);
+            let msgs: Vec<_> = got.iter().map(|(m, t)| (m.as_slice(), *t)).collect();
+            assert_eq!(
+                msgs,
+                vec![
+                    (&b"<14>one"[..], false),
+                    (b"<14>two", false),
+                    (b"<14>three", false),
+                    (b"<14>four", false)
+                ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn oversize_lf_skip_stops_at_nul() {
+        let mut input = vec![b'z'; 40];
+        input.extend_from_slice(b"\x00<13>next\x00");
+        let got = frame_all(&input, 8, 16);
+        assert_eq!(
+            got,
+            vec![(vec![b'z'; 16], true), (b"<13>next".to_vec(), false)]
+        );
+    }
+
+    #[test]
+    fn octet_count_beyond_the_bound_is_a_framing_error() {
+        // 16 × 10 = 160 is still an over-long message, truncated; 161 is an error.
+        let mut ok = b"160 ".to_vec();
+        ok.extend(std::iter::repeat_n(b'a', 160));
+        ok.extend_from_slice(b"3 abc");
+        assert_eq!(
+            frame_all(&ok, 7, 10),
+            vec![(vec![b'a'; 10], true), (b"abc".to_vec(), false)]
+        );
+        for chunk in [1, 4, 64] {
+            let got = frame_all(b"5 <13>a9999999999 <13>lost\n3 abc", chunk, 10);
+            assert_eq!(got[0], (b"<13>a".to_vec(), false), "chunk {chunk}");
+            let (err, _) = &got[1];
+            assert!(
+                err.starts_with(b"error 9999999999: 9999999999"),
+                "chunk {chunk}: {got:?}"
+            );
+            assert!(err.len() <= b"error 9999999999: ".len() + 10);
+            assert_eq!(got.len(), 2, "nothing after the error: {got:?}");
+        }
+        let mut f = Framer::new(10);
+        assert_eq!(f.octet_count_bytes_max(), 160);
+        assert!(matches!(f.next(b"161 x"), Step::Error { count: 161, .. }));
+        assert_eq!(f.next(b"3 abc"), Step::Skip { consumed: 5 });
+        assert_eq!(f.finish(b"3 abc"), None);
     }
 }

@@ -9,6 +9,7 @@ pub mod evtx_state;
 pub mod framing;
 pub mod http;
 pub mod http_routes;
+pub mod read_buffer;
 pub mod sockets;
 pub mod tcp;
 pub mod tcp_balance;

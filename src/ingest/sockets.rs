@@ -61,6 +61,35 @@ pub fn set_recv_buffer(sock: &Socket, bytes: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// The kernel's cumulative count of datagrams `fd`'s socket dropped (its `sk_drops`, read
+/// through SO_MEMINFO), whether or not a datagram has arrived since: the same counter
+/// SO_RXQ_OVFL attaches to datagrams.
+pub fn kernel_drops(fd: std::os::fd::RawFd) -> io::Result<u32> {
+    const VARS: usize = libc::SK_MEMINFO_DROPS as usize + 1;
+    let mut info = [0u32; VARS];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: a pointer to a live array of `len` bytes; the kernel writes at most `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if (len as usize) < std::mem::size_of_val(&info) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "SO_MEMINFO without SK_MEMINFO_DROPS (kernel older than 4.13)",
+        ));
+    }
+    Ok(info[libc::SK_MEMINFO_DROPS as usize])
+}
+
 fn set_int_opt(sock: &Socket, level: i32, name: i32, value: i32) -> io::Result<()> {
     // SAFETY: a valid fd and a pointer to a live c_int of the length we pass.
     let rc = unsafe {

@@ -124,6 +124,25 @@ pub fn syslog_to_ecs<'a>(
     }
 }
 
+/// Append the `pipeline_error` event (`syslog.octet_count_too_large`) of a TCP syslog frame
+/// whose octet count was beyond the bound; `read` is what was read of it, count first.
+pub fn framing_error_to_ecs(read: &[u8], meta: &ReceiveMeta, out: &mut Vec<u8>) -> RecordOutcome {
+    let digits = read.iter().take_while(|b| b.is_ascii_digit()).count();
+    let count = String::from_utf8_lossy(&read[..digits]);
+    pipeline_error(
+        out,
+        read,
+        "syslog.octet_count_too_large",
+        &format_args!(
+            "octet count {count} is beyond {}× message_bytes_max: the stream cannot be framed, \
+             the connection was closed",
+            crate::ingest::framing::OCTET_COUNT_FACTOR_MAX
+        ),
+        "syslog",
+        meta,
+    )
+}
+
 thread_local! {
     /// Per-thread (per-shard) parse buffer and settings of [`record_to_ecs`].
     static RECORD_STATE: std::cell::RefCell<(Vec<u8>, RecordOptions)> =
@@ -150,6 +169,7 @@ pub fn record_to_ecs(
             RecordKind::Cloudtrail => cloudtrail_to_ecs(record, opts, meta, scratch, out),
             RecordKind::Azure => azure_to_ecs(record, opts, meta, scratch, out),
             RecordKind::Gcp => gcp_to_ecs(record, opts, meta, scratch, out),
+            RecordKind::FramingError => framing_error_to_ecs(record, meta, out),
             RecordKind::Syslog => pipeline_error(
                 out,
                 record,

@@ -23,7 +23,11 @@
 //! - a word is a TAG only when it is `name[pid]` or `name:` with `name` made of printable
 //!   ASCII holding a letter and none of `:[]=",{}` (so a FortiGate `date=… time=…` body, a
 //!   Palo Alto CSV record and a Snare tab-separated record stay whole in MSG); a TAG is only
-//!   looked for when the message had a PRI or a timestamp.
+//!   looked for when the message had a PRI or a timestamp;
+//! - after a whole header (a timestamp and a hostname) a lone `name` followed by a space (or
+//!   the end) is the TAG too, as rsyslog and syslog-ng read it: rsyslog forwards every
+//!   message without a process id so (`vm my-app.v2_x Grüße aus Köln: …`, `vm CRON (root)
+//!   CMD`). Without a hostname the first word stays in MSG.
 
 use super::timestamp::{civil_from_secs, civil_secs, parse_bsd, parse_iso, BsdTime, Timestamp};
 use super::{ascii_str, strip_msg, ParseOptions, SyslogEvent};
@@ -66,7 +70,10 @@ pub(super) fn parse<'a>(
         look_for_tag = true;
     }
     if look_for_tag {
-        if let Some((appname, procid, end)) = tag(r, i) {
+        // After a whole header (timestamp and hostname) the next word is the TAG even
+        // without its colon, as rsyslog and syslog-ng take it.
+        let whole_header = ev.timestamp.is_some() && ev.hostname.is_some();
+        if let Some((appname, procid, end)) = tag(r, i, whole_header) {
             ev.appname = Some(appname);
             ev.procid = procid;
             i = end;
@@ -287,10 +294,10 @@ fn host_word_ok(w: &[u8]) -> bool {
         && w.iter().any(u8::is_ascii_alphanumeric)
 }
 
-/// `name[pid][:]` or `name:` at `i`, followed by a space or the end: (appname, procid,
-/// index after the TAG). The name is TAG bytes holding a letter, not starting with `%`; the
-/// pid is printable ASCII up to the first `]`.
-fn tag(r: &[u8], i: usize) -> Option<(&str, Option<&str>, usize)> {
+/// `name[pid][:]` or `name:` at `i` (or, when `bare` is allowed, a lone `name`), followed by
+/// a space or the end: (appname, procid, index after the TAG). The name is TAG bytes holding
+/// a letter, not starting with `%`; the pid is printable ASCII up to the first `]`.
+fn tag(r: &[u8], i: usize, bare: bool) -> Option<(&str, Option<&str>, usize)> {
     let rest = r.get(i..)?;
     // A Cisco mnemonic (`%ASA-6-302013:`) is no TAG: known before scanning it.
     if rest.first() == Some(&b'%') {
@@ -325,6 +332,8 @@ fn tag(r: &[u8], i: usize) -> Option<(&str, Option<&str>, usize)> {
             })
         }
         Some(b':') if ends_word(n + 1) => Some((ascii_str(name), None, i + n + 1)),
+        // rsyslog forwards a TAG without a pid as `name` (no colon): `vm CRON (root) CMD`.
+        None | Some(b' ') if bare => Some((ascii_str(name), None, i + n)),
         _ => None,
     }
 }
@@ -536,9 +545,11 @@ mod tests {
         assert_eq!(msg(&e), "no colon");
         let e = p("<13>Jan  8 12:00:00 h app[]: empty pid");
         assert_eq!(fields(&e), (Some("h"), Some("app"), None));
+        // After a whole header the first word is the TAG, colon or not, as rsyslog and
+        // syslog-ng take it.
         let e = p("<13>Jan  8 12:00:00 h no tag here");
-        assert_eq!(fields(&e), (Some("h"), None, None));
-        assert_eq!(msg(&e), "no tag here");
+        assert_eq!(fields(&e), (Some("h"), Some("no"), None));
+        assert_eq!(msg(&e), "tag here");
         let e = p("<13>Jan  8 12:00:00 h 123: digits are no tag");
         assert_eq!(e.appname, None);
         assert_eq!(msg(&e), "123: digits are no tag");
@@ -651,6 +662,38 @@ mod tests {
             for end in 0..=line.len() {
                 let _ = parse_any(&line.as_bytes()[..end], &opts, NOW);
             }
+        }
+    }
+
+    #[test]
+    fn a_tag_without_its_colon_after_a_whole_header() {
+        // As rsyslog forwards a message without a process id, and rsyslog and syslog-ng
+        // parse it (tests/data/syslog_corpus/relays.*).
+        let e = p("<22>2026-12-05T02:16:17+00:00 vm my-app.v2_x Grüße aus Köln: …");
+        assert_eq!(fields(&e), (Some("vm"), Some("my-app.v2_x"), None));
+        assert_eq!(msg(&e), "Grüße aus Köln: …");
+        let e = p("<78>Dec  5 02:17:01 vm CRON (root) CMD (run-parts /etc/cron.daily)");
+        assert_eq!(fields(&e), (Some("vm"), Some("CRON"), None));
+        assert_eq!(msg(&e), "(root) CMD (run-parts /etc/cron.daily)");
+        let e = p("<13>Dec  5 02:17:01 vm lonely");
+        assert_eq!(fields(&e), (Some("vm"), Some("lonely"), None));
+        assert_eq!(e.message, None);
+        // Not after a partial header: no hostname (a colon after the time), or no timestamp.
+        let e = p("<13>Dec  5 02:17:01: vm hello world");
+        assert_eq!((e.hostname, e.appname), (None, None));
+        let e = p("<13>just some text");
+        assert_eq!((e.hostname, e.appname), (None, None));
+        assert_eq!(msg(&e), "just some text");
+        // Words that are no TAG stay in MSG: digits only, a Cisco mnemonic, key=value.
+        for body in [
+            "1 2026-12-05 x",
+            "%ASA-6-302013: Built",
+            "date=2025-01-02 time=03",
+        ] {
+            let line = format!("<13>Dec  5 02:17:01 vm {body}");
+            let e = p(&line);
+            assert_eq!((e.hostname, e.appname), (Some("vm"), None), "{line}");
+            assert_eq!(msg(&e), body);
         }
     }
 }

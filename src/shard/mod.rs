@@ -254,6 +254,9 @@ pub fn spawn(
                     balance,
                     inbox,
                     read_buffer_bytes: cfg.syslog.tcp_read_buffer_bytes,
+                    idle_timeout: std::time::Duration::from_secs(
+                        cfg.syslog.tcp_idle_timeout_secs,
+                    ),
                     connections_max: cfg.syslog.tcp_connections_max,
                 };
                 glommio::spawn_local(crate::ingest::tcp::serve(

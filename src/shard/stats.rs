@@ -80,6 +80,11 @@ pub struct ShardStats {
     /// Connections this shard accepted and handed to a shard serving fewer.
     pub tcp_connections_moved: Cell<u64>,
     pub tcp_connections_rejected: Cell<u64>,
+    /// Connections closed because they sent nothing for `tcp_idle_timeout_secs`.
+    pub tcp_connections_idle_closed: Cell<u64>,
+    /// Connections closed because their stream could not be framed (an octet count beyond
+    /// the bound); each gave a `pipeline_error` event.
+    pub tcp_framing_errors: Cell<u64>,
     /// Times an event could not be handed to Kafka because its queue was full.
     pub backpressure_waits: Cell<u64>,
     /// Time TCP inputs spent waiting for ring space, microseconds.
@@ -170,6 +175,8 @@ pub struct ShardSnapshot {
     pub tcp_connections_accepted: u64,
     pub tcp_connections_moved: u64,
     pub tcp_connections_rejected: u64,
+    pub tcp_connections_idle_closed: u64,
+    pub tcp_framing_errors: u64,
     pub backpressure_waits: u64,
     pub backpressure_micros: u64,
     pub replayed: u64,
@@ -241,6 +248,8 @@ impl ShardStats {
             tcp_connections_accepted: self.tcp_connections_accepted.get(),
             tcp_connections_moved: self.tcp_connections_moved.get(),
             tcp_connections_rejected: self.tcp_connections_rejected.get(),
+            tcp_connections_idle_closed: self.tcp_connections_idle_closed.get(),
+            tcp_framing_errors: self.tcp_framing_errors.get(),
             backpressure_waits: self.backpressure_waits.get(),
             backpressure_micros: self.backpressure_micros.get(),
             replayed: self.replayed.get(),
