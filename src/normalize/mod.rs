@@ -66,7 +66,7 @@ pub(crate) fn pipeline_error(
 pub fn record_dataset(kind: crate::buffer::frame::RecordKind) -> &'static str {
     use crate::buffer::frame::RecordKind;
     match kind {
-        RecordKind::Syslog => "syslog",
+        RecordKind::Syslog | RecordKind::FramingError => "syslog",
         RecordKind::Windows => windows::DATASET,
         RecordKind::Cloudtrail => cloudtrail::DATASET,
         RecordKind::Azure => azure::DATASET,
