@@ -2,7 +2,7 @@
 //!
 //! The modules follow the data flow: [`ingest`] (sockets, framing) → [`parse`] → [`normalize`]
 //! → [`sink`] (Kafka), with [`shard`] wiring them per core and [`control`] (HTTP, metrics) beside.
-//! [`doctor`] checks a host against a tuning profile and a config.
+//! [`doctor`] checks a host against a tuning profile and a config; [`top`] watches a fleet.
 //! Windows and cloud log files take [`import`] → [`normalize`] → stdout or Kafka.
 
 pub mod buffer;
@@ -21,3 +21,4 @@ pub mod report;
 pub mod rlimit;
 pub mod shard;
 pub mod sink;
+pub mod top;
