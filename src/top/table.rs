@@ -121,7 +121,8 @@ pub struct Row {
     pub shard: Option<u32>,
     /// Messages received per second (`None` until two scrapes).
     pub receive_per_sec: Option<f64>,
-    /// Records Kafka acknowledged per second (`None` until two scrapes).
+    /// Records Kafka acknowledged per second, every topic (an event sent to the raw and the
+    /// normalized topic counts twice; `None` until two scrapes).
     pub deliver_per_sec: Option<f64>,
     /// Drops per second by reason, only reasons that dropped something.
     pub drops_per_sec: Vec<(String, f64)>,

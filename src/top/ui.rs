@@ -155,7 +155,7 @@ fn draw(f: &mut Frame, rows: &[Row], args: &TopArgs) {
     );
     f.render_widget(
         Paragraph::new(format!(
-            "q quit · refresh {} ms · appliances by RECV/s, shards by index · rates over the last refresh",
+            "q quit · refresh {} ms · appliances by RECV/s, shards by index · DELIV/s: records Kafka acknowledged, every topic (raw + normalized: 2 per event)",
             args.interval().as_millis()
         ))
         .dim(),
