@@ -94,6 +94,10 @@ fn rules_pass_promtool_check_and_unit_tests() {
     let tests = deploy("prometheus/linerate-rules.test.yml");
     let out = promtool(&["test", "rules", tests.to_str().unwrap()]);
     assert!(out.contains("SUCCESS"), "{out}");
+    // The scrape config loads them (rule_files relative to it).
+    let config = deploy("prometheus/prometheus.yml");
+    let out = promtool(&["check", "config", config.to_str().unwrap()]);
+    assert!(out.contains("SUCCESS: 1 rule files found"), "{out}");
     // Every alert has its unit test.
     let test_text = std::fs::read_to_string(&tests).unwrap();
     for (alert, _) in rule_exprs() {
