@@ -13,6 +13,8 @@ use super::table::Counters;
 
 /// Largest `/metrics` body read, bytes (a 64-shard appliance exports about 400 KiB).
 pub const METRICS_BYTES_MAX: u64 = 16 << 20;
+/// Reply headers parsed at most (tiny_http sends a handful).
+pub const RESPONSE_HEADERS_MAX: usize = 32;
 
 /// Why an appliance could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +50,7 @@ pub fn scrape(target: &str, timeout: Duration) -> Result<Counters, ScrapeError> 
     )?;
     let mut raw = Vec::new();
     s.take(METRICS_BYTES_MAX).read_to_end(&mut raw)?;
-    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut headers = [httparse::EMPTY_HEADER; RESPONSE_HEADERS_MAX];
     let mut resp = httparse::Response::new(&mut headers);
     let head = match resp.parse(&raw) {
         Ok(httparse::Status::Complete(n)) => n,
