@@ -4,7 +4,7 @@
 //! → [`sink`] (Kafka), with [`shard`] wiring them per core and [`control`] (HTTP, metrics) beside.
 //! [`http_server`] is the HTTP stack of both the HTTP input and the control API; [`nesting`]
 //! bounds the depth of outside JSON and XML before any parser sees it.
-//! [`doctor`] checks a host against a tuning profile and a config.
+//! [`doctor`] checks a host against a tuning profile and a config; [`top`] watches a fleet.
 //! Windows and cloud log files take [`import`] → [`normalize`] → stdout or Kafka.
 
 pub mod buffer;
@@ -26,3 +26,4 @@ pub mod report;
 pub mod rlimit;
 pub mod shard;
 pub mod sink;
+pub mod top;

@@ -1,5 +1,5 @@
 //! The `linerate` binary: `run` the appliance, `parse` syslog from stdin or a file, `import`
-//! Windows and cloud log files, `loadgen`, `report` (latency logs to HTML and SVG), `doctor` (this host against a tuning profile and a
+//! Windows and cloud log files, `loadgen`, `report` (latency logs to HTML and SVG), `top` (a fleet's live view), `doctor` (this host against a tuning profile and a
 //! config).
 
 use std::path::PathBuf;
@@ -50,6 +50,9 @@ enum Command {
     Loadgen(linerate::loadgen::LoadgenArgs),
     /// Turn latency interval logs (appliance, loadgen) into an HTML report with SVG plots.
     Report(linerate::report::ReportArgs),
+    /// Watch one or many appliances: per appliance and shard the rates, drops, ring and
+    /// spill, receive→ack p99 and Kafka's state, refreshed every second (`q` quits).
+    Top(linerate::top::TopArgs),
     /// Check this host against a sysctl profile and a config: one line per check, exit 1 on
     /// any FAIL.
     Doctor {
@@ -76,6 +79,7 @@ fn main() {
         Command::Import(cmd) => linerate::cli_import::run(&cmd),
         Command::Loadgen(args) => linerate::loadgen::run(&args).map(|_| ()),
         Command::Report(args) => linerate::report::run(&args),
+        Command::Top(args) => linerate::top::run(&args),
         Command::Doctor {
             profile,
             config,

@@ -107,6 +107,7 @@ fn one_line_per_check_with_a_status() {
         "nic numa",
         "data_dir /",
         "data_dir free space:",
+        "data_dir encryption at rest:",
     ] {
         assert_eq!(
             lines.iter().filter(|l| l[6..].starts_with(check)).count(),

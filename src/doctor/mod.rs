@@ -8,6 +8,7 @@
 
 pub mod capabilities;
 pub mod cpu;
+pub mod encryption;
 pub mod kernel;
 pub mod limits;
 pub mod net;
@@ -138,7 +139,8 @@ pub struct Inputs<'a> {
     pub config: &'a Config,
 }
 
-/// Run every check, in a fixed order: sysctls, limits, kernel, CPUs, network, storage.
+/// Run every check, in a fixed order: sysctls, limits, kernel, CPUs, network, storage,
+/// encryption at rest.
 pub fn run(inputs: &Inputs<'_>) -> Vec<Check> {
     let cfg = inputs.config;
     let mut checks = Vec::new();
@@ -152,6 +154,7 @@ pub fn run(inputs: &Inputs<'_>) -> Vec<Check> {
     checks.extend(cpu::check(cfg));
     checks.extend(net::check(cfg));
     checks.extend(storage::check(cfg));
+    checks.push(encryption::check(cfg));
     checks
 }
 

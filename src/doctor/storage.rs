@@ -52,7 +52,7 @@ fn spill_space(cfg: &Config) -> Check {
 }
 
 /// `dir` itself, or its nearest existing ancestor (where run will create it).
-fn existing_ancestor(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn existing_ancestor(dir: &Path) -> Option<PathBuf> {
     let abs = if dir.is_absolute() {
         dir.to_owned()
     } else {

@@ -66,9 +66,14 @@ pub enum Framing {
 /// `linerate loadgen` options.
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoadgenArgs {
-    /// Where to send.
-    #[arg(long, default_value = "127.0.0.1:5514")]
-    pub target: SocketAddr,
+    /// Where to send; repeat it for a fleet (connection/thread `i` sends to target
+    /// `i % targets`, so give `--connections` at least the number of targets).
+    #[arg(
+        long = "target",
+        default_value = "127.0.0.1:5514",
+        value_name = "HOST:PORT"
+    )]
+    pub targets: Vec<SocketAddr>,
     #[arg(long, value_enum, default_value = "tcp")]
     pub transport: Transport,
     /// TCP connections (UDP: sending threads), each on its own thread.
@@ -135,6 +140,18 @@ pub struct LoadgenReport {
     pub verify: Option<verify::VerifyReport>,
     /// The interval log written, with `--hlog-dir`.
     pub hlog: Option<PathBuf>,
+    /// What each target was sent, in `--target` order.
+    pub by_target: Vec<TargetReport>,
+}
+
+/// One target's share of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TargetReport {
+    pub target: SocketAddr,
+    /// Connections (UDP: sending threads) that sent to it.
+    pub connections: usize,
+    /// Messages sent to it.
+    pub sent: u64,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -240,6 +257,8 @@ struct Plan {
     deadline: Option<Instant>,
     rate_per_thread: f64,
     source: Source,
+    /// Where this thread sends.
+    target: SocketAddr,
     /// Messages sent by all threads (for the progress display).
     sent: Arc<AtomicU64>,
     send_lag: Arc<Series>,
@@ -384,6 +403,9 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
         .name("progress".into())
         .spawn(move || progress::run(watched, display))?;
 
+    if args.targets.is_empty() {
+        bail!("give at least one --target");
+    }
     let threads = args.connections.max(1) as u64;
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
@@ -396,6 +418,7 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
             count,
             deadline,
             rate_per_thread,
+            target: args.targets[thread as usize % args.targets.len()],
             source: source.clone(),
             sent: sent.clone(),
             send_lag: send_lag.clone(),
@@ -446,6 +469,7 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
         send_lag: (!lag.is_empty()).then(|| Percentiles::of(&lag)),
         verify: verify_report,
         hlog: log.as_ref().and_then(|l| l.path().map(|p| p.to_path_buf())),
+        by_target: by_target(&args.targets, &sent_by_thread),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -488,9 +512,28 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
     Ok(report)
 }
 
+/// Each target's connections and messages: thread `i` sent `sent_by_thread[i]` to target
+/// `i % targets`.
+fn by_target(targets: &[SocketAddr], sent_by_thread: &[u64]) -> Vec<TargetReport> {
+    let mut out: Vec<TargetReport> = targets
+        .iter()
+        .map(|t| TargetReport {
+            target: *t,
+            connections: 0,
+            sent: 0,
+        })
+        .collect();
+    for (i, sent) in sent_by_thread.iter().enumerate() {
+        let r = &mut out[i % targets.len()];
+        r.connections += 1;
+        r.sent += sent;
+    }
+    out
+}
+
 fn send_tcp(args: &LoadgenArgs, plan: &Plan) -> Result<(u64, u64)> {
-    let mut stream = TcpStream::connect(args.target)
-        .with_context(|| format!("connecting to {}", args.target))?;
+    let mut stream = TcpStream::connect(plan.target)
+        .with_context(|| format!("connecting to {}", plan.target))?;
     let mut source = plan.source.clone();
     let mut chunk = Vec::with_capacity(TCP_CHUNK_BYTES + args.size + 16);
     let mut msg = Vec::with_capacity(args.size + 64);
@@ -543,13 +586,13 @@ fn send_tcp(args: &LoadgenArgs, plan: &Plan) -> Result<(u64, u64)> {
 }
 
 fn send_udp(args: &LoadgenArgs, plan: &Plan) -> Result<(u64, u64)> {
-    let bind = if args.target.is_ipv4() {
+    let bind = if plan.target.is_ipv4() {
         "0.0.0.0:0"
     } else {
         "[::]:0"
     };
     let sock = UdpSocket::bind(bind)?;
-    sock.connect(args.target)?;
+    sock.connect(plan.target)?;
     let mut source = plan.source.clone();
     let mut buf = Vec::with_capacity(UDP_BATCH * (args.size + 64));
     let mut ends = Vec::with_capacity(UDP_BATCH);
@@ -644,7 +687,7 @@ mod tests {
     /// Arguments with every new option off.
     fn quiet_args(target: SocketAddr) -> LoadgenArgs {
         LoadgenArgs {
-            target,
+            targets: vec![target],
             transport: Transport::Tcp,
             connections: 1,
             format: MsgFormat::Rfc5424,
@@ -705,7 +748,6 @@ mod tests {
             seqs
         });
         let args = LoadgenArgs {
-            target,
             transport: Transport::Tcp,
             connections: 3,
             format: MsgFormat::Rfc3164,
@@ -727,12 +769,76 @@ mod tests {
         );
     }
 
+    /// A TCP server on loopback taking `connections` connections one after another; returns
+    /// its address and, on join, every `seq=` it read.
+    fn seq_server(connections: usize) -> (SocketAddr, std::thread::JoinHandle<Vec<u64>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut seqs = Vec::new();
+            for _ in 0..connections {
+                let (s, _) = listener.accept().unwrap();
+                for line in BufReader::new(s).lines() {
+                    let line = line.unwrap();
+                    let seq = line.split("seq=").nth(1).unwrap().split(' ').next();
+                    seqs.push(seq.unwrap().parse().unwrap());
+                }
+            }
+            seqs
+        });
+        (addr, server)
+    }
+
+    #[test]
+    fn connections_spread_over_several_targets() {
+        let (a, server_a) = seq_server(2);
+        let (b, server_b) = seq_server(2);
+        let args = LoadgenArgs {
+            targets: vec![a, b],
+            connections: 4,
+            size: 100,
+            count: Some(1_000),
+            ..quiet_args(a)
+        };
+        let report = run(&args).unwrap();
+        assert_eq!(report.sent, 1_000);
+        // Threads 0 and 2 send to a (seq % 4 in {0, 2}), 1 and 3 to b.
+        let mut got_a = server_a.join().unwrap();
+        let mut got_b = server_b.join().unwrap();
+        got_a.sort_unstable();
+        got_b.sort_unstable();
+        assert_eq!(
+            got_a,
+            (0..1_000).filter(|s| s % 2 == 0).collect::<Vec<u64>>()
+        );
+        assert_eq!(
+            got_b,
+            (0..1_000).filter(|s| s % 2 == 1).collect::<Vec<u64>>()
+        );
+        assert_eq!(report.by_target.len(), 2);
+        assert_eq!(
+            (
+                report.by_target[0].target,
+                report.by_target[0].connections,
+                report.by_target[0].sent
+            ),
+            (a, 2, 500)
+        );
+        assert_eq!(
+            (
+                report.by_target[1].target,
+                report.by_target[1].connections,
+                report.by_target[1].sent
+            ),
+            (b, 2, 500)
+        );
+    }
+
     #[test]
     fn udp_loopback_sends_datagrams_with_seqs() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let args = LoadgenArgs {
-            target: rx.local_addr().unwrap(),
             transport: Transport::Udp,
             connections: 1,
             format: MsgFormat::Rfc5424,
