@@ -182,6 +182,32 @@ pub struct SyslogConfig {
     /// Which of those forwarded Windows events are kept (`[syslog.windows_filter]`; empty:
     /// all). Syslog messages are never filtered.
     pub windows_filter: crate::normalize::windows_filter::WindowsFilterConfig,
+    /// Syslog over TLS (RFC 5425, port 6514) listen address; empty string disables it.
+    /// Needs `tls_cert_file` and `tls_key_file`. Its connections count against
+    /// `tcp_connections_max` together with plain TCP's.
+    pub tls_listen: String,
+    /// The server's certificate chain (PEM, leaf first).
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
+    /// CA bundle (PEM) for mutual TLS: when set, every client must present a certificate
+    /// that chains to one of these, or its handshake is refused.
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Under mutual TLS, the clients let in (empty: any the CA signed): a DNS SAN or
+    /// subject CN pattern (`*` matches one label or more characters within a label, as
+    /// `*.example.com`), or a certificate's SHA-256 fingerprint `sha256:AB:CD:…` (colons
+    /// optional).
+    pub tls_permitted_peers: Vec<String>,
+    /// Lowest TLS version accepted: `1.2` or `1.3`.
+    pub tls_min_version: String,
+    /// Time a client has to complete its handshake; then the connection is closed and
+    /// counted (`reason="timeout"`).
+    pub tls_handshake_timeout_ms: u64,
+    /// A TLS connection that sends nothing for this long is closed.
+    pub tls_idle_timeout_ms: u64,
+    /// How often the certificate, key and CA files are checked for changes (a change is
+    /// loaded for new connections); 0: only on SIGHUP.
+    pub tls_reload_check_ms: u64,
 }
 
 impl Default for SyslogConfig {
@@ -201,6 +227,15 @@ impl Default for SyslogConfig {
             year: None,
             detect_windows: true,
             windows_filter: Default::default(),
+            tls_listen: String::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_permitted_peers: Vec::new(),
+            tls_min_version: "1.2".into(),
+            tls_handshake_timeout_ms: 10_000,
+            tls_idle_timeout_ms: 3_600_000,
+            tls_reload_check_ms: 5_000,
         }
     }
 }
@@ -234,6 +269,23 @@ pub struct KafkaConfig {
     pub shutdown_flush_ms: u64,
     /// Partitions of each topic the embedded cluster creates.
     pub embedded_partitions: i32,
+    /// librdkafka `security.protocol`: `plaintext`, `ssl`, `sasl_ssl` or `sasl_plaintext`
+    /// (empty: librdkafka's default, plaintext).
+    pub security_protocol: String,
+    /// CA bundle (PEM) the brokers' certificates are verified against (`ssl.ca.location`;
+    /// unset: the system's CA store).
+    pub ssl_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) presented to the brokers (`ssl.certificate.location`).
+    pub ssl_cert_file: Option<PathBuf>,
+    /// Its private key (PEM, `ssl.key.location`).
+    pub ssl_key_file: Option<PathBuf>,
+    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER` (`sasl.mechanisms`).
+    pub sasl_mechanism: String,
+    /// SASL user name (`sasl.username`).
+    pub sasl_username: String,
+    /// File holding the SASL password (surrounding whitespace ignored; `sasl.password`),
+    /// read at start-up; the password never appears in logs or the control API.
+    pub sasl_password_file: Option<PathBuf>,
     /// Any librdkafka property, passed through last (overrides the above).
     pub properties: BTreeMap<String, String>,
 }
@@ -254,8 +306,77 @@ impl Default for KafkaConfig {
             queue_kbytes_max: 256 << 10,
             shutdown_flush_ms: 30_000,
             embedded_partitions: 4,
+            security_protocol: String::new(),
+            ssl_ca_file: None,
+            ssl_cert_file: None,
+            ssl_key_file: None,
+            sasl_mechanism: String::new(),
+            sasl_username: String::new(),
+            sasl_password_file: None,
             properties: BTreeMap::new(),
         }
+    }
+}
+
+impl KafkaConfig {
+    /// The librdkafka properties of the first-class security keys (`security_protocol`,
+    /// `ssl_*`, `sasl_*`), with the SASL password read from `sasl_password_file` (trimmed;
+    /// an unreadable or empty file is an error naming it).
+    pub fn security_properties(&self) -> Result<Vec<(&'static str, String)>, ConfigError> {
+        let mut props = Vec::new();
+        if !self.security_protocol.is_empty() {
+            props.push((
+                "security.protocol",
+                self.security_protocol.to_ascii_lowercase(),
+            ));
+        }
+        for (key, file) in [
+            ("ssl.ca.location", &self.ssl_ca_file),
+            ("ssl.certificate.location", &self.ssl_cert_file),
+            ("ssl.key.location", &self.ssl_key_file),
+        ] {
+            if let Some(path) = file {
+                // Checked here so a missing file names itself at start-up, before librdkafka's
+                // less specific "ssl.ca.location failed" errors.
+                std::fs::File::open(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                props.push((key, path.display().to_string()));
+            }
+        }
+        if !self.sasl_mechanism.is_empty() {
+            props.push(("sasl.mechanisms", self.sasl_mechanism.clone()));
+        }
+        if !self.sasl_username.is_empty() {
+            props.push(("sasl.username", self.sasl_username.clone()));
+        }
+        if let Some(path) = &self.sasl_password_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let password = text.trim();
+            if password.is_empty() {
+                return Err(ConfigError::TokenFile {
+                    path: path.clone(),
+                    reason: "sasl_password_file is empty".into(),
+                });
+            }
+            props.push(("sasl.password", password.to_string()));
+        }
+        Ok(props)
+    }
+
+    /// This configuration with [`KafkaConfig::security_properties`] added to `properties`
+    /// (an explicit `[kafka.properties]` entry still wins): what the producers are built
+    /// from. Holds the SASL password: never log or serialize it.
+    pub fn with_security(&self) -> Result<KafkaConfig, ConfigError> {
+        let mut k = self.clone();
+        for (key, value) in self.security_properties()? {
+            k.properties.entry(key.to_string()).or_insert(value);
+        }
+        Ok(k)
     }
 }
 
@@ -562,6 +683,7 @@ impl Config {
         for (key, addr) in [
             ("udp_listen", &self.syslog.udp_listen),
             ("tcp_listen", &self.syslog.tcp_listen),
+            ("tls_listen", &self.syslog.tls_listen),
         ] {
             if !addr.is_empty() && addr.parse::<SocketAddr>().is_err() {
                 return Err((key, format!("`{addr}` is not an address like 0.0.0.0:5514")));
@@ -658,6 +780,8 @@ impl Config {
                 format!("unknown time zone `{}`", self.syslog.timezone),
             ));
         }
+        self.validate_tls()?;
+        self.validate_kafka_security()?;
         if self.kafka.brokers.trim().is_empty() {
             return Err(("brokers", "must be `embedded` or a bootstrap list".into()));
         }
@@ -747,6 +871,126 @@ impl Config {
         }
         if self.stats.latency_log_files_max == 0 {
             return Err(("latency_log_files_max", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The syslog TLS keys: a listener needs a certificate and key; peers need a CA.
+    fn validate_tls(&self) -> Result<(), (&'static str, String)> {
+        let s = &self.syslog;
+        if s.tls_listen.is_empty() {
+            return Ok(());
+        }
+        if s.tls_cert_file.is_none() {
+            return Err((
+                "tls_listen",
+                "set tls_cert_file and tls_key_file (a TLS listener needs a certificate)".into(),
+            ));
+        }
+        if s.tls_key_file.is_none() {
+            return Err((
+                "tls_cert_file",
+                "set tls_key_file too (the certificate's private key)".into(),
+            ));
+        }
+        if !s.tls_permitted_peers.is_empty() && s.tls_client_ca_file.is_none() {
+            return Err((
+                "tls_permitted_peers",
+                "needs tls_client_ca_file (peers are matched after their certificate is verified)"
+                    .into(),
+            ));
+        }
+        for peer in &s.tls_permitted_peers {
+            crate::ingest::tls_config::PermittedPeer::parse(peer)
+                .map_err(|reason| ("tls_permitted_peers", format!("`{peer}`: {reason}")))?;
+        }
+        if !["1.2", "1.3"].contains(&s.tls_min_version.as_str()) {
+            return Err((
+                "tls_min_version",
+                format!("`{}`: use 1.2 or 1.3", s.tls_min_version),
+            ));
+        }
+        if !(100..=300_000).contains(&s.tls_handshake_timeout_ms) {
+            return Err((
+                "tls_handshake_timeout_ms",
+                "must be between 100 and 300000".into(),
+            ));
+        }
+        if s.tls_idle_timeout_ms < 1000 {
+            return Err(("tls_idle_timeout_ms", "must be at least 1000".into()));
+        }
+        if s.tls_reload_check_ms != 0 && s.tls_reload_check_ms < 100 {
+            return Err((
+                "tls_reload_check_ms",
+                "must be 0 (SIGHUP only) or at least 100".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The first-class Kafka security keys: known values, and what each needs.
+    fn validate_kafka_security(&self) -> Result<(), (&'static str, String)> {
+        let k = &self.kafka;
+        let protocol = k.security_protocol.to_ascii_lowercase();
+        if !["", "plaintext", "ssl", "sasl_ssl", "sasl_plaintext"].contains(&protocol.as_str()) {
+            return Err((
+                "security_protocol",
+                format!(
+                    "`{}`: use plaintext, ssl, sasl_ssl or sasl_plaintext",
+                    k.security_protocol
+                ),
+            ));
+        }
+        let tls = protocol == "ssl" || protocol == "sasl_ssl";
+        let sasl = protocol.starts_with("sasl_");
+        for (key, set) in [
+            ("ssl_ca_file", k.ssl_ca_file.is_some()),
+            ("ssl_cert_file", k.ssl_cert_file.is_some()),
+            ("ssl_key_file", k.ssl_key_file.is_some()),
+        ] {
+            if set && !tls {
+                return Err((
+                    key,
+                    "needs security_protocol = \"ssl\" or \"sasl_ssl\"".into(),
+                ));
+            }
+        }
+        if k.ssl_cert_file.is_some() != k.ssl_key_file.is_some() {
+            return Err((
+                if k.ssl_cert_file.is_some() {
+                    "ssl_cert_file"
+                } else {
+                    "ssl_key_file"
+                },
+                "set ssl_cert_file and ssl_key_file together".into(),
+            ));
+        }
+        let mechanism = k.sasl_mechanism.as_str();
+        if !["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"].contains(&mechanism) {
+            return Err((
+                "sasl_mechanism",
+                format!("`{mechanism}`: use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER"),
+            ));
+        }
+        let has_sasl_keys = !mechanism.is_empty()
+            || !k.sasl_username.is_empty()
+            || k.sasl_password_file.is_some();
+        if has_sasl_keys && !sasl {
+            return Err((
+                if mechanism.is_empty() {
+                    "sasl_username"
+                } else {
+                    "sasl_mechanism"
+                },
+                "needs security_protocol = \"sasl_ssl\" or \"sasl_plaintext\"".into(),
+            ));
+        }
+        let password_mechanism = matches!(mechanism, "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512");
+        if password_mechanism && (k.sasl_username.is_empty() || k.sasl_password_file.is_none()) {
+            return Err((
+                "sasl_mechanism",
+                format!("{mechanism} needs sasl_username and sasl_password_file"),
+            ));
         }
         Ok(())
     }

@@ -261,6 +261,12 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         .map(|k| k.bootstrap_servers())
         .unwrap_or_else(|| cfg.kafka.brokers.clone());
 
+    // The producers' settings with the security keys resolved (the SASL password read from
+    // its file): used to build clients only, never logged (`cfg` is what the API shows).
+    let kafka_cfg = cfg
+        .kafka
+        .with_security()
+        .context("reading the Kafka security files")?;
     let udp_addr = (!cfg.syslog.udp_listen.is_empty())
         .then(|| cfg.syslog.udp_listen.parse())
         .transpose()?;
@@ -270,10 +276,30 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     let http_addr: Option<std::net::SocketAddr> = (!cfg.http_input.listen.is_empty())
         .then(|| cfg.http_input.listen.parse())
         .transpose()?;
-    if udp_addr.is_none() && tcp_addr.is_none() && http_addr.is_none() && cfg.evtx_input.is_empty()
+    let tls_addr: Option<std::net::SocketAddr> = (!cfg.syslog.tls_listen.is_empty())
+        .then(|| cfg.syslog.tls_listen.parse())
+        .transpose()?;
+    if udp_addr.is_none()
+        && tcp_addr.is_none()
+        && tls_addr.is_none()
+        && http_addr.is_none()
+        && cfg.evtx_input.is_empty()
     {
-        bail!("no input: syslog.udp_listen, syslog.tcp_listen and http_input.listen are empty and there is no evtx_input");
+        bail!("no input: syslog.udp_listen, syslog.tcp_listen, syslog.tls_listen and http_input.listen are empty and there is no evtx_input");
     }
+    // Fail closed: a TLS listener whose certificate, key or CA cannot be loaded stops start-up.
+    let tls_config = match tls_addr {
+        Some(_) => {
+            let files = linerate::ingest::tls_config::TlsFiles::from_config(&cfg.syslog)
+                .context("syslog TLS")?;
+            let tls = linerate::ingest::tls_config::ReloadableTls::load(files)
+                .context("syslog TLS: loading the certificate")?;
+            tls.spawn_watcher(Duration::from_millis(cfg.syslog.tls_reload_check_ms))
+                .context("syslog TLS: starting the certificate reload watcher")?;
+            Some(tls)
+        }
+        None => None,
+    };
     let mut evtx_inputs = evtx_inputs(&cfg, cores.len(), &inputs.flags().evtx)?;
     let http_input = match http_addr {
         Some(_) => Some(linerate::ingest::http::HttpInput {
@@ -313,6 +339,17 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             })
             .transpose()
             .with_context(|| format!("binding TCP {}", cfg.syslog.tcp_listen))?;
+        let tls = tls_addr
+            .map(|a| {
+                linerate::ingest::sockets::bind_tcp(
+                    a,
+                    cfg.syslog.recv_buffer_bytes,
+                    cfg.syslog.tcp_backlog_max,
+                )
+            })
+            .transpose()
+            .with_context(|| format!("binding TLS {}", cfg.syslog.tls_listen))?
+            .zip(tls_config.clone());
         let http = http_addr
             .map(|a| linerate::ingest::sockets::bind_tcp_listener(a, cfg.http_input.backlog_max))
             .transpose()
@@ -320,7 +357,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         let buffer = linerate::buffer::open_shard(&cfg.buffer, shard)
             .with_context(|| format!("opening shard {shard}'s buffer"))?;
         let sink = KafkaSink::new(
-            &cfg.kafka,
+            &kafka_cfg,
             cfg.enrich.enabled_topic(),
             &bootstrap,
             shard,
@@ -336,6 +373,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
                 tcp_balance.clone(),
                 tcp_inboxes.next().context("one TCP inbox per shard")?,
             ),
+            tls,
             http,
             http_input: http_input.clone(),
             evtx: std::mem::take(&mut evtx_inputs[shard]),
@@ -373,7 +411,12 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
         tracing::info!(%addr, token_required, "http: /metrics /health /api/v1");
     }
-    aggregator::spawn_kafka_probe(state.clone(), bootstrap.clone(), interval);
+    aggregator::spawn_kafka_probe(
+        state.clone(),
+        bootstrap.clone(),
+        kafka_cfg.properties.clone(),
+        interval,
+    );
 
     let shutdown = Arc::new(AtomicBool::new(false));
     let (stats_tx, stats_rx) = std::sync::mpsc::sync_channel(cores.len() * 8);
@@ -412,6 +455,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         cores = ?cores,
         udp = %cfg.syslog.udp_listen,
         tcp = %cfg.syslog.tcp_listen,
+        tls = %cfg.syslog.tls_listen,
         http_input = %cfg.http_input.listen,
         kafka = %bootstrap,
         "linerate running"

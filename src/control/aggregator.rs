@@ -173,12 +173,23 @@ fn record(state: &SharedState, latency_log: &mut Option<LatencyLog>, mut snap: S
 }
 
 /// Probe Kafka's reachability once per interval from a separate client (never a shard's).
-pub fn spawn_kafka_probe(state: SharedState, bootstrap: String, interval: Duration) {
+pub fn spawn_kafka_probe(
+    state: SharedState,
+    bootstrap: String,
+    properties: std::collections::BTreeMap<String, String>,
+    interval: Duration,
+) {
     use rdkafka::producer::{BaseProducer, Producer};
     let _ = std::thread::Builder::new()
         .name("kafka-probe".into())
         .spawn(move || {
-            let client: BaseProducer = match rdkafka::ClientConfig::new()
+            let mut config = rdkafka::ClientConfig::new();
+            // The producers' properties (security ones included), so the probe reaches the
+            // brokers the way they do.
+            for (k, v) in &properties {
+                config.set(k, v);
+            }
+            let client: BaseProducer = match config
                 .set("bootstrap.servers", &bootstrap)
                 .set("client.id", "linerate-health")
                 .create()

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http_client;
+pub mod pki;
 
 use std::collections::HashMap;
 use std::io::Read;
