@@ -243,6 +243,28 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     .into_iter()
     .flatten()
     .collect();
+    // The producers' settings with the security keys resolved (the SASL password read from
+    // its file): used to build clients only, never logged (`cfg` is what the API shows).
+    let kafka_cfg = cfg
+        .kafka
+        .with_security()
+        .context("reading the Kafka security files")?;
+    let tls_addr: Option<std::net::SocketAddr> = (!cfg.syslog.tls_listen.is_empty())
+        .then(|| cfg.syslog.tls_listen.parse())
+        .transpose()?;
+    // Fail closed: a TLS listener whose certificate, key or CA cannot be loaded stops start-up.
+    let tls_config = match tls_addr {
+        Some(_) => {
+            let files = linerate::ingest::tls_config::TlsFiles::from_config(&cfg.syslog)
+                .context("syslog TLS")?;
+            let tls = linerate::ingest::tls_config::ReloadableTls::load(files)
+                .context("syslog TLS: loading the certificate")?;
+            tls.spawn_watcher(Duration::from_millis(cfg.syslog.tls_reload_check_ms))
+                .context("syslog TLS: starting the certificate reload watcher")?;
+            Some(tls)
+        }
+        None => None,
+    };
     let embedded = if cfg.kafka.brokers == "embedded" {
         let k = EmbeddedKafka::start(&topics, cfg.kafka.embedded_partitions)
             .context("starting the embedded Kafka mock cluster")?;
@@ -261,12 +283,6 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         .map(|k| k.bootstrap_servers())
         .unwrap_or_else(|| cfg.kafka.brokers.clone());
 
-    // The producers' settings with the security keys resolved (the SASL password read from
-    // its file): used to build clients only, never logged (`cfg` is what the API shows).
-    let kafka_cfg = cfg
-        .kafka
-        .with_security()
-        .context("reading the Kafka security files")?;
     let udp_addr = (!cfg.syslog.udp_listen.is_empty())
         .then(|| cfg.syslog.udp_listen.parse())
         .transpose()?;
@@ -276,9 +292,6 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     let http_addr: Option<std::net::SocketAddr> = (!cfg.http_input.listen.is_empty())
         .then(|| cfg.http_input.listen.parse())
         .transpose()?;
-    let tls_addr: Option<std::net::SocketAddr> = (!cfg.syslog.tls_listen.is_empty())
-        .then(|| cfg.syslog.tls_listen.parse())
-        .transpose()?;
     if udp_addr.is_none()
         && tcp_addr.is_none()
         && tls_addr.is_none()
@@ -287,19 +300,6 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     {
         bail!("no input: syslog.udp_listen, syslog.tcp_listen, syslog.tls_listen and http_input.listen are empty and there is no evtx_input");
     }
-    // Fail closed: a TLS listener whose certificate, key or CA cannot be loaded stops start-up.
-    let tls_config = match tls_addr {
-        Some(_) => {
-            let files = linerate::ingest::tls_config::TlsFiles::from_config(&cfg.syslog)
-                .context("syslog TLS")?;
-            let tls = linerate::ingest::tls_config::ReloadableTls::load(files)
-                .context("syslog TLS: loading the certificate")?;
-            tls.spawn_watcher(Duration::from_millis(cfg.syslog.tls_reload_check_ms))
-                .context("syslog TLS: starting the certificate reload watcher")?;
-            Some(tls)
-        }
-        None => None,
-    };
     let mut evtx_inputs = evtx_inputs(&cfg, cores.len(), &inputs.flags().evtx)?;
     let http_input = match http_addr {
         Some(_) => Some(linerate::ingest::http::HttpInput {

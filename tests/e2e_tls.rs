@@ -185,7 +185,7 @@ impl SyslogNg {
         let in_port = free_port();
         let conf = format!(
             "@version: 3.38\n\
-             options {{ stats(freq(0)); }};\n\
+             options {{ stats-freq(0); }};\n\
              source s_in {{ network(ip(\"127.0.0.1\") port({in_port}) transport(\"tcp\")); }};\n\
              destination d_tls {{ network(\"localhost\" port({tls_port}) ip-protocol(4) transport(\"tls\")\n\
                tls(ca-file(\"{ca}\") cert-file(\"{cert}\") key-file(\"{key}\") peer-verify(required-trusted))); }};\n\

@@ -45,10 +45,10 @@ const SIGHUP_CHECK: Duration = Duration::from_millis(100);
 /// Why a TLS configuration could not be loaded; each names the file at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsConfigError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
@@ -245,7 +245,12 @@ impl TlsFiles {
                 .map_err(|e| TlsConfigError::Mismatch {
                     cert: self.cert.clone(),
                     key: self.key.clone(),
-                    reason: e.to_string(),
+                    reason: match e {
+                        rustls::Error::InconsistentKeys(_) => {
+                            "the key is not the certificate's (their public keys differ)".into()
+                        }
+                        other => other.to_string(),
+                    },
                 })?;
         // Syslog connections are long-lived: no tickets to write, no session cache shared
         // (and locked) across shards.
@@ -268,9 +273,9 @@ impl TlsFiles {
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| TlsConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|error| TlsConfigError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
@@ -288,9 +293,9 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigErro
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| TlsConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|error| TlsConfigError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| TlsConfigError::Invalid {
         path: path.to_owned(),
