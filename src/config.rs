@@ -338,9 +338,9 @@ impl KafkaConfig {
             if let Some(path) = file {
                 // Checked here so a missing file names itself at start-up, before librdkafka's
                 // less specific "ssl.ca.location failed" errors.
-                std::fs::File::open(path).map_err(|source| ConfigError::Read {
+                std::fs::File::open(path).map_err(|e| ConfigError::TokenFile {
                     path: path.clone(),
-                    source,
+                    reason: format!("cannot read: {e}"),
                 })?;
                 props.push((key, path.display().to_string()));
             }
@@ -352,9 +352,9 @@ impl KafkaConfig {
             props.push(("sasl.username", self.sasl_username.clone()));
         }
         if let Some(path) = &self.sasl_password_file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::TokenFile {
                 path: path.clone(),
-                source,
+                reason: format!("cannot read: {e}"),
             })?;
             let password = text.trim();
             if password.is_empty() {
@@ -972,9 +972,8 @@ impl Config {
                 format!("`{mechanism}`: use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER"),
             ));
         }
-        let has_sasl_keys = !mechanism.is_empty()
-            || !k.sasl_username.is_empty()
-            || k.sasl_password_file.is_some();
+        let has_sasl_keys =
+            !mechanism.is_empty() || !k.sasl_username.is_empty() || k.sasl_password_file.is_some();
         if has_sasl_keys && !sasl {
             return Err((
                 if mechanism.is_empty() {

@@ -116,8 +116,7 @@ fn s_client_run(port: u16, args: &[String], input: &[u8]) -> (bool, String) {
     let mut stdin = child.stdin.take().unwrap();
     let _ = stdin.write_all(input);
     drop(stdin);
-    let out = wait_output(child, WAIT);
-    out
+    wait_output(child, WAIT)
 }
 
 /// Wait for `child` (killed after `limit`): (exit success, stdout+stderr).
@@ -164,7 +163,9 @@ fn presented_subject(port: u16, ca: &Path, client: &Leaf) -> String {
         .to_string()
 }
 
-fn normalized_by_seq(events: &[serde_json::Value]) -> std::collections::BTreeMap<u64, serde_json::Value> {
+fn normalized_by_seq(
+    events: &[serde_json::Value],
+) -> std::collections::BTreeMap<u64, serde_json::Value> {
     events
         .iter()
         .filter_map(|e| seq_of(e).map(|s| (s, e.clone())))
@@ -264,7 +265,11 @@ fn s_client_and_syslog_ng_deliver_every_message_with_the_client_identity() {
     let relay = SyslogNg::start(port, &pki.ca.pem, &pki.client);
     let mut tcp = TcpStream::connect(("127.0.0.1", relay.in_port)).unwrap();
     for seq in 100..300 {
-        writeln!(tcp, "<13>Jan  8 10:00:00 host2 relayed: seq={seq} via syslog-ng").unwrap();
+        writeln!(
+            tcp,
+            "<13>Jan  8 10:00:00 host2 relayed: seq={seq} via syslog-ng"
+        )
+        .unwrap();
     }
     tcp.flush().unwrap();
 
@@ -282,7 +287,11 @@ fn s_client_and_syslog_ng_deliver_every_message_with_the_client_identity() {
         assert_eq!(tls["client"]["hash"]["sha256"], hash.as_str(), "seq {seq}");
         let subject = tls["client"]["subject"].as_str().unwrap();
         assert!(subject.contains("CN=relay1.example.com"), "{subject}");
-        let want_version = if (50..100).contains(seq) { "1.2" } else { "1.3" };
+        let want_version = if (50..100).contains(seq) {
+            "1.2"
+        } else {
+            "1.3"
+        };
         if *seq < 100 {
             assert_eq!(tls["version"], want_version, "seq {seq}: {tls}");
         }
@@ -374,8 +383,44 @@ fn refused_clients_are_counted_and_the_good_client_keeps_working() {
     let (_, good_out) = wait_output(good, WAIT);
     let events = consume(&kafka.bootstrap(), "logs.normalized", 3, CONSUME_IDLE);
     let seqs: Vec<u64> = events.iter().filter_map(seq_of).collect();
-    assert_eq!(seqs.len(), 2, "only the good client's messages: {seqs:?} ({good_out})");
+    assert_eq!(
+        seqs.len(),
+        2,
+        "only the good client's messages: {seqs:?} ({good_out})"
+    );
     assert!(seqs.contains(&1) && seqs.contains(&2), "{seqs:?}");
+}
+
+#[test]
+fn an_idle_connection_is_closed_after_the_idle_timeout() {
+    let kafka = Kafka::start();
+    let pki = Pki::new();
+    let port = free_port();
+    let _a = start(&kafka, &pki, port, "tls_idle_timeout_ms = 1000\n");
+    let args = client_args(&pki.client, &pki.ca.pem);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut client = s_client(port, &argv);
+    let mut stdin = client.stdin.take().unwrap();
+    stdin
+        .write_all(octet_counted(1, "idle").as_bytes())
+        .unwrap();
+    stdin.flush().unwrap();
+    // stdin stays open: only the appliance can end this session.
+    let start = Instant::now();
+    let closed = loop {
+        if client.try_wait().unwrap().is_some() {
+            break true;
+        }
+        if start.elapsed() > WAIT {
+            let _ = client.kill();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(stdin);
+    assert!(closed, "the idle connection was not closed");
+    let events = consume(&kafka.bootstrap(), "logs.normalized", 1, CONSUME_IDLE);
+    assert_eq!(events.iter().filter_map(seq_of).collect::<Vec<_>>(), [1]);
 }
 
 #[test]
@@ -403,7 +448,10 @@ fn a_certificate_swapped_while_a_connection_is_open_applies_to_the_next_handshak
     replace(&renewed.key, &pki.server.key);
     let start = Instant::now();
     while !presented_subject(port, &pki.ca.pem, &pki.client).contains("CN = linerate-b") {
-        assert!(start.elapsed() < WAIT, "the renewed certificate was never presented");
+        assert!(
+            start.elapsed() < WAIT,
+            "the renewed certificate was never presented"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // The connection opened before the swap still works.
@@ -414,24 +462,43 @@ fn a_certificate_swapped_while_a_connection_is_open_applies_to_the_next_handshak
     let (_, open_out) = wait_output(open, WAIT);
 
     // A broken certificate (SIGHUP this time) is refused; the renewed one stays in use.
-    let refused_before = a
-        .metrics()
-        .sum("linerate_tls_certificate_reloads_total", &["result=\"refused\""]);
-    std::fs::write(&pki.server.cert, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
+    let refused_before = a.metrics().sum(
+        "linerate_tls_certificate_reloads_total",
+        &["result=\"refused\""],
+    );
+    std::fs::write(
+        &pki.server.cert,
+        "-----BEGIN CERTIFICATE-----\nnot base64\n",
+    )
+    .unwrap();
     // SAFETY: plain kill(2) on our own child's pid.
     unsafe { libc::kill(a.child.id() as i32, libc::SIGHUP) };
     let m = a.wait_metrics(WAIT, |m| {
-        m.sum("linerate_tls_certificate_reloads_total", &["result=\"refused\""]) > refused_before
+        m.sum(
+            "linerate_tls_certificate_reloads_total",
+            &["result=\"refused\""],
+        ) > refused_before
     });
     assert!(
-        m.sum("linerate_tls_certificate_reloads_total", &["result=\"refused\""]) > refused_before
+        m.sum(
+            "linerate_tls_certificate_reloads_total",
+            &["result=\"refused\""]
+        ) > refused_before
     );
-    assert!(m.sum("linerate_tls_certificate_reloads_total", &["result=\"loaded\""]) >= 1);
+    assert!(
+        m.sum(
+            "linerate_tls_certificate_reloads_total",
+            &["result=\"loaded\""]
+        ) >= 1
+    );
     assert!(presented_subject(port, &pki.ca.pem, &pki.client).contains("CN = linerate-b"));
 
     let events = consume(&kafka.bootstrap(), "logs.normalized", 2, CONSUME_IDLE);
     let seqs: Vec<u64> = events.iter().filter_map(seq_of).collect();
-    assert!(seqs.contains(&1) && seqs.contains(&2), "{seqs:?} ({open_out})");
+    assert!(
+        seqs.contains(&1) && seqs.contains(&2),
+        "{seqs:?} ({open_out})"
+    );
 }
 
 /// Replace `to` by `from`'s contents through a rename (a new inode, as renewal tools do).
@@ -470,9 +537,7 @@ fn bad_tls_configuration_stops_start_up_with_the_file_and_the_reason() {
     let (_d, _, err) = start_up_error(&base(&pki.server.key, &pki.server.key));
     assert!(err.contains("no certificate"), "{err}");
     // A TLS listener without a certificate: the config names the line.
-    let (_d, path, err) = start_up_error(&format!(
-        "[syslog]\ntls_listen = \"127.0.0.1:{port}\"\n"
-    ));
+    let (_d, path, err) = start_up_error(&format!("[syslog]\ntls_listen = \"127.0.0.1:{port}\"\n"));
     assert!(
         err.contains(&format!("{}:2:", path.display())) && err.contains("tls_cert_file"),
         "{err}"

@@ -418,7 +418,15 @@ mod tests {
         assert_eq!(len, buf.len());
         assert_eq!((ev.tls, ev.raw, ev.meta), (&tls[..], &raw[..], m));
         let mut plain = vec![0u8; frame_len(raw.len())];
-        write_event(&mut plain, 6, &m, Transport::Tcp, false, RecordKind::Syslog, raw);
+        write_event(
+            &mut plain,
+            6,
+            &m,
+            Transport::Tcp,
+            false,
+            RecordKind::Syslog,
+            raw,
+        );
         let Ok(Frame::Event(ev, _)) = decode(&plain) else {
             panic!("not an event")
         };
@@ -431,7 +439,16 @@ mod tests {
         let tls = b"abc";
         let mut buf = vec![0u8; frame_len_tls(raw.len(), tls.len())];
         let m = meta("10.1.2.3:6514");
-        write_event_tls(&mut buf, 1, &m, Transport::Tcp, false, RecordKind::Syslog, tls, raw);
+        write_event_tls(
+            &mut buf,
+            1,
+            &m,
+            Transport::Tcp,
+            false,
+            RecordKind::Syslog,
+            tls,
+            raw,
+        );
         // Claim a longer block, with valid crcs: still no read past the payload.
         buf[HEADER_BYTES + META_BYTES] = 200;
         let payload_len = META_BYTES + 2 + tls.len() + raw.len();

@@ -9,9 +9,7 @@ use std::time::Instant;
 use crate::control::aggregator::State;
 use crate::control::inputs::{InputState, Inputs};
 use crate::latency::buckets::{le_label, BUCKET_BOUNDS_MICROS};
-use crate::shard::stats::{
-    ShardSnapshot, DROP_REASON_NAMES, TLS_FAILURE_NAMES, TRANSPORT_NAMES,
-};
+use crate::shard::stats::{ShardSnapshot, DROP_REASON_NAMES, TLS_FAILURE_NAMES, TRANSPORT_NAMES};
 
 /// Reads one per-topic counter (by topic index) from a shard snapshot.
 type TopicCounter = fn(&ShardSnapshot, usize) -> u64;

@@ -49,6 +49,10 @@ const IDLE_CHECK: Duration = Duration::from_millis(100);
 const PAUSE_CHECK: Duration = Duration::from_millis(20);
 /// A refusal is logged at most this often per shard (the rest are counted).
 pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a closing connection may take to send its close_notify.
+const CLOSE_NOTIFY_WAIT: Duration = Duration::from_secs(1);
+/// How often a connection in its handshake checks for shutdown.
+const HANDSHAKE_CHECK: Duration = Duration::from_millis(100);
 /// The first byte of a TLS record carrying a handshake message.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -72,7 +76,13 @@ struct RefusalLog {
 }
 
 impl RefusalLog {
-    fn refused(&self, shard: usize, peer: Option<std::net::SocketAddr>, reason: TlsFailure, detail: &str) {
+    fn refused(
+        &self,
+        shard: usize,
+        peer: Option<std::net::SocketAddr>,
+        reason: TlsFailure,
+        detail: &str,
+    ) {
         let now = Instant::now();
         if self
             .last
@@ -147,6 +157,8 @@ pub async fn serve(p: Rc<Pipeline>, input: TlsInput, paused: PauseFlag) {
 enum Handshake {
     Done(Box<TlsStream<TcpStream>>),
     Refused(TlsFailure, String),
+    /// Shutdown began during the handshake (not a refusal: not counted).
+    Stopped,
 }
 
 /// Check that the client speaks TLS, then run the handshake.
@@ -228,12 +240,21 @@ async fn serve_connection(
     add(&p.stats.inputs_active, 1);
     add(&p.stats.tcp_connections_open, 1);
     let peer = stream.peer_addr().ok();
+    let started = Instant::now();
     let outcome = future::or(handshake(&input.config, stream), async {
-        glommio::timer::sleep(input.handshake_timeout).await;
-        Handshake::Refused(
-            TlsFailure::Timeout,
-            format!("no handshake within {:?}", input.handshake_timeout),
-        )
+        loop {
+            let left = input.handshake_timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Handshake::Refused(
+                    TlsFailure::Timeout,
+                    format!("no handshake within {:?}", input.handshake_timeout),
+                );
+            }
+            glommio::timer::sleep(left.min(HANDSHAKE_CHECK)).await;
+            if p.stopping() {
+                return Handshake::Stopped;
+            }
+        }
     })
     .await;
     match outcome {
@@ -245,6 +266,7 @@ async fn serve_connection(
             add(&p.stats.tls_handshake_failures[reason as usize], 1);
             log.refused(p.shard, peer, reason, &detail);
         }
+        Handshake::Stopped => {}
     }
     sub(&p.stats.tcp_connections_open, 1);
     sub(&p.stats.inputs_active, 1);
@@ -266,7 +288,8 @@ async fn read_messages(
     let mut last_data = Instant::now();
     loop {
         if p.stopping() {
-            break;
+            close_notify(&mut tls).await;
+            return;
         }
         if paused.is_paused() {
             // Not read: the kernel's window fills and pushes back on the sender.
@@ -280,7 +303,8 @@ async fn read_messages(
             Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => {
                 if last_data.elapsed() >= input.idle_timeout {
                     tracing::debug!(shard = p.shard, ?peer, "tls connection idle, closed");
-                    break;
+                    close_notify(&mut tls).await;
+                    return;
                 }
                 continue;
             }
@@ -330,4 +354,17 @@ async fn read_messages(
         filled -= pos;
         glommio::yield_if_needed().await;
     }
+}
+
+/// End the session with a close_notify alert, waiting at most [`CLOSE_NOTIFY_WAIT`] (a peer
+/// that reads nothing cannot hold the connection).
+async fn close_notify(tls: &mut TlsStream<TcpStream>) {
+    use futures_lite::AsyncWriteExt;
+    future::or(
+        async {
+            let _ = tls.close().await;
+        },
+        glommio::timer::sleep(CLOSE_NOTIFY_WAIT),
+    )
+    .await;
 }

@@ -112,7 +112,10 @@ impl PermittedPeer {
 /// characters within that label.
 fn name_matches(pattern: &str, name: &str) -> bool {
     let (p, n): (Vec<&str>, Vec<&str>) = (pattern.split('.').collect(), name.split('.').collect());
-    p.len() == n.len() && p.iter().zip(&n).all(|(p, n)| glob(p.as_bytes(), n.as_bytes()))
+    p.len() == n.len()
+        && p.iter()
+            .zip(&n)
+            .all(|(p, n)| glob(p.as_bytes(), n.as_bytes()))
 }
 
 fn glob(p: &[u8], n: &[u8]) -> bool {

@@ -413,10 +413,8 @@ mod tests {
                 cfg.sasl_password_file = Some(password.clone());
             }
             if mechanism == "OAUTHBEARER" {
-                cfg.properties.insert(
-                    "enable.sasl.oauthbearer.unsecure.jwt".into(),
-                    "true".into(),
-                );
+                cfg.properties
+                    .insert("enable.sasl.oauthbearer.unsecure.jwt".into(), "true".into());
             }
             let resolved = cfg.with_security().unwrap();
             assert_eq!(
