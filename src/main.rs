@@ -47,7 +47,7 @@ enum Command {
     #[command(subcommand)]
     Import(linerate::cli_import::ImportCommand),
     /// Send syslog load at an address.
-    Loadgen(linerate::loadgen::LoadgenArgs),
+    Loadgen(Box<linerate::loadgen::LoadgenArgs>),
     /// Turn latency interval logs (appliance, loadgen) into an HTML report with SVG plots.
     Report(linerate::report::ReportArgs),
     /// Check this host against a sysctl profile and a config: one line per check, exit 1 on
