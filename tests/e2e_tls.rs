@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::pki::{sha256_hex, Ca, Leaf};
-use common::{consume, free_port, seq_of, start_up_error, Appliance, Kafka, Keys};
+use common::{consume, free_port, loadgen, seq_of, start_up_error, Appliance, Kafka, Keys};
 
 const CONSUME_IDLE: Duration = Duration::from_secs(20);
 const WAIT: Duration = Duration::from_secs(60);
@@ -301,6 +301,55 @@ fn s_client_and_syslog_ng_deliver_every_message_with_the_client_identity() {
     let m = a.metrics();
     assert!(m.sum("linerate_tls_handshakes_total", &[]) >= 3);
     assert_eq!(m.sum("linerate_tls_handshake_failures_total", &[]), 0);
+}
+
+#[test]
+fn loadgen_over_tls_delivers_every_message_across_record_boundaries() {
+    let kafka = Kafka::start();
+    let pki = Pki::new();
+    let port = free_port();
+    let a = start(&kafka, &pki, port, "");
+    const N: usize = 20_000;
+    let (ca, cert, key) = (
+        pki.ca.pem.display().to_string(),
+        pki.client.cert.display().to_string(),
+        pki.client.key.display().to_string(),
+    );
+    // 300-byte messages in 64 KiB writes: frames straddle TLS records (16 KiB) everywhere.
+    for framing in ["octet", "lf"] {
+        let count = (N / 2).to_string();
+        let report = loadgen(
+            port,
+            &[
+                "--connections",
+                "2",
+                "--size",
+                "300",
+                "--framing",
+                framing,
+                "--count",
+                &count,
+                "--tls-ca",
+                &ca,
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+            ],
+        );
+        assert_eq!(report["sent"], N / 2, "{report}");
+    }
+    let events = consume(&kafka.bootstrap(), "logs.normalized", N, CONSUME_IDLE);
+    assert_eq!(events.len(), N);
+    assert!(events.iter().all(|e| e["tls"]["client"]["subject"]
+        .as_str()
+        .is_some_and(|s| s.contains("relay1"))));
+    let m = a.metrics();
+    assert_eq!(m.sum("linerate_tls_handshakes_total", &[]), 4);
+    assert_eq!(
+        m.sum("linerate_events_received_total", &["transport=\"tcp\""]),
+        N as u64
+    );
 }
 
 #[test]
