@@ -241,7 +241,10 @@ impl Default for SyslogConfig {
 }
 
 /// Kafka output: one producer per shard.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+///
+/// `Debug` shows secret `properties` (see [`is_secret_property`]) as [`REDACTED`]: after
+/// [`KafkaConfig::with_security`] they hold the SASL password.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// `embedded` starts librdkafka's in-process mock cluster; otherwise a bootstrap list.
@@ -315,6 +318,46 @@ impl Default for KafkaConfig {
             sasl_password_file: None,
             properties: BTreeMap::new(),
         }
+    }
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_property(k) {
+                    REDACTED
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("raw_topic", &self.raw_topic)
+            .field("raw_enabled", &self.raw_enabled)
+            .field("normalized_topic", &self.normalized_topic)
+            .field("normalized_enabled", &self.normalized_enabled)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("dead_letter_enabled", &self.dead_letter_enabled)
+            .field("linger_ms", &self.linger_ms)
+            .field("batch_bytes_max", &self.batch_bytes_max)
+            .field("queue_messages_max", &self.queue_messages_max)
+            .field("queue_kbytes_max", &self.queue_kbytes_max)
+            .field("shutdown_flush_ms", &self.shutdown_flush_ms)
+            .field("embedded_partitions", &self.embedded_partitions)
+            .field("security_protocol", &self.security_protocol)
+            .field("ssl_ca_file", &self.ssl_ca_file)
+            .field("ssl_cert_file", &self.ssl_cert_file)
+            .field("ssl_key_file", &self.ssl_key_file)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password_file", &self.sasl_password_file)
+            .field("properties", &properties)
+            .finish()
     }
 }
 
@@ -1135,6 +1178,62 @@ fn find_key(text: &str, key: &str) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sasl_password_is_read_from_its_file_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "  s3cret-pw\n").unwrap();
+        let text = format!(
+            "[kafka]\nbrokers = \"b:9096\"\nsecurity_protocol = \"SASL_SSL\"\n\
+             sasl_mechanism = \"SCRAM-SHA-256\"\nsasl_username = \"u\"\nsasl_password_file = \"{}\"\n",
+            pw.display()
+        );
+        let cfg = Config::parse(&text, Path::new("x.toml")).unwrap();
+        let k = cfg.kafka.with_security().unwrap();
+        assert_eq!(k.properties["sasl.password"], "s3cret-pw");
+        assert_eq!(k.properties["security.protocol"], "sasl_ssl");
+        assert_eq!(k.properties["sasl.mechanisms"], "SCRAM-SHA-256");
+        assert!(!format!("{k:?}").contains("s3cret"));
+        assert!(!cfg.to_redacted_json().to_string().contains("s3cret"));
+        std::fs::write(&pw, "\n").unwrap();
+        let err = cfg.kafka.with_security().unwrap_err().to_string();
+        assert!(
+            err.contains(&pw.display().to_string()) && err.contains("empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tls_keys_are_checked_with_the_line_named() {
+        let bad = [
+            ("[syslog]\ntls_listen = \"0.0.0.0:6514\"\n", "tls_listen"),
+            (
+                "[syslog]\ntls_listen = \"0.0.0.0:6514\"\ntls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_min_version = \"1.1\"\n",
+                "tls_min_version",
+            ),
+            (
+                "[syslog]\ntls_listen = \"0.0.0.0:6514\"\ntls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_client_ca_file = \"ca\"\ntls_permitted_peers = [\"sha256:12\"]\n",
+                "tls_permitted_peers",
+            ),
+            (
+                "[kafka]\nssl_ca_file = \"ca.pem\"\n",
+                "ssl_ca_file",
+            ),
+            (
+                "[kafka]\nsecurity_protocol = \"ssl\"\nsasl_mechanism = \"PLAIN\"\n",
+                "sasl_mechanism",
+            ),
+        ];
+        for (text, key) in bad {
+            let err = Config::parse(text, Path::new("x.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{key}: {err}");
+            let line = text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+            assert!(err.starts_with(&format!("x.toml:{line}:")), "{key}: {err}");
+        }
+    }
 
     #[test]
     fn defaults_are_valid() {
