@@ -209,6 +209,7 @@ fn bench_kafka(c: &mut Criterion) {
                         Transport::Tcp,
                         false,
                         RecordKind::Syslog,
+                        &[],
                         black_box(&msg),
                         &stats,
                     )

@@ -201,7 +201,7 @@ pub fn run(cmd: &ImportCommand) -> Result<()> {
         .map(|k| k.bootstrap_servers())
         .unwrap_or_else(|| cfg.kafka.brokers.clone());
     let producer: BaseProducer<ImportContext> =
-        producer_config(&cfg.kafka, &bootstrap, "linerate-import")
+        producer_config(&cfg.kafka.with_security()?, &bootstrap, "linerate-import")
             .create_with_context(ImportContext::default())
             .context("creating the Kafka producer")?;
     let mut sink = KafkaImportSink {

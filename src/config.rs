@@ -188,6 +188,32 @@ pub struct SyslogConfig {
     /// Which of those forwarded Windows events are kept (`[syslog.windows_filter]`; empty:
     /// all). Syslog messages are never filtered.
     pub windows_filter: crate::normalize::windows_filter::WindowsFilterConfig,
+    /// Syslog over TLS (RFC 5425, port 6514) listen address; empty string disables it.
+    /// Needs `tls_cert_file` and `tls_key_file`. Its connections count against
+    /// `tcp_connections_max` together with plain TCP's.
+    pub tls_listen: String,
+    /// The server's certificate chain (PEM, leaf first).
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
+    /// CA bundle (PEM) for mutual TLS: when set, every client must present a certificate
+    /// that chains to one of these, or its handshake is refused.
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Under mutual TLS, the clients let in (empty: any the CA signed): a DNS SAN or
+    /// subject CN pattern (`*` matches one label or more characters within a label, as
+    /// `*.example.com`), or a certificate's SHA-256 fingerprint `sha256:AB:CD:…` (colons
+    /// optional).
+    pub tls_permitted_peers: Vec<String>,
+    /// Lowest TLS version accepted: `1.2` or `1.3`.
+    pub tls_min_version: String,
+    /// Time a client has to complete its handshake; then the connection is closed and
+    /// counted (`reason="timeout"`).
+    pub tls_handshake_timeout_ms: u64,
+    /// A TLS connection that sends nothing for this long is closed.
+    pub tls_idle_timeout_ms: u64,
+    /// How often the certificate, key and CA files are checked for changes (a change is
+    /// loaded for new connections); 0: only on SIGHUP.
+    pub tls_reload_check_ms: u64,
 }
 
 impl Default for SyslogConfig {
@@ -208,12 +234,24 @@ impl Default for SyslogConfig {
             year: None,
             detect_windows: true,
             windows_filter: Default::default(),
+            tls_listen: String::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_permitted_peers: Vec::new(),
+            tls_min_version: "1.2".into(),
+            tls_handshake_timeout_ms: 10_000,
+            tls_idle_timeout_ms: 3_600_000,
+            tls_reload_check_ms: 5_000,
         }
     }
 }
 
 /// Kafka output: one producer per shard.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+///
+/// `Debug` shows secret `properties` (see [`is_secret_property`]) as [`REDACTED`]: after
+/// [`KafkaConfig::with_security`] they hold the SASL password.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// `embedded` starts librdkafka's in-process mock cluster; otherwise a bootstrap list.
@@ -242,6 +280,23 @@ pub struct KafkaConfig {
     pub shutdown_flush_ms: u64,
     /// Partitions of each topic the embedded cluster creates.
     pub embedded_partitions: i32,
+    /// librdkafka `security.protocol`: `plaintext`, `ssl`, `sasl_ssl` or `sasl_plaintext`
+    /// (empty: librdkafka's default, plaintext).
+    pub security_protocol: String,
+    /// CA bundle (PEM) the brokers' certificates are verified against (`ssl.ca.location`;
+    /// unset: the system's CA store).
+    pub ssl_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) presented to the brokers (`ssl.certificate.location`).
+    pub ssl_cert_file: Option<PathBuf>,
+    /// Its private key (PEM, `ssl.key.location`).
+    pub ssl_key_file: Option<PathBuf>,
+    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER` (`sasl.mechanisms`).
+    pub sasl_mechanism: String,
+    /// SASL user name (`sasl.username`).
+    pub sasl_username: String,
+    /// File holding the SASL password (surrounding whitespace ignored; `sasl.password`),
+    /// read at start-up; the password never appears in logs or the control API.
+    pub sasl_password_file: Option<PathBuf>,
     /// Any librdkafka property, passed through last (overrides the above; the `/health`
     /// probe uses them too). Each must be a property librdkafka knows, with a value it takes
     /// (else start-up stops with file, line and librdkafka's reason). One that weakens the
@@ -302,9 +357,118 @@ impl Default for KafkaConfig {
             queue_kbytes_max: 256 << 10,
             shutdown_flush_ms: 30_000,
             embedded_partitions: 4,
+            security_protocol: String::new(),
+            ssl_ca_file: None,
+            ssl_cert_file: None,
+            ssl_key_file: None,
+            sasl_mechanism: String::new(),
+            sasl_username: String::new(),
+            sasl_password_file: None,
             properties: BTreeMap::new(),
             unsafe_delivery: false,
         }
+    }
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_property(k) {
+                    REDACTED
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("raw_topic", &self.raw_topic)
+            .field("raw_enabled", &self.raw_enabled)
+            .field("normalized_topic", &self.normalized_topic)
+            .field("normalized_enabled", &self.normalized_enabled)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("dead_letter_enabled", &self.dead_letter_enabled)
+            .field("linger_ms", &self.linger_ms)
+            .field("batch_bytes_max", &self.batch_bytes_max)
+            .field("queue_messages_max", &self.queue_messages_max)
+            .field("queue_kbytes_max", &self.queue_kbytes_max)
+            .field("shutdown_flush_ms", &self.shutdown_flush_ms)
+            .field("embedded_partitions", &self.embedded_partitions)
+            .field("security_protocol", &self.security_protocol)
+            .field("ssl_ca_file", &self.ssl_ca_file)
+            .field("ssl_cert_file", &self.ssl_cert_file)
+            .field("ssl_key_file", &self.ssl_key_file)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password_file", &self.sasl_password_file)
+            .field("properties", &properties)
+            .finish()
+    }
+}
+
+impl KafkaConfig {
+    /// The librdkafka properties of the first-class security keys (`security_protocol`,
+    /// `ssl_*`, `sasl_*`), with the SASL password read from `sasl_password_file` (trimmed;
+    /// an unreadable or empty file is an error naming it).
+    pub fn security_properties(&self) -> Result<Vec<(&'static str, String)>, ConfigError> {
+        let mut props = Vec::new();
+        if !self.security_protocol.is_empty() {
+            props.push((
+                "security.protocol",
+                self.security_protocol.to_ascii_lowercase(),
+            ));
+        }
+        for (key, file) in [
+            ("ssl.ca.location", &self.ssl_ca_file),
+            ("ssl.certificate.location", &self.ssl_cert_file),
+            ("ssl.key.location", &self.ssl_key_file),
+        ] {
+            if let Some(path) = file {
+                // Checked here so a missing file names itself at start-up, before librdkafka's
+                // less specific "ssl.ca.location failed" errors.
+                std::fs::File::open(path).map_err(|e| ConfigError::TokenFile {
+                    path: path.clone(),
+                    reason: format!("cannot read: {e}"),
+                })?;
+                props.push((key, path.display().to_string()));
+            }
+        }
+        if !self.sasl_mechanism.is_empty() {
+            props.push(("sasl.mechanisms", self.sasl_mechanism.clone()));
+        }
+        if !self.sasl_username.is_empty() {
+            props.push(("sasl.username", self.sasl_username.clone()));
+        }
+        if let Some(path) = &self.sasl_password_file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::TokenFile {
+                path: path.clone(),
+                reason: format!("cannot read: {e}"),
+            })?;
+            let password = text.trim();
+            if password.is_empty() {
+                return Err(ConfigError::TokenFile {
+                    path: path.clone(),
+                    reason: "sasl_password_file is empty".into(),
+                });
+            }
+            props.push(("sasl.password", password.to_string()));
+        }
+        Ok(props)
+    }
+
+    /// This configuration with [`KafkaConfig::security_properties`] added to `properties`
+    /// (an explicit `[kafka.properties]` entry still wins): what the producers are built
+    /// from. Holds the SASL password: never log or serialize it.
+    pub fn with_security(&self) -> Result<KafkaConfig, ConfigError> {
+        let mut k = self.clone();
+        for (key, value) in self.security_properties()? {
+            k.properties.entry(key.to_string()).or_insert(value);
+        }
+        Ok(k)
     }
 }
 
@@ -642,6 +806,7 @@ impl Config {
         for (key, addr) in [
             ("udp_listen", &self.syslog.udp_listen),
             ("tcp_listen", &self.syslog.tcp_listen),
+            ("tls_listen", &self.syslog.tls_listen),
         ] {
             if !addr.is_empty() && addr.parse::<SocketAddr>().is_err() {
                 return Err((key, format!("`{addr}` is not an address like 0.0.0.0:5514")));
@@ -757,6 +922,8 @@ impl Config {
                 format!("unknown time zone `{}`", self.syslog.timezone),
             ));
         }
+        self.validate_tls()?;
+        self.validate_kafka_security()?;
         if self.kafka.brokers.trim().is_empty() {
             return Err(("brokers", "must be `embedded` or a bootstrap list".into()));
         }
@@ -846,6 +1013,125 @@ impl Config {
         }
         if self.stats.latency_log_files_max == 0 {
             return Err(("latency_log_files_max", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The syslog TLS keys: a listener needs a certificate and key; peers need a CA.
+    fn validate_tls(&self) -> Result<(), (&'static str, String)> {
+        let s = &self.syslog;
+        if s.tls_listen.is_empty() {
+            return Ok(());
+        }
+        if s.tls_cert_file.is_none() {
+            return Err((
+                "tls_listen",
+                "set tls_cert_file and tls_key_file (a TLS listener needs a certificate)".into(),
+            ));
+        }
+        if s.tls_key_file.is_none() {
+            return Err((
+                "tls_cert_file",
+                "set tls_key_file too (the certificate's private key)".into(),
+            ));
+        }
+        if !s.tls_permitted_peers.is_empty() && s.tls_client_ca_file.is_none() {
+            return Err((
+                "tls_permitted_peers",
+                "needs tls_client_ca_file (peers are matched after their certificate is verified)"
+                    .into(),
+            ));
+        }
+        for peer in &s.tls_permitted_peers {
+            crate::ingest::tls_config::PermittedPeer::parse(peer)
+                .map_err(|reason| ("tls_permitted_peers", format!("`{peer}`: {reason}")))?;
+        }
+        if !["1.2", "1.3"].contains(&s.tls_min_version.as_str()) {
+            return Err((
+                "tls_min_version",
+                format!("`{}`: use 1.2 or 1.3", s.tls_min_version),
+            ));
+        }
+        if !(100..=300_000).contains(&s.tls_handshake_timeout_ms) {
+            return Err((
+                "tls_handshake_timeout_ms",
+                "must be between 100 and 300000".into(),
+            ));
+        }
+        if s.tls_idle_timeout_ms < 1000 {
+            return Err(("tls_idle_timeout_ms", "must be at least 1000".into()));
+        }
+        if s.tls_reload_check_ms != 0 && s.tls_reload_check_ms < 100 {
+            return Err((
+                "tls_reload_check_ms",
+                "must be 0 (SIGHUP only) or at least 100".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The first-class Kafka security keys: known values, and what each needs.
+    fn validate_kafka_security(&self) -> Result<(), (&'static str, String)> {
+        let k = &self.kafka;
+        let protocol = k.security_protocol.to_ascii_lowercase();
+        if !["", "plaintext", "ssl", "sasl_ssl", "sasl_plaintext"].contains(&protocol.as_str()) {
+            return Err((
+                "security_protocol",
+                format!(
+                    "`{}`: use plaintext, ssl, sasl_ssl or sasl_plaintext",
+                    k.security_protocol
+                ),
+            ));
+        }
+        let tls = protocol == "ssl" || protocol == "sasl_ssl";
+        let sasl = protocol.starts_with("sasl_");
+        for (key, set) in [
+            ("ssl_ca_file", k.ssl_ca_file.is_some()),
+            ("ssl_cert_file", k.ssl_cert_file.is_some()),
+            ("ssl_key_file", k.ssl_key_file.is_some()),
+        ] {
+            if set && !tls {
+                return Err((
+                    key,
+                    "needs security_protocol = \"ssl\" or \"sasl_ssl\"".into(),
+                ));
+            }
+        }
+        if k.ssl_cert_file.is_some() != k.ssl_key_file.is_some() {
+            return Err((
+                if k.ssl_cert_file.is_some() {
+                    "ssl_cert_file"
+                } else {
+                    "ssl_key_file"
+                },
+                "set ssl_cert_file and ssl_key_file together".into(),
+            ));
+        }
+        let mechanism = k.sasl_mechanism.as_str();
+        if !["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"].contains(&mechanism) {
+            return Err((
+                "sasl_mechanism",
+                format!("`{mechanism}`: use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER"),
+            ));
+        }
+        let has_sasl_keys =
+            !mechanism.is_empty() || !k.sasl_username.is_empty() || k.sasl_password_file.is_some();
+        if has_sasl_keys && !sasl {
+            return Err((
+                if mechanism.is_empty() {
+                    "sasl_username"
+                } else {
+                    "sasl_mechanism"
+                },
+                "needs security_protocol = \"sasl_ssl\" or \"sasl_plaintext\"".into(),
+            ));
+        }
+        let password_mechanism = matches!(mechanism, "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512");
+        if password_mechanism && (k.sasl_username.is_empty() || k.sasl_password_file.is_none()) {
+            return Err((
+                "sasl_mechanism",
+                format!("{mechanism} needs sasl_username and sasl_password_file"),
+            ));
         }
         Ok(())
     }
@@ -1020,6 +1306,62 @@ fn find_key(text: &str, key: &str) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sasl_password_is_read_from_its_file_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "  s3cret-pw\n").unwrap();
+        let text = format!(
+            "[kafka]\nbrokers = \"b:9096\"\nsecurity_protocol = \"SASL_SSL\"\n\
+             sasl_mechanism = \"SCRAM-SHA-256\"\nsasl_username = \"u\"\nsasl_password_file = \"{}\"\n",
+            pw.display()
+        );
+        let cfg = Config::parse(&text, Path::new("x.toml")).unwrap();
+        let k = cfg.kafka.with_security().unwrap();
+        assert_eq!(k.properties["sasl.password"], "s3cret-pw");
+        assert_eq!(k.properties["security.protocol"], "sasl_ssl");
+        assert_eq!(k.properties["sasl.mechanisms"], "SCRAM-SHA-256");
+        assert!(!format!("{k:?}").contains("s3cret"));
+        assert!(!cfg.to_redacted_json().to_string().contains("s3cret"));
+        std::fs::write(&pw, "\n").unwrap();
+        let err = cfg.kafka.with_security().unwrap_err().to_string();
+        assert!(
+            err.contains(&pw.display().to_string()) && err.contains("empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tls_keys_are_checked_with_the_line_named() {
+        let bad = [
+            ("[syslog]\ntls_listen = \"0.0.0.0:6514\"\n", "tls_listen"),
+            (
+                "[syslog]\ntls_listen = \"0.0.0.0:6514\"\ntls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_min_version = \"1.1\"\n",
+                "tls_min_version",
+            ),
+            (
+                "[syslog]\ntls_listen = \"0.0.0.0:6514\"\ntls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_client_ca_file = \"ca\"\ntls_permitted_peers = [\"sha256:12\"]\n",
+                "tls_permitted_peers",
+            ),
+            (
+                "[kafka]\nssl_ca_file = \"ca.pem\"\n",
+                "ssl_ca_file",
+            ),
+            (
+                "[kafka]\nsecurity_protocol = \"ssl\"\nsasl_mechanism = \"PLAIN\"\n",
+                "sasl_mechanism",
+            ),
+        ];
+        for (text, key) in bad {
+            let err = Config::parse(text, Path::new("x.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{key}: {err}");
+            let line = text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+            assert!(err.starts_with(&format!("x.toml:{line}:")), "{key}: {err}");
+        }
+    }
 
     #[test]
     fn defaults_are_valid() {

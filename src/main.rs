@@ -47,7 +47,7 @@ enum Command {
     #[command(subcommand)]
     Import(linerate::cli_import::ImportCommand),
     /// Send syslog load at an address.
-    Loadgen(linerate::loadgen::LoadgenArgs),
+    Loadgen(Box<linerate::loadgen::LoadgenArgs>),
     /// Turn latency interval logs (appliance, loadgen) into an HTML report with SVG plots.
     Report(linerate::report::ReportArgs),
     /// Watch one or many appliances: per appliance and shard the rates, drops, ring and
@@ -253,6 +253,28 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     .into_iter()
     .flatten()
     .collect();
+    // The producers' settings with the security keys resolved (the SASL password read from
+    // its file): used to build clients only, never logged (`cfg` is what the API shows).
+    let kafka_cfg = cfg
+        .kafka
+        .with_security()
+        .context("reading the Kafka security files")?;
+    let tls_addr: Option<std::net::SocketAddr> = (!cfg.syslog.tls_listen.is_empty())
+        .then(|| cfg.syslog.tls_listen.parse())
+        .transpose()?;
+    // Fail closed: a TLS listener whose certificate, key or CA cannot be loaded stops start-up.
+    let tls_config = match tls_addr {
+        Some(_) => {
+            let files = linerate::ingest::tls_config::TlsFiles::from_config(&cfg.syslog)
+                .context("syslog TLS")?;
+            let tls = linerate::ingest::tls_config::ReloadableTls::load(files)
+                .context("syslog TLS: loading the certificate")?;
+            tls.spawn_watcher(Duration::from_millis(cfg.syslog.tls_reload_check_ms))
+                .context("syslog TLS: starting the certificate reload watcher")?;
+            Some(tls)
+        }
+        None => None,
+    };
     let embedded = if cfg.kafka.brokers == "embedded" {
         let k = EmbeddedKafka::start(&topics, cfg.kafka.embedded_partitions)
             .context("starting the embedded Kafka mock cluster")?;
@@ -280,9 +302,13 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     let http_addr: Option<std::net::SocketAddr> = (!cfg.http_input.listen.is_empty())
         .then(|| cfg.http_input.listen.parse())
         .transpose()?;
-    if udp_addr.is_none() && tcp_addr.is_none() && http_addr.is_none() && cfg.evtx_input.is_empty()
+    if udp_addr.is_none()
+        && tcp_addr.is_none()
+        && tls_addr.is_none()
+        && http_addr.is_none()
+        && cfg.evtx_input.is_empty()
     {
-        bail!("no input: syslog.udp_listen, syslog.tcp_listen and http_input.listen are empty and there is no evtx_input");
+        bail!("no input: syslog.udp_listen, syslog.tcp_listen, syslog.tls_listen and http_input.listen are empty and there is no evtx_input");
     }
     let mut evtx_inputs = evtx_inputs(&cfg, cores.len(), &inputs.flags().evtx)?;
     let http_input = match http_addr {
@@ -325,6 +351,17 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             })
             .transpose()
             .with_context(|| format!("binding TCP {}", cfg.syslog.tcp_listen))?;
+        let tls = tls_addr
+            .map(|a| {
+                linerate::ingest::sockets::bind_tcp(
+                    a,
+                    cfg.syslog.recv_buffer_bytes,
+                    cfg.syslog.tcp_backlog_max,
+                )
+            })
+            .transpose()
+            .with_context(|| format!("binding TLS {}", cfg.syslog.tls_listen))?
+            .zip(tls_config.clone());
         let http = http_addr
             .map(|a| linerate::ingest::sockets::bind_tcp_listener(a, cfg.http_input.backlog_max))
             .transpose()
@@ -332,7 +369,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         let buffer = linerate::buffer::open_shard(&cfg.buffer, shard)
             .with_context(|| format!("opening shard {shard}'s buffer"))?;
         let sink = KafkaSink::new(
-            &cfg.kafka,
+            &kafka_cfg,
             cfg.enrich.enabled_topic(),
             &bootstrap,
             shard,
@@ -348,6 +385,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
                 tcp_balance.clone(),
                 tcp_inboxes.next().context("one TCP inbox per shard")?,
             ),
+            tls,
             http,
             http_input: http_input.clone(),
             evtx: std::mem::take(&mut evtx_inputs[shard]),
@@ -387,7 +425,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     }
     aggregator::spawn_kafka_probe(
         state.clone(),
-        linerate::sink::kafka::probe_config(&cfg.kafka, &bootstrap),
+        linerate::sink::kafka::probe_config(&kafka_cfg, &bootstrap),
         interval,
     );
 
@@ -437,6 +475,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         cores = ?cores,
         udp = %cfg.syslog.udp_listen,
         tcp = %cfg.syslog.tcp_listen,
+        tls = %cfg.syslog.tls_listen,
         http_input = %cfg.http_input.listen,
         kafka = %bootstrap,
         "linerate running"

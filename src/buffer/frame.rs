@@ -9,10 +9,13 @@
 //!   20 header_crc   u32   crc32 of bytes 0..20
 //! payload:
 //!   0  received_unix_micros i64
-//!   8  transport u8 (0 udp, 1 tcp, 2 evtx, 3 http), 9 flags u8 (bit 0: truncated; bits 1..4: the record kind, 0 = syslog),
+//!   8  transport u8 (0 udp, 1 tcp, 2 evtx, 3 http), 9 flags u8 (bit 0: truncated; bits 1..4:
+//!      the record kind, 0 = syslog;
+//!      bit 5: a TLS block follows the peer)
 //!   10 peer family u8 (0, 4 or 6)
 //!   11 peer port u16, 13 peer address [u8; 16]
-//!   29 the message as received
+//!   29 with bit 5: TLS block length u16, then the block (the TLS session of the connection,
+//!      see [`crate::normalize::tls`]); then the message as received
 //! padding to a multiple of 8 bytes
 //! ```
 //!
@@ -60,6 +63,10 @@ pub enum RecordKind {
 /// Bits of the flags byte holding the [`RecordKind`].
 const KIND_SHIFT: u8 = 1;
 const KIND_MASK: u8 = 0b1111;
+/// Bit of the flags byte saying a TLS block follows the peer.
+const TLS_FLAG: u8 = 1 << 5;
+/// Longest TLS block a frame carries (its length is a u16; callers keep it far smaller).
+pub const TLS_BLOCK_BYTES_MAX: usize = u16::MAX as usize;
 
 impl RecordKind {
     /// The kind stored as `bits` (already shifted down), or `None` for a value this
@@ -87,6 +94,9 @@ pub struct Event<'a> {
     /// What the record is. A kind this version does not know (a ring written by a newer
     /// one) reads as syslog: the raw topic still gets the bytes as received.
     pub kind: RecordKind,
+    /// The TLS session the message came over, as [`crate::normalize::tls`] encoded it;
+    /// empty when it did not come over TLS.
+    pub tls: &'a [u8],
     pub raw: &'a [u8],
 }
 
@@ -113,7 +123,22 @@ pub enum FrameError {
 
 /// Total bytes of the frame of a `raw_len`-byte message.
 pub fn frame_len(raw_len: usize) -> usize {
-    (HEADER_BYTES + META_BYTES + raw_len).next_multiple_of(ALIGN_BYTES)
+    frame_len_tls(raw_len, 0)
+}
+
+/// Total bytes of the frame of a `raw_len`-byte message with a `tls_len`-byte TLS block
+/// (0: none).
+pub fn frame_len_tls(raw_len: usize, tls_len: usize) -> usize {
+    (HEADER_BYTES + META_BYTES + tls_bytes(tls_len) + raw_len).next_multiple_of(ALIGN_BYTES)
+}
+
+/// Payload bytes a TLS block of `tls_len` takes (its length prefix included).
+fn tls_bytes(tls_len: usize) -> usize {
+    if tls_len == 0 {
+        0
+    } else {
+        2 + tls_len
+    }
 }
 
 /// Write the frame of one event into `dst` (at least [`frame_len`] bytes). Writes the
@@ -127,12 +152,31 @@ pub fn write_event(
     kind: RecordKind,
     raw: &[u8],
 ) {
-    let payload_len = META_BYTES + raw.len();
+    write_event_tls(dst, seq, meta, transport, truncated, kind, &[], raw)
+}
+
+/// [`write_event`] for a message that came over TLS: `tls` (at most
+/// [`TLS_BLOCK_BYTES_MAX`], empty for none) is kept beside it; `dst` holds at least
+/// [`frame_len_tls`] bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn write_event_tls(
+    dst: &mut [u8],
+    seq: u64,
+    meta: &ReceiveMeta,
+    transport: Transport,
+    truncated: bool,
+    kind: RecordKind,
+    tls: &[u8],
+    raw: &[u8],
+) {
+    let tls = &tls[..tls.len().min(TLS_BLOCK_BYTES_MAX)];
+    let payload_len = META_BYTES + tls_bytes(tls.len()) + raw.len();
     let (header, rest) = dst.split_at_mut(HEADER_BYTES);
     let payload = &mut rest[..payload_len];
     payload[0..8].copy_from_slice(&meta.received_unix_micros.to_le_bytes());
     payload[8] = transport as u8;
-    payload[9] = u8::from(truncated) | ((kind as u8 & KIND_MASK) << KIND_SHIFT);
+    let tls_flag = if tls.is_empty() { 0 } else { TLS_FLAG };
+    payload[9] = u8::from(truncated) | ((kind as u8 & KIND_MASK) << KIND_SHIFT) | tls_flag;
     let (family, port, addr) = match meta.peer {
         None => (0u8, 0u16, [0u8; 16]),
         Some(SocketAddr::V4(a)) => {
@@ -145,7 +189,13 @@ pub fn write_event(
     payload[10] = family;
     payload[11..13].copy_from_slice(&port.to_le_bytes());
     payload[13..29].copy_from_slice(&addr);
-    payload[29..].copy_from_slice(raw);
+    let mut at = META_BYTES;
+    if !tls.is_empty() {
+        payload[at..at + 2].copy_from_slice(&(tls.len() as u16).to_le_bytes());
+        payload[at + 2..at + 2 + tls.len()].copy_from_slice(tls);
+        at += 2 + tls.len();
+    }
+    payload[at..].copy_from_slice(raw);
     let payload_crc = crc32fast::hash(payload);
     write_header(header, FRAME_MAGIC, payload_len as u32, seq, payload_crc);
 }
@@ -223,6 +273,19 @@ pub fn decode_checked(src: &[u8], verify: bool) -> Result<Frame<'_>, FrameError>
         6 => Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(addr)), port)),
         _ => None,
     };
+    let mut body = &payload[META_BYTES..];
+    let mut tls: &[u8] = &[];
+    if payload[9] & TLS_FLAG != 0 {
+        let Some(&[a, b]) = body.get(..2) else {
+            return Err(FrameError::Payload { len });
+        };
+        let tls_len = u16::from_le_bytes([a, b]) as usize;
+        let Some(block) = body.get(2..2 + tls_len) else {
+            return Err(FrameError::Payload { len });
+        };
+        tls = block;
+        body = &body[2 + tls_len..];
+    }
     // Rings written before EVTX and HTTP had their own transport hold 0 or 1; a value this
     // version does not know (a newer ring) counts as TCP, as every non-UDP value once did.
     let transport = Transport::from_byte(payload[8]).unwrap_or(Transport::Tcp);
@@ -237,7 +300,8 @@ pub fn decode_checked(src: &[u8], verify: bool) -> Result<Frame<'_>, FrameError>
             truncated: payload[9] & 1 == 1,
             kind: RecordKind::from_bits((payload[9] >> KIND_SHIFT) & KIND_MASK)
                 .unwrap_or(RecordKind::Syslog),
-            raw: &payload[META_BYTES..],
+            tls,
+            raw: body,
         },
         len,
     ))
@@ -404,6 +468,69 @@ mod tests {
             };
             assert_eq!(ev.transport, read_as, "transport byte {byte}");
         }
+    }
+
+    #[test]
+    fn round_trips_a_tls_block_and_plain_frames_have_none() {
+        let raw = b"<13>Jan  8 12:00:00 h app: over tls";
+        let tls = b"\x04\x03\x02\x13session block";
+        let mut buf = vec![0u8; frame_len_tls(raw.len(), tls.len())];
+        let m = meta("10.1.2.3:6514");
+        write_event_tls(
+            &mut buf,
+            5,
+            &m,
+            Transport::Tcp,
+            false,
+            RecordKind::Syslog,
+            tls,
+            raw,
+        );
+        let Ok(Frame::Event(ev, len)) = decode(&buf) else {
+            panic!("not an event")
+        };
+        assert_eq!(len, buf.len());
+        assert_eq!((ev.tls, ev.raw, ev.meta), (&tls[..], &raw[..], m));
+        let mut plain = vec![0u8; frame_len(raw.len())];
+        write_event(
+            &mut plain,
+            6,
+            &m,
+            Transport::Tcp,
+            false,
+            RecordKind::Syslog,
+            raw,
+        );
+        let Ok(Frame::Event(ev, _)) = decode(&plain) else {
+            panic!("not an event")
+        };
+        assert_eq!((ev.tls, ev.raw), (&[][..], &raw[..]));
+    }
+
+    #[test]
+    fn a_tls_length_past_the_payload_is_a_damaged_payload() {
+        let raw = b"<13>x";
+        let tls = b"abc";
+        let mut buf = vec![0u8; frame_len_tls(raw.len(), tls.len())];
+        let m = meta("10.1.2.3:6514");
+        write_event_tls(
+            &mut buf,
+            1,
+            &m,
+            Transport::Tcp,
+            false,
+            RecordKind::Syslog,
+            tls,
+            raw,
+        );
+        // Claim a longer block, with valid crcs: still no read past the payload.
+        buf[HEADER_BYTES + META_BYTES] = 200;
+        let payload_len = META_BYTES + 2 + tls.len() + raw.len();
+        let crc = crc32fast::hash(&buf[HEADER_BYTES..HEADER_BYTES + payload_len]);
+        buf[16..20].copy_from_slice(&crc.to_le_bytes());
+        let hcrc = crc32fast::hash(&buf[0..20]);
+        buf[20..24].copy_from_slice(&hcrc.to_le_bytes());
+        assert!(matches!(decode(&buf), Err(FrameError::Payload { .. })));
     }
 
     #[test]

@@ -244,7 +244,22 @@ impl Ring {
         kind: RecordKind,
         raw: &[u8],
     ) -> Result<u64, Full> {
-        let need = frame::frame_len(raw.len()) as u64;
+        self.append_tls(meta, transport, truncated, kind, &[], raw)
+    }
+
+    /// [`Ring::append`] of a message that came over TLS, with its session's block (see
+    /// [`frame::write_event_tls`]; empty: none).
+    pub fn append_tls(
+        &mut self,
+        meta: &ReceiveMeta,
+        transport: Transport,
+        truncated: bool,
+        kind: RecordKind,
+        tls: &[u8],
+        raw: &[u8],
+    ) -> Result<u64, Full> {
+        let tls = &tls[..tls.len().min(frame::TLS_BLOCK_BYTES_MAX)];
+        let need = frame::frame_len_tls(raw.len(), tls.len()) as u64;
         let room = self.cap - self.write % self.cap;
         let pad = if need > room { room } else { 0 };
         if need > self.cap || self.write + pad + need - self.ack > self.cap {
@@ -259,13 +274,14 @@ impl Ring {
         }
         let at = self.data_offset(self.write);
         let seq = self.next_seq;
-        frame::write_event(
+        frame::write_event_tls(
             &mut self.map[at..at + need as usize],
             seq,
             meta,
             transport,
             truncated,
             kind,
+            tls,
             raw,
         );
         // The frame's bytes are stored before the header page counts them.

@@ -10,7 +10,7 @@ use crate::control::aggregator::State;
 use crate::control::inputs::{InputState, Inputs};
 use crate::http_server::REJECT_NAMES;
 use crate::latency::buckets::{le_label, BUCKET_BOUNDS_MICROS};
-use crate::shard::stats::{ShardSnapshot, DROP_REASON_NAMES, TRANSPORT_NAMES};
+use crate::shard::stats::{ShardSnapshot, DROP_REASON_NAMES, TLS_FAILURE_NAMES, TRANSPORT_NAMES};
 
 /// Reads one per-topic counter (by topic index) from a shard snapshot.
 type TopicCounter = fn(&ShardSnapshot, usize) -> u64;
@@ -54,7 +54,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             );
         }
     }
-    let per_shard: [(&str, &str, &str, Getter); 32] = [
+    let per_shard: [(&str, &str, &str, Getter); 33] = [
         (
             "linerate_nesting_too_deep_total",
             "counter",
@@ -247,6 +247,12 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             "Records an input's Windows filter dropped (not buffered, not sent).",
             |s| s.filtered,
         ),
+        (
+            "linerate_tls_handshakes_total",
+            "counter",
+            "TLS handshakes of the syslog TLS listener completed (connections then served).",
+            |s| s.tls_handshakes,
+        ),
     ];
     for (name, kind, help, get) in per_shard {
         family(&mut out, name, kind, help);
@@ -269,6 +275,36 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             );
         }
     }
+    family(
+        &mut out,
+        "linerate_tls_handshake_failures_total",
+        "counter",
+        "Connections the syslog TLS listener refused before or during the handshake, by reason.",
+    );
+    for s in &snaps {
+        for (i, reason) in TLS_FAILURE_NAMES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "linerate_tls_handshake_failures_total{{shard=\"{}\",reason=\"{reason}\"}} {}",
+                s.shard, s.tls_handshake_failures[i]
+            );
+        }
+    }
+    family(
+        &mut out,
+        "linerate_tls_certificate_reloads_total",
+        "counter",
+        "Reloads of the syslog TLS certificate (SIGHUP or changed files), by result: loaded (new connections use it) or refused (the previous one stays).",
+    );
+    let (loaded, refused) = crate::ingest::tls_config::reload_counts();
+    let _ = writeln!(
+        out,
+        "linerate_tls_certificate_reloads_total{{result=\"loaded\"}} {loaded}"
+    );
+    let _ = writeln!(
+        out,
+        "linerate_tls_certificate_reloads_total{{result=\"refused\"}} {refused}"
+    );
     family(
         &mut out,
         "linerate_events_dead_lettered_total",

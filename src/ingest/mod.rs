@@ -1,6 +1,7 @@
 //! Inputs: sockets and framing. Each shard binds its own SO_REUSEPORT sockets, so the kernel
 //! spreads datagrams and connections over the shards and no input queue is shared. Each
-//! EVTX directory input is polled by one shard (`evtx_poll`).
+//! EVTX directory input is polled by one shard (`evtx_poll`). Syslog over TLS (`tls`, its
+//! certificates in `tls_config`) is a listener of its own beside plain TCP.
 
 pub mod detect;
 pub mod evtx_file;
@@ -13,5 +14,7 @@ pub mod read_buffer;
 pub mod sockets;
 pub mod tcp;
 pub mod tcp_balance;
+pub mod tls;
+pub mod tls_config;
 pub mod udp;
 pub mod udp_batch;

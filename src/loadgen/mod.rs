@@ -16,6 +16,7 @@
 pub mod progress;
 pub mod replay;
 pub mod series;
+pub mod tls_client;
 pub mod verify;
 
 use std::io::Write;
@@ -122,6 +123,18 @@ pub struct LoadgenArgs {
     /// Directory for loadgen's latency interval log (`loadgen-<UTC time>.hlog`).
     #[arg(long)]
     pub hlog_dir: Option<PathBuf>,
+    /// Send over TLS (syslog over TLS, RFC 5425) trusting this CA bundle (PEM); TCP only.
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS, with `--tls-key`.
+    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The name the server's certificate must carry.
+    #[arg(long, default_value = "localhost")]
+    pub tls_server_name: String,
 }
 
 /// What a run sent (and, with `--verify`, what arrived).
@@ -351,6 +364,9 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
         (Some(l), None, None) => Some(l.len() as u64),
         (None, None, None) => bail!("give --count N or --duration SECS"),
     };
+    if args.tls_ca.is_some() && args.transport != Transport::Tcp {
+        bail!("--tls-ca needs --transport tcp");
+    }
     let run = run_id();
     let source = match lines {
         Some(l) => Source::Replay(l),
@@ -532,8 +548,19 @@ fn by_target(targets: &[SocketAddr], sent_by_thread: &[u64]) -> Vec<TargetReport
 }
 
 fn send_tcp(args: &LoadgenArgs, plan: &Plan) -> Result<(u64, u64)> {
-    let mut stream = TcpStream::connect(plan.target)
+    let tcp = TcpStream::connect(plan.target)
         .with_context(|| format!("connecting to {}", plan.target))?;
+    let tls = match &args.tls_ca {
+        Some(ca) => Some(tls_client::client_config(
+            ca,
+            args.tls_cert.as_deref().zip(args.tls_key.as_deref()),
+        )?),
+        None => None,
+    };
+    let mut stream = tls_client::Conn::new(
+        tcp,
+        tls.as_ref().map(|c| (c, args.tls_server_name.as_str())),
+    )?;
     let mut source = plan.source.clone();
     let mut chunk = Vec::with_capacity(TCP_CHUNK_BYTES + args.size + 16);
     let mut msg = Vec::with_capacity(args.size + 64);
@@ -578,10 +605,11 @@ fn send_tcp(args: &LoadgenArgs, plan: &Plan) -> Result<(u64, u64)> {
         plan.pace(&clock, k);
     }
     // Half-close and wait for the peer to finish reading, so nothing is left in flight.
+    let stream = stream.finish();
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let mut sink = [0u8; 256];
-    let _ = std::io::Read::read(&mut stream, &mut sink);
+    let _ = std::io::Read::read(&mut &stream, &mut sink);
     Ok((k, bytes))
 }
 
@@ -704,6 +732,10 @@ mod tests {
             topic: "logs.normalized".into(),
             verify_wait_secs: 1.0,
             hlog_dir: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_server_name: "localhost".into(),
         }
     }
 

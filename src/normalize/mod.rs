@@ -11,6 +11,7 @@ pub mod enrich_table;
 pub mod gcp;
 pub(crate) mod json_record;
 pub mod mapping;
+pub mod tls;
 pub mod windows;
 pub mod windows_filter;
 

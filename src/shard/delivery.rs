@@ -154,17 +154,21 @@ impl Delivery {
         }
     }
 
-    /// Append a received event to the ring (and sync it under `fsync = "always"`).
+    /// Append a received event to the ring (and sync it under `fsync = "always"`), with
+    /// the TLS block of its connection (empty: not over TLS).
+    #[allow(clippy::too_many_arguments)]
     pub fn append(
         &mut self,
         meta: &ReceiveMeta,
         transport: Transport,
         truncated: bool,
         kind: RecordKind,
+        tls: &[u8],
         raw: &[u8],
         stats: &ShardStats,
     ) -> Result<(), Full> {
-        self.ring.append(meta, transport, truncated, kind, raw)?;
+        self.ring
+            .append_tls(meta, transport, truncated, kind, tls, raw)?;
         if self.fsync == FsyncPolicy::Always {
             self.sync(stats);
         }
@@ -577,6 +581,9 @@ fn send(
         );
     }
     let hostname = parsed.unwrap_or(None);
+    if !event.tls.is_empty() {
+        normalize::tls::append_tls_fields(scratch, event.tls);
+    }
     let enriched = Topic::Enriched as usize;
     if let Some(table) = enc.table.as_deref() {
         if topics[enriched] && sink.enabled(Topic::Enriched) {

@@ -44,6 +44,12 @@ pub struct ShardSetup {
         Arc<crate::ingest::tcp_balance::TcpBalance<glommio::net::AcceptedTcpStream>>,
         crate::ingest::tcp_balance::Inbox<glommio::net::AcceptedTcpStream>,
     ),
+    /// The syslog TLS listener (bound) and its reloadable server configuration, when
+    /// `[syslog] tls_listen` is set.
+    pub tls: Option<(
+        socket2::Socket,
+        Arc<crate::ingest::tls_config::ReloadableTls>,
+    )>,
     /// The HTTP input's listener (bound), when `[http_input] listen` is set.
     pub http: Option<socket2::Socket>,
     /// The HTTP input's settings (with the Firehose key already read).
@@ -196,6 +202,7 @@ pub fn spawn(
         udp,
         tcp,
         tcp_balance,
+        tls,
         http,
         http_input,
         evtx,
@@ -260,6 +267,26 @@ pub fn spawn(
                     connections_max: cfg.syslog.tcp_connections_max,
                 };
                 glommio::spawn_local(crate::ingest::tcp::serve(
+                    p.clone(),
+                    input,
+                    paused.tcp.clone(),
+                ))
+                .detach();
+            }
+            if let Some((sock, config)) = tls {
+                // SAFETY: as above.
+                let listener =
+                    unsafe { glommio::net::TcpListener::from_raw_fd(sock.into_raw_fd()) };
+                let input = crate::ingest::tls::TlsInput {
+                    listener,
+                    config,
+                    read_buffer_bytes: cfg.syslog.tcp_read_buffer_bytes,
+                    connections_max: cfg.syslog.tcp_connections_max,
+                    handshake_timeout: Duration::from_millis(cfg.syslog.tls_handshake_timeout_ms),
+                    idle_timeout: Duration::from_millis(cfg.syslog.tls_idle_timeout_ms),
+                };
+                // The TCP input's pause covers its TLS listener too.
+                glommio::spawn_local(crate::ingest::tls::serve(
                     p.clone(),
                     input,
                     paused.tcp.clone(),

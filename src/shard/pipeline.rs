@@ -75,6 +75,22 @@ impl Pipeline {
         transport: Transport,
         kind: RecordKind,
     ) -> bool {
+        self.ingest_tls(raw, truncated, meta, &[], transport, kind)
+            .await
+    }
+
+    /// [`Pipeline::ingest`] of a message that came over TLS: `tls` is its connection's
+    /// session block ([`crate::normalize::tls::TlsSession::encode`]), kept with the event
+    /// so its normalized form carries the `tls.*` fields.
+    pub async fn ingest_tls(
+        &self,
+        raw: &[u8],
+        truncated: bool,
+        meta: &ReceiveMeta,
+        tls: &[u8],
+        transport: Transport,
+        kind: RecordKind,
+    ) -> bool {
         let t = transport as usize;
         add(&self.stats.received[t], 1);
         add(&self.stats.received_bytes[t], raw.len() as u64);
@@ -88,6 +104,7 @@ impl Pipeline {
                 transport,
                 truncated,
                 kind,
+                tls,
                 raw,
                 &self.stats,
             );

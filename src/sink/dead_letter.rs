@@ -121,6 +121,7 @@ mod tests {
             transport: Transport::Tcp,
             truncated: false,
             kind: crate::buffer::frame::RecordKind::Syslog,
+            tls: &[],
             raw: b"<13>Jan  8 10:00:00 host app: \"quoted\" \xff",
         };
         let mut out = Vec::new();

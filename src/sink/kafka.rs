@@ -471,3 +471,59 @@ impl EmbeddedKafka {
         self.cluster.bootstrap_servers()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::producer::BaseProducer;
+
+    /// librdkafka is built with SSL and SASL: a producer starts with every supported
+    /// protocol and mechanism (without SSL built in, `ssl`/`sasl_ssl` are refused at creation).
+    #[test]
+    fn producers_start_with_every_security_protocol_and_sasl_mechanism() {
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("pw");
+        std::fs::write(&password, "hunter2\n").unwrap();
+        let mut cases = vec![("ssl", ""), ("sasl_ssl", "OAUTHBEARER")];
+        for protocol in ["sasl_ssl", "sasl_plaintext"] {
+            for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+                cases.push((protocol, mechanism));
+            }
+        }
+        for (protocol, mechanism) in cases {
+            let mut cfg = KafkaConfig {
+                security_protocol: protocol.into(),
+                sasl_mechanism: mechanism.into(),
+                ..KafkaConfig::default()
+            };
+            if matches!(mechanism, "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") {
+                cfg.sasl_username = "linerate".into();
+                cfg.sasl_password_file = Some(password.clone());
+            }
+            if mechanism == "OAUTHBEARER" {
+                cfg.properties
+                    .insert("enable.sasl.oauthbearer.unsecure.jwt".into(), "true".into());
+            }
+            let resolved = cfg.with_security().unwrap();
+            assert_eq!(
+                resolved.properties.get("sasl.password").map(String::as_str),
+                (!cfg.sasl_username.is_empty()).then_some("hunter2")
+            );
+            let made: Result<BaseProducer, _> =
+                producer_config(&resolved, "127.0.0.1:1", "t").create();
+            assert!(made.is_ok(), "{protocol} {mechanism}: {:?}", made.err());
+        }
+    }
+
+    #[test]
+    fn an_explicit_property_wins_over_a_first_class_key() {
+        let mut cfg = KafkaConfig {
+            security_protocol: "ssl".into(),
+            ..KafkaConfig::default()
+        };
+        cfg.properties
+            .insert("security.protocol".into(), "plaintext".into());
+        let resolved = cfg.with_security().unwrap();
+        assert_eq!(resolved.properties["security.protocol"], "plaintext");
+    }
+}

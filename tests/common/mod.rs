@@ -5,6 +5,7 @@
 
 pub mod http_client;
 pub mod tmux;
+pub mod pki;
 
 use std::collections::HashMap;
 use std::io::Read;
