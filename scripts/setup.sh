@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with the Rust toolchain lacks to build linerate:
 # a C/C++ toolchain, make and perl for the bundled librdkafka and zstd; and to test it:
-# promtool (Debian package prometheus), which checks /metrics in tests/e2e_api.rs.
+# promtool (Debian package prometheus), which checks /metrics in tests/e2e_api.rs; PostgreSQL 15
+# (server and client), which scripts/postgres.sh runs for tests/e2e_store.rs and bench/store.sh.
 # Idempotent: installs nothing when everything is already there.
 set -euo pipefail
 missing=()
@@ -12,6 +13,9 @@ command -v perl >/dev/null 2>&1 || missing+=(perl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
+command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""

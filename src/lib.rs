@@ -3,11 +3,13 @@
 //! The modules follow the data flow: [`ingest`] (sockets, framing) → [`parse`] → [`normalize`]
 //! → [`sink`] (Kafka), with [`shard`] wiring them per core and [`control`] (HTTP, metrics) beside.
 //! [`doctor`] checks a host against a tuning profile and a config.
+//! [`store`] loads the normalized topic into PostgreSQL; [`retention`] ages it through tiers.
 //! Windows and cloud log files take [`import`] → [`normalize`] → stdout or Kafka.
 
 pub mod buffer;
 pub mod cli_import;
 pub mod cli_parse;
+pub mod cli_store;
 pub mod config;
 pub mod control;
 pub mod doctor;
@@ -18,6 +20,8 @@ pub mod loadgen;
 pub mod normalize;
 pub mod parse;
 pub mod report;
+pub mod retention;
 pub mod rlimit;
 pub mod shard;
 pub mod sink;
+pub mod store;

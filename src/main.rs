@@ -50,6 +50,11 @@ enum Command {
     Loadgen(linerate::loadgen::LoadgenArgs),
     /// Turn latency interval logs (appliance, loadgen) into an HTML report with SVG plots.
     Report(linerate::report::ReportArgs),
+    /// Load the normalized topic into PostgreSQL, exactly once (see README "Retention in PostgreSQL").
+    Store(linerate::cli_store::StoreArgs),
+    /// The PostgreSQL tiers: `run` the retention job, `status` of each partition.
+    #[command(subcommand)]
+    Retention(linerate::cli_store::RetentionCommand),
     /// Check this host against a sysctl profile and a config: one line per check, exit 1 on
     /// any FAIL.
     Doctor {
@@ -76,6 +81,14 @@ fn main() {
         Command::Import(cmd) => linerate::cli_import::run(&cmd),
         Command::Loadgen(args) => linerate::loadgen::run(&args).map(|_| ()),
         Command::Report(args) => linerate::report::run(&args),
+        Command::Store(args) => {
+            init_logging();
+            linerate::cli_store::store(&args)
+        }
+        Command::Retention(cmd) => {
+            init_logging();
+            linerate::cli_store::retention(&cmd)
+        }
         Command::Doctor {
             profile,
             config,
