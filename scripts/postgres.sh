@@ -51,7 +51,12 @@ case "$cmd" in
       as_owner "$PG_BIN/initdb" -D "$data" -U linerate --auth=trust --encoding=UTF8 \
         --no-locale >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
-    port=$(free_port)
+    # A restart keeps its port while it is free (clients reconnect to the same URL).
+    port=""
+    if [ -f "$dir/port" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$(cat "$dir/port")") 2>/dev/null; then
+      port=$(cat "$dir/port")
+    fi
+    [ -n "$port" ] || port=$(free_port)
     echo "$port" >"$dir/port"
     as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir \
