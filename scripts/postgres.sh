@@ -51,17 +51,28 @@ case "$cmd" in
       as_owner "$PG_BIN/initdb" -D "$data" -U linerate --auth=trust --encoding=UTF8 \
         --no-locale >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
-    # A restart keeps its port while it is free (clients reconnect to the same URL).
+    # A restart keeps its port while it is free (clients reconnect to the same URL); a port
+    # another process takes between the check and the bind costs a retry on a new one.
     port=""
     if [ -f "$dir/port" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$(cat "$dir/port")") 2>/dev/null; then
       port=$(cat "$dir/port")
     fi
-    [ -n "$port" ] || port=$(free_port)
-    echo "$port" >"$dir/port"
-    as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir \
-          -c max_connections=50 -c shared_buffers=128MB -c max_wal_size=2GB" \
-      start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+    for attempt in 1 2 3 4 5; do
+      [ -n "$port" ] || port=$(free_port)
+      echo "$port" >"$dir/port"
+      rm -f "$dir/server.log"
+      if as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir \
+            -c max_connections=50 -c shared_buffers=128MB -c max_wal_size=2GB" \
+        start >/dev/null; then
+        break
+      fi
+      if [ "$attempt" -eq 5 ] || ! grep -q "could not bind\|could not create any TCP/IP sockets" "$dir/server.log"; then
+        cat "$dir/server.log" >&2
+        exit 1
+      fi
+      port=""
+    done
     "$PG_BIN/psql" -qAt -h 127.0.0.1 -p "$port" -U linerate -d postgres \
       -c "SELECT 1 FROM pg_database WHERE datname = 'linerate'" | grep -q 1 ||
       "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U linerate linerate

@@ -251,29 +251,25 @@ fn to_warm(tx: &mut Transaction<'_>, day: Date, name: &str) -> Result<u64, postg
 /// Add `day`'s rows to the frozen rollup, drop its partition, recompute the live rollup of
 /// its hours from what is left; returns the rows dropped.
 fn freeze(tx: &mut Transaction<'_>, day: Date, name: &str) -> Result<u64, postgres::Error> {
-    let n: i64 = tx
-        .query_one(
-            &format!(
-                "WITH agg AS (
-                    INSERT INTO linerate.events_hourly_frozen AS f
-                        (bucket, dataset, host, severity, event_code, outcome, events)
-                    SELECT {g}, count(*) FROM linerate.{name} GROUP BY 1, 2, 3, 4, 5, 6
-                    ON CONFLICT (bucket, dataset, host, severity, event_code, outcome)
-                    DO UPDATE SET events = f.events + excluded.events
-                    RETURNING excluded.events)
-                 SELECT coalesce(sum(events), 0)::bigint FROM agg",
-                g = rollup::GROUP_SQL
-            ),
-            &[],
-        )?
-        .get(0);
+    let n = count(tx, name)?;
+    tx.execute(
+        &format!(
+            "INSERT INTO linerate.events_hourly_frozen AS f
+                 (bucket, dataset, host, severity, event_code, outcome, events)
+             SELECT {g}, count(*) FROM linerate.{name} GROUP BY 1, 2, 3, 4, 5, 6
+             ON CONFLICT (bucket, dataset, host, severity, event_code, outcome)
+             DO UPDATE SET events = f.events + excluded.events",
+            g = rollup::GROUP_SQL
+        ),
+        &[],
+    )?;
     tx.batch_execute(&format!(
         "ALTER TABLE linerate.events DETACH PARTITION linerate.{name};
          DROP TABLE linerate.{name};"
     ))?;
     let from = day_epoch(day);
     rollup::recompute(tx, from, from + 86_400.0)?;
-    Ok(n as u64)
+    Ok(n)
 }
 
 fn day_epoch(day: Date) -> f64 {
