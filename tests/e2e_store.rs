@@ -19,12 +19,14 @@ use rdkafka::ClientConfig;
 
 /// How long PostgreSQL stays down under load (the issue's number).
 const POSTGRES_DOWN: Duration = Duration::from_secs(30);
-/// Events produced while PostgreSQL is down: a backlog several times the loader's memory bound.
-const BACKLOG_EVENTS: u64 = 120_000;
+/// Events produced while PostgreSQL is down: a ~55 MB backlog, spread over
+/// [`BACKLOG_PARTITIONS`] because the mock broker keeps only 5 MB per partition.
+const BACKLOG_EVENTS: u64 = 100_000;
+const BACKLOG_PARTITIONS: i32 = 16;
 /// What the loader's RSS may grow by while PostgreSQL is down: its prefetch cap
-/// (`queued_bytes_max`, 4 MiB here), a batch (`bytes_max`, 2 MiB) and allocator slack —
-/// well under the ~70 MB backlog Kafka holds meanwhile.
-const RSS_GROWTH_BYTES_MAX: u64 = 40 << 20;
+/// (`queued_bytes_max`, 4 MiB here, also its fetch size), a batch (`bytes_max`, 2 MiB) and
+/// allocator slack: well under the backlog Kafka holds meanwhile.
+const RSS_GROWTH_BYTES_MAX: u64 = 32 << 20;
 
 /// A private PostgreSQL 15, stopped (and its directory removed) on drop.
 struct Postgres {
@@ -92,11 +94,21 @@ struct StoreCfg {
 }
 
 fn store_config(pg: &Postgres, bootstrap: &str, batch: &str, retention: &str) -> StoreCfg {
+    store_config_topics(pg, bootstrap, "[\"logs.normalized\", \"logs.enriched\"]", batch, retention)
+}
+
+fn store_config_topics(
+    pg: &Postgres,
+    bootstrap: &str,
+    topics: &str,
+    batch: &str,
+    retention: &str,
+) -> StoreCfg {
     let dir = tempfile::tempdir().unwrap();
     let http_port = free_port();
     let text = format!(
         "[postgres]\nurl = \"{}\"\nretry_backoff_ms_max = 500\nconnect_timeout_ms = 2000\n\n\
-         [kafka]\nbrokers = \"{bootstrap}\"\ngroup_id = \"store-tests\"\nsession_timeout_ms = 6000\n\
+         [kafka]\nbrokers = \"{bootstrap}\"\ngroup_id = \"store-tests\"\ntopics = {topics}\nsession_timeout_ms = 6000\n\
          queued_bytes_max = 4194304\n\n\
          [batch]\n{batch}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n\
          [retention]\nrun_interval_ms = 0\n{retention}\n",
@@ -203,9 +215,14 @@ fn producer(bootstrap: &str) -> BaseProducer {
 
 /// Produce `payloads` to `logs.normalized`, spread over its partitions, and flush.
 fn produce(p: &BaseProducer, payloads: impl IntoIterator<Item = String>) {
+    produce_to(p, "logs.normalized", payloads);
+}
+
+/// Produce `payloads` to `topic`, spread over its partitions, and flush.
+fn produce_to(p: &BaseProducer, topic: &str, payloads: impl IntoIterator<Item = String>) {
     for (i, payload) in payloads.into_iter().enumerate() {
         let key = i.to_string();
-        let mut rec = BaseRecord::to("logs.normalized").payload(&payload).key(&key);
+        let mut rec = BaseRecord::to(topic).payload(&payload).key(&key);
         loop {
             match p.send(rec) {
                 Ok(()) => break,
@@ -344,7 +361,8 @@ fn events_sent_to_the_appliance_land_as_rows_with_their_columns() {
 #[test]
 fn kill9_mid_load_and_restart_neither_loses_nor_duplicates() {
     let _g = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
-    const EVENTS: u64 = 30_000;
+    // Under the mock broker's 5 MB per partition (4 partitions, ~500 B per event).
+    const EVENTS: u64 = 20_000;
     let pg = Postgres::start();
     let kafka = Kafka::start();
     produce(
@@ -385,15 +403,20 @@ fn postgres_down_under_load_loses_nothing_and_memory_stays_bounded() {
     let _g = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
     let pg = Postgres::start();
     let kafka = Kafka::start();
-    let cfg = store_config(
+    kafka
+        .cluster
+        .create_topic("store.backlog", BACKLOG_PARTITIONS, 1)
+        .unwrap();
+    let cfg = store_config_topics(
         &pg,
         &kafka.bootstrap(),
+        "[\"store.backlog\"]",
         "rows_max = 2000\nbytes_max = 2097152\nlinger_ms = 100",
         "",
     );
     let store = Store::start(&cfg);
     let p = producer(&kafka.bootstrap());
-    produce(&p, (0..10_000).map(|i| event(i, "2026-01-10T10:00:00Z")));
+    produce_to(&p, "store.backlog", (0..10_000).map(|i| event(i, "2026-01-10T10:00:00Z")));
     wait_for(Duration::from_secs(120), "the first 10000 rows", || {
         (pg.count("SELECT count(*) FROM linerate.events") == 10_000).then_some(())
     });
@@ -404,8 +427,9 @@ fn postgres_down_under_load_loses_nothing_and_memory_stays_bounded() {
     let bootstrap = kafka.bootstrap();
     let load = std::thread::spawn(move || {
         let p = producer(&bootstrap);
-        produce(
+        produce_to(
             &p,
+            "store.backlog",
             (10_000..10_000 + BACKLOG_EVENTS).map(|i| event(i, "2026-01-10T11:00:00Z")),
         );
     });

@@ -134,6 +134,11 @@ pub fn run(
             "queued.max.messages.kbytes",
             (cfg.kafka.queued_bytes_max / 1024).max(1).to_string(),
         )
+        // One fetch response is at most the prefetch cap, so it stays the memory bound.
+        .set(
+            "fetch.max.bytes",
+            cfg.kafka.queued_bytes_max.clamp(1 << 20, i32::MAX as u64).to_string(),
+        )
         .set("topic.metadata.refresh.interval.ms", "10000")
         .create_with_context(ctx)?;
     let topics: Vec<&str> = cfg.kafka.topics.iter().map(String::as_str).collect();
