@@ -83,7 +83,9 @@ fn run(bin: &Path, events: &Path, rounds: usize, url: &str, tmp: &Path) -> serde
         bytes += line.len() as u64;
     }
     producer.flush(Duration::from_secs(120)).unwrap();
-    eprintln!("store_bench: {n} events ({bytes} bytes of JSON) on the mock cluster; day {first_day}");
+    eprintln!(
+        "store_bench: {n} events ({bytes} bytes of JSON) on the mock cluster; day {first_day}"
+    );
 
     let mut pg = postgres::Client::connect(url, postgres::NoTls).unwrap();
     let psql_file = tmp.join("rows.copy");
@@ -132,7 +134,10 @@ fn run(bin: &Path, events: &Path, rounds: usize, url: &str, tmp: &Path) -> serde
         let rows = s["rows"].as_u64().unwrap();
         assert_eq!(rows, n, "store loaded every event");
         let rate = rows as f64 / s["seconds"].as_f64().unwrap();
-        eprintln!("store_bench: round {round}: linerate store {rows} rows in {}s = {rate:.0} rows/s", s["seconds"]);
+        eprintln!(
+            "store_bench: round {round}: linerate store {rows} rows in {}s = {rate:.0} rows/s",
+            s["seconds"]
+        );
         store_rates.push(rate);
         if round == 0 {
             psql(&format!(
@@ -147,10 +152,15 @@ fn run(bin: &Path, events: &Path, rounds: usize, url: &str, tmp: &Path) -> serde
             psql_file.display()
         ));
         let secs = start.elapsed().as_secs_f64();
-        let got: i64 = pg.query_one("SELECT count(*) FROM linerate.events", &[]).unwrap().get(0);
+        let got: i64 = pg
+            .query_one("SELECT count(*) FROM linerate.events", &[])
+            .unwrap()
+            .get(0);
         assert_eq!(got as u64, n);
         let rate = n as f64 / secs;
-        eprintln!("store_bench: round {round}: psql \\copy {n} rows in {secs:.3}s = {rate:.0} rows/s");
+        eprintln!(
+            "store_bench: round {round}: psql \\copy {n} rows in {secs:.3}s = {rate:.0} rows/s"
+        );
         psql_rates.push(rate);
     }
     // Bytes per event in each tier, from `linerate retention status`.
@@ -160,10 +170,17 @@ fn run(bin: &Path, events: &Path, rounds: usize, url: &str, tmp: &Path) -> serde
             .args(["retention", "status", "--json", "--config"])
             .arg(cfg));
         let all: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-        all.into_iter().find(|s| s["day"] == first_day.as_str()).unwrap()
+        all.into_iter()
+            .find(|s| s["day"] == first_day.as_str())
+            .unwrap()
     };
     let date: jiff::civil::Date = first_day.parse().unwrap();
-    let at = |days: i64| format!("{}T12:00:00Z", date.checked_add(jiff::Span::new().days(days)).unwrap());
+    let at = |days: i64| {
+        format!(
+            "{}T12:00:00Z",
+            date.checked_add(jiff::Span::new().days(days)).unwrap()
+        )
+    };
     let hot = day_status(&cfg0);
     retention(&cfg0, &at(8));
     let warm = day_status(&cfg0);

@@ -65,13 +65,18 @@ pub fn store(args: &StoreArgs) -> Result<()> {
         match loader::connect(&cfg).and_then(|mut c| schema::migrate(&mut c)) {
             Ok(before) => {
                 metrics.postgres_up.store(true, Ordering::Relaxed);
-                tracing::info!(from = before, to = schema::current_version(), "store: schema ready");
+                tracing::info!(
+                    from = before,
+                    to = schema::current_version(),
+                    "store: schema ready"
+                );
                 break;
             }
             Err(e) if !stop.load(Ordering::Relaxed) => {
                 tracing::warn!(error = %e, "store: PostgreSQL not ready; retrying");
                 std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_millis(cfg.postgres.retry_backoff_ms_max));
+                backoff =
+                    (backoff * 2).min(Duration::from_millis(cfg.postgres.retry_backoff_ms_max));
             }
             Err(e) => return Err(e).context("connecting to PostgreSQL"),
         }
@@ -100,13 +105,17 @@ fn spawn_retention(cfg: StoreConfig, stop: Arc<AtomicBool>) -> Result<()> {
                 if Instant::now() >= next {
                     let r = loader::connect(&cfg)
                         .map_err(retention::RetentionError::from)
-                        .and_then(|mut c| retention::run(&mut c, &cfg.retention, jiff::Timestamp::now()));
+                        .and_then(|mut c| {
+                            retention::run(&mut c, &cfg.retention, jiff::Timestamp::now())
+                        });
                     match r {
                         Ok(actions) if !actions.is_empty() => {
                             tracing::info!(?actions, "retention: run done")
                         }
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "retention: run failed; next run retries"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "retention: run failed; next run retries")
+                        }
                     }
                     next = Instant::now() + every;
                 }

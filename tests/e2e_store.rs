@@ -94,7 +94,13 @@ struct StoreCfg {
 }
 
 fn store_config(pg: &Postgres, bootstrap: &str, batch: &str, retention: &str) -> StoreCfg {
-    store_config_topics(pg, bootstrap, "[\"logs.normalized\", \"logs.enriched\"]", batch, retention)
+    store_config_topics(
+        pg,
+        bootstrap,
+        "[\"logs.normalized\", \"logs.enriched\"]",
+        batch,
+        retention,
+    )
 }
 
 fn store_config_topics(
@@ -258,7 +264,12 @@ fn events_sent_to_the_appliance_land_as_rows_with_their_columns() {
     let pg = Postgres::start();
     let kafka = Kafka::start();
     let app = Appliance::start(&kafka.bootstrap(), "");
-    let cfg = store_config(&pg, &kafka.bootstrap(), "rows_max = 100\nlinger_ms = 100", "");
+    let cfg = store_config(
+        &pg,
+        &kafka.bootstrap(),
+        "rows_max = 100\nlinger_ms = 100",
+        "",
+    );
     let store = Store::start(&cfg);
 
     let lines = [
@@ -311,7 +322,10 @@ fn events_sent_to_the_appliance_land_as_rows_with_their_columns() {
     assert_eq!(r.get::<_, Option<String>>(8).as_deref(), Some("sshd"));
     assert!(r.get::<_, bool>(9));
     let severities: Vec<(String, i16)> = c
-        .query("SELECT host, severity FROM linerate.events WHERE dataset = 'syslog' ORDER BY host", &[])
+        .query(
+            "SELECT host, severity FROM linerate.events WHERE dataset = 'syslog' ORDER BY host",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1)))
@@ -328,7 +342,10 @@ fn events_sent_to_the_appliance_land_as_rows_with_their_columns() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(reasons.iter().any(|r| r.starts_with("not a JSON object")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.starts_with("not a JSON object")),
+        "{reasons:?}"
+    );
     assert!(reasons.iter().any(|r| r == "no @timestamp"), "{reasons:?}");
     assert!(
         reasons
@@ -341,7 +358,10 @@ fn events_sent_to_the_appliance_land_as_rows_with_their_columns() {
     assert_eq!(m.sum("linerate_store_rows_written_total", &[]), 4);
     assert_eq!(m.sum("linerate_store_dead_letters_total", &[]), 3);
     assert!(m.sum("linerate_store_copy_seconds_count", &[]) >= 1);
-    assert!(m.0.keys().any(|k| k.starts_with("linerate_store_lag_messages{topic=\"logs.normalized\"")));
+    assert!(m
+        .0
+        .keys()
+        .any(|k| k.starts_with("linerate_store_lag_messages{topic=\"logs.normalized\"")));
 
     // Offsets stored with the rows: a restarted loader writes nothing twice.
     let summary = store.terminate();
@@ -369,7 +389,12 @@ fn kill9_mid_load_and_restart_neither_loses_nor_duplicates() {
         &producer(&kafka.bootstrap()),
         (0..EVENTS).map(|i| event(i, &format!("2026-01-10T{:02}:{:02}:00Z", i % 24, i % 60))),
     );
-    let cfg = store_config(&pg, &kafka.bootstrap(), "rows_max = 500\nlinger_ms = 50", "");
+    let cfg = store_config(
+        &pg,
+        &kafka.bootstrap(),
+        "rows_max = 500\nlinger_ms = 50",
+        "",
+    );
     let store = Store::start(&cfg);
     let mid = wait_for(Duration::from_secs(120), "a partial load", || {
         let n = pg.count("SELECT count(*) FROM linerate.events");
@@ -382,11 +407,16 @@ fn kill9_mid_load_and_restart_neither_loses_nor_duplicates() {
         "killed after the whole load ({at_kill}); nothing was tested"
     );
     let store = Store::start(&cfg);
-    wait_for(Duration::from_secs(180), "every event after the restart", || {
-        (pg.count("SELECT count(*) FROM linerate.events") as u64 >= EVENTS).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(180),
+        "every event after the restart",
+        || (pg.count("SELECT count(*) FROM linerate.events") as u64 >= EVENTS).then_some(()),
+    );
     let summary = store.terminate();
-    assert_eq!(pg.count("SELECT count(*) FROM linerate.events") as u64, EVENTS);
+    assert_eq!(
+        pg.count("SELECT count(*) FROM linerate.events") as u64,
+        EVENTS
+    );
     assert_eq!(
         pg.count("SELECT count(DISTINCT message) FROM linerate.events") as u64,
         EVENTS
@@ -416,7 +446,11 @@ fn postgres_down_under_load_loses_nothing_and_memory_stays_bounded() {
     );
     let store = Store::start(&cfg);
     let p = producer(&kafka.bootstrap());
-    produce_to(&p, "store.backlog", (0..10_000).map(|i| event(i, "2026-01-10T10:00:00Z")));
+    produce_to(
+        &p,
+        "store.backlog",
+        (0..10_000).map(|i| event(i, "2026-01-10T10:00:00Z")),
+    );
     wait_for(Duration::from_secs(120), "the first 10000 rows", || {
         (pg.count("SELECT count(*) FROM linerate.events") == 10_000).then_some(())
     });
@@ -448,12 +482,23 @@ fn postgres_down_under_load_loses_nothing_and_memory_stays_bounded() {
     rss_max = rss_max.max(store.rss_bytes());
     pg.restart();
     let total = 10_000 + BACKLOG_EVENTS;
-    wait_for(Duration::from_secs(300), "the backlog after PostgreSQL returned", || {
-        (pg.count("SELECT count(*) FROM linerate.events") as u64 >= total).then_some(())
-    });
-    assert!(saw_unhealthy, "/health never said 503 while PostgreSQL was down");
-    assert!(saw_paused, "consumption never paused while PostgreSQL was down");
-    assert_eq!(pg.count("SELECT count(*) FROM linerate.events") as u64, total);
+    wait_for(
+        Duration::from_secs(300),
+        "the backlog after PostgreSQL returned",
+        || (pg.count("SELECT count(*) FROM linerate.events") as u64 >= total).then_some(()),
+    );
+    assert!(
+        saw_unhealthy,
+        "/health never said 503 while PostgreSQL was down"
+    );
+    assert!(
+        saw_paused,
+        "consumption never paused while PostgreSQL was down"
+    );
+    assert_eq!(
+        pg.count("SELECT count(*) FROM linerate.events") as u64,
+        total
+    );
     assert_eq!(
         pg.count("SELECT count(DISTINCT message) FROM linerate.events") as u64,
         total
@@ -519,7 +564,11 @@ fn status(cfg: &StoreCfg) -> Vec<serde_json::Value> {
         .arg(&cfg.path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -551,7 +600,10 @@ fn a_day_walks_through_every_tier_with_the_same_answers() {
     let kafka = Kafka::start();
     let cold_dir = pg.server_dir("cold");
     pg.client()
-        .batch_execute(&format!("CREATE TABLESPACE cold LOCATION '{}'", cold_dir.display()))
+        .batch_execute(&format!(
+            "CREATE TABLESPACE cold LOCATION '{}'",
+            cold_dir.display()
+        ))
         .unwrap();
     let export_dir = tempfile::tempdir().unwrap();
     let cfg = store_config(
@@ -566,8 +618,17 @@ fn a_day_walks_through_every_tier_with_the_same_answers() {
     // Outcomes and severities vary, so the rollup has several groups per hour.
     let events: Vec<String> = (0..EVENTS)
         .map(|i| {
-            let mut e: serde_json::Value =
-                serde_json::from_str(&event(i, &format!("2026-01-10T{:02}:{:02}:{:02}.{:06}Z", i % 24, i % 60, i % 59, i))).unwrap();
+            let mut e: serde_json::Value = serde_json::from_str(&event(
+                i,
+                &format!(
+                    "2026-01-10T{:02}:{:02}:{:02}.{:06}Z",
+                    i % 24,
+                    i % 60,
+                    i % 59,
+                    i
+                ),
+            ))
+            .unwrap();
             e["event"]["severity"] = (i % 3 + 4).into();
             e["event"]["outcome"] = if i % 5 == 0 { "failure" } else { "success" }.into();
             e.to_string()
@@ -580,16 +641,24 @@ fn a_day_walks_through_every_tier_with_the_same_answers() {
     });
     let (raw0, live0) = answers(&pg);
     assert_eq!(raw0.values().sum::<i64>() as u64, EVENTS);
-    assert_eq!(raw0, live0, "the rollup view aggregates live before any refresh");
+    assert_eq!(
+        raw0, live0,
+        "the rollup view aggregates live before any refresh"
+    );
 
     // Day 0: the day's partition is created and its rows move out of the default partition.
     let a = retention(&cfg, "2026-01-10T23:30:00Z");
     assert!(a.to_string().contains("\"created\""), "{a}");
     assert_eq!(pg.count("SELECT count(*) FROM linerate.events_default"), 0);
-    assert_eq!(pg.count("SELECT count(*) FROM linerate.events_20260110") as u64, EVENTS);
+    assert_eq!(
+        pg.count("SELECT count(*) FROM linerate.events_20260110") as u64,
+        EVENTS
+    );
     assert_eq!(day_status(&cfg)["tier"], "hot");
     assert!(indexes(&pg).iter().any(|i| i.contains("USING gin (event)")));
-    assert!(indexes(&pg).iter().any(|i| i.contains("USING btree (host)")));
+    assert!(indexes(&pg)
+        .iter()
+        .any(|i| i.contains("USING btree (host)")));
     assert_eq!(answers(&pg), (raw0.clone(), raw0.clone()));
     let hot = day_status(&cfg);
 
@@ -601,13 +670,20 @@ fn a_day_walks_through_every_tier_with_the_same_answers() {
     assert_eq!(warm["tier"], "warm");
     assert_eq!(warm["rows"].as_u64(), Some(EVENTS));
     assert_eq!(indexes(&pg).len(), 1);
-    assert!(indexes(&pg)[0].contains("USING brin (\"timestamp\")"), "{:?}", indexes(&pg));
+    assert!(
+        indexes(&pg)[0].contains("USING brin (\"timestamp\")"),
+        "{:?}",
+        indexes(&pg)
+    );
     assert_eq!(
         pg.count("SELECT count(*) FROM pg_attribute WHERE attrelid = 'linerate.events_20260110'::regclass
                    AND attcompression = 'l'"),
         2
     );
-    assert!(warm["bytes"].as_i64() < hot["bytes"].as_i64(), "warm {warm} hot {hot}");
+    assert!(
+        warm["bytes"].as_i64() < hot["bytes"].as_i64(),
+        "warm {warm} hot {hot}"
+    );
     assert_eq!(answers(&pg), (raw0.clone(), raw0.clone()));
 
     // Cold: in the cold tablespace; same answers.
@@ -632,8 +708,10 @@ fn a_day_walks_through_every_tier_with_the_same_answers() {
     flate2::read::GzDecoder::new(std::fs::File::open(&file).unwrap())
         .read_to_string(&mut text)
         .unwrap();
-    let exported: Vec<serde_json::Value> =
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let exported: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(exported.len() as u64, EVENTS);
     assert_eq!(exported[0]["@timestamp"], "2026-01-10T00:00:00.000000Z");
 
@@ -650,7 +728,10 @@ fn a_day_walks_through_every_tier_with_the_same_answers() {
     assert_eq!(late["tier"], "frozen");
     assert_eq!(late["rollup_events"].as_u64(), Some(EVENTS + 1));
     assert_eq!(pg.count("SELECT count(*) FROM linerate.events"), 0);
-    assert!(export_dir.path().join("events_20260110.2.ndjson.gz").exists());
+    assert!(export_dir
+        .path()
+        .join("events_20260110.2.ndjson.gz")
+        .exists());
     drop(store);
     drop(cfg.dir);
 }
@@ -661,7 +742,12 @@ fn retention_runs_overlapping_each_other_and_the_loader_lose_nothing() {
     const PER_DAY: u64 = 6_000;
     let pg = Postgres::start();
     let kafka = Kafka::start();
-    let cfg = store_config(&pg, &kafka.bootstrap(), "rows_max = 300\nlinger_ms = 20", "");
+    let cfg = store_config(
+        &pg,
+        &kafka.bootstrap(),
+        "rows_max = 300\nlinger_ms = 20",
+        "",
+    );
     let store = Store::start(&cfg);
     // Day 1 (2026-01-10) is old enough for warm at the pinned clock, day 2 (2026-01-18) hot;
     // both keep arriving while two retention jobs run side by side, over and over.
@@ -674,7 +760,10 @@ fn retention_runs_overlapping_each_other_and_the_loader_lose_nothing() {
                 (chunk * PER_DAY / 6..(chunk + 1) * PER_DAY / 6).flat_map(|i| {
                     [
                         event(i, &format!("2026-01-10T{:02}:00:{:02}Z", i % 24, i % 60)),
-                        event(PER_DAY + i, &format!("2026-01-18T{:02}:00:{:02}Z", i % 24, i % 60)),
+                        event(
+                            PER_DAY + i,
+                            &format!("2026-01-18T{:02}:00:{:02}Z", i % 24, i % 60),
+                        ),
                     ]
                 }),
             );
@@ -712,14 +801,23 @@ fn retention_runs_overlapping_each_other_and_the_loader_lose_nothing() {
     // (with nothing else running) moves them into their day, which keeps its tier.
     retention(&cfg, "2026-01-18T18:00:00Z");
     store.terminate();
-    assert_eq!(pg.count("SELECT count(*) FROM linerate.events") as u64, 2 * PER_DAY);
+    assert_eq!(
+        pg.count("SELECT count(*) FROM linerate.events") as u64,
+        2 * PER_DAY
+    );
     assert_eq!(
         pg.count("SELECT count(DISTINCT message) FROM linerate.events") as u64,
         2 * PER_DAY
     );
     assert_eq!(pg.count("SELECT count(*) FROM linerate.events_default"), 0);
-    assert_eq!(pg.count("SELECT count(*) FROM linerate.events_20260110") as u64, PER_DAY);
-    assert_eq!(pg.count("SELECT count(*) FROM linerate.events_20260118") as u64, PER_DAY);
+    assert_eq!(
+        pg.count("SELECT count(*) FROM linerate.events_20260110") as u64,
+        PER_DAY
+    );
+    assert_eq!(
+        pg.count("SELECT count(*) FROM linerate.events_20260118") as u64,
+        PER_DAY
+    );
     let tiers: BTreeMap<String, String> = pg
         .client()
         .query(

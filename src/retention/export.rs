@@ -26,7 +26,10 @@ pub fn day(tx: &mut Transaction<'_>, name: &str, dir: &Path) -> Result<PathBuf, 
     }
     let tmp = path.with_extension("gz.tmp");
     let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    let mut gz = GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::default());
+    let mut gz = GzEncoder::new(
+        std::io::BufWriter::new(file),
+        flate2::Compression::default(),
+    );
     let rows = tx.query_raw(
         &format!("SELECT event::text FROM linerate.{name} ORDER BY \"timestamp\""),
         std::iter::empty::<i32>(),

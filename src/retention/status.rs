@@ -29,28 +29,48 @@ pub struct PartitionStatus {
 
 /// The status of every partition, oldest first, the default partition last.
 pub fn collect(client: &mut Client) -> Result<Vec<PartitionStatus>, postgres::Error> {
-    let days: Vec<(String, String, Option<i64>, Option<String>)> = client
+    /// A catalog row: day, tier, rows when last moved, export file, table name.
+    struct Known {
+        day: String,
+        tier: String,
+        rows_then: Option<i64>,
+        exported: Option<String>,
+        name: String,
+    }
+    let mut known: Vec<Known> = client
         .query(
             "SELECT day::text, tier, rows, exported FROM linerate.partitions ORDER BY day",
             &[],
         )?
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-        .collect();
-    let mut out = Vec::with_capacity(days.len() + 1);
-    let mut names: Vec<(String, String, Option<i64>, Option<String>, Option<String>)> = days
-        .into_iter()
-        .map(|(day, tier, rows, exported)| {
-            let name = day
-                .parse()
-                .map(schema::partition_name)
-                .unwrap_or_default();
-            (day, tier, rows, exported, Some(name))
+        .map(|r| {
+            let day: String = r.get(0);
+            let name = day.parse().map(schema::partition_name).unwrap_or_default();
+            Known {
+                day,
+                tier: r.get(1),
+                rows_then: r.get(2),
+                exported: r.get(3),
+                name,
+            }
         })
         .collect();
-    names.push(("default".into(), "default".into(), None, None, Some("events_default".into())));
-    for (day, tier, rows_then, exported, name) in names {
-        let name = name.unwrap_or_default();
+    known.push(Known {
+        day: "default".into(),
+        tier: "default".into(),
+        rows_then: None,
+        exported: None,
+        name: "events_default".into(),
+    });
+    let mut out = Vec::with_capacity(known.len());
+    for Known {
+        day,
+        tier,
+        rows_then,
+        exported,
+        name,
+    } in known
+    {
         let rollup: i64 = if day == "default" {
             0
         } else {
@@ -96,8 +116,16 @@ pub fn collect(client: &mut Client) -> Result<Vec<PartitionStatus>, postgres::Er
             tier,
             rows,
             bytes,
-            bytes_per_row: if rows > 0 { bytes as f64 / rows as f64 } else { 0.0 },
-            compression_ratio: if bytes > 0 { json as f64 / bytes as f64 } else { 0.0 },
+            bytes_per_row: if rows > 0 {
+                bytes as f64 / rows as f64
+            } else {
+                0.0
+            },
+            compression_ratio: if bytes > 0 {
+                json as f64 / bytes as f64
+            } else {
+                0.0
+            },
             tablespace: r.get(3),
             rollup_events: rollup,
             exported,

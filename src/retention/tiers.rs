@@ -17,7 +17,9 @@ use postgres::{Client, Transaction};
 
 use super::{export, rollup, Action, RetentionError};
 use crate::store::config::RetentionConfig;
-use crate::store::schema::{self, day_bounds, DAY_LOCK_KEY, day_number, day_start_literal, partition_name, to_pg_date};
+use crate::store::schema::{
+    self, day_bounds, day_number, day_start_literal, partition_name, to_pg_date, DAY_LOCK_KEY,
+};
 
 /// A tier, by age.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -79,7 +81,9 @@ pub fn apply(
         .collect();
     let mut actions = Vec::new();
     for (day, tier) in days {
-        let Ok(date) = day.parse::<Date>() else { continue };
+        let Ok(date) = day.parse::<Date>() else {
+            continue;
+        };
         let age = date.until(today)?.get_days() as i64;
         let want = Tier::for_age(cfg, age);
         let mut have = Tier::from_name(&tier);
@@ -104,9 +108,7 @@ pub fn apply(
 }
 
 /// Retry a move that lost a deadlock or a lock wait to the loader (it is idempotent).
-fn with_retries<T>(
-    mut f: impl FnMut() -> Result<T, RetentionError>,
-) -> Result<T, RetentionError> {
+fn with_retries<T>(mut f: impl FnMut() -> Result<T, RetentionError>) -> Result<T, RetentionError> {
     let mut attempt = 0;
     loop {
         match f() {
@@ -155,7 +157,11 @@ fn move_day(
     }
     let before = size(&mut tx, &name)?;
     let (rows, detail, exported) = match to {
-        Tier::Warm => (to_warm(&mut tx, day, &name)?, "lz4, BRIN on timestamp".to_string(), None),
+        Tier::Warm => (
+            to_warm(&mut tx, day, &name)?,
+            "lz4, BRIN on timestamp".to_string(),
+            None,
+        ),
         Tier::Cold => {
             let rows = count(&mut tx, &name)?;
             if cfg.cold_tablespace.is_empty() {
@@ -173,7 +179,11 @@ fn move_day(
             let file = if cfg.export_dir.is_empty() {
                 None
             } else {
-                Some(export::day(&mut tx, &name, std::path::Path::new(&cfg.export_dir))?)
+                Some(export::day(
+                    &mut tx,
+                    &name,
+                    std::path::Path::new(&cfg.export_dir),
+                )?)
             };
             let rows = freeze(&mut tx, day, &name)?;
             let detail = match &file {
@@ -184,7 +194,11 @@ fn move_day(
         }
         Tier::Hot => return Ok(None),
     };
-    let after = if to == Tier::Frozen { 0 } else { size(&mut tx, &name)? };
+    let after = if to == Tier::Frozen {
+        0
+    } else {
+        size(&mut tx, &name)?
+    };
     tx.execute(
         "UPDATE linerate.partitions SET tier = $2, changed = now(), rows = $3,
                 exported = coalesce($4, exported)

@@ -177,23 +177,24 @@ impl StoreConfig {
     pub fn parse(text: &str, path: &Path) -> Result<Self, StoreConfigError> {
         let cfg: StoreConfig = toml::from_str(text).map_err(|e| StoreConfigError::Invalid {
             path: path.to_owned(),
-            line: e
-                .span()
-                .map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+            line: e.span().map_or(1, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            }),
             reason: e.message().to_string(),
         })?;
-        cfg.validate().map_err(|(key, reason)| StoreConfigError::Invalid {
-            path: path.to_owned(),
-            line: text
-                .lines()
-                .position(|l| {
-                    l.trim_start()
-                        .strip_prefix(key)
-                        .is_some_and(|r| r.trim_start().starts_with('='))
-                })
-                .map_or(1, |i| i + 1),
-            reason: format!("{key}: {reason}"),
-        })?;
+        cfg.validate()
+            .map_err(|(key, reason)| StoreConfigError::Invalid {
+                path: path.to_owned(),
+                line: text
+                    .lines()
+                    .position(|l| {
+                        l.trim_start()
+                            .strip_prefix(key)
+                            .is_some_and(|r| r.trim_start().starts_with('='))
+                    })
+                    .map_or(1, |i| i + 1),
+                reason: format!("{key}: {reason}"),
+            })?;
         Ok(cfg)
     }
 
@@ -217,8 +218,7 @@ impl StoreConfig {
         if self.kafka.topics.is_empty() {
             return Err(("topics", "name at least one topic".into()));
         }
-        if !self.http.listen.is_empty()
-            && self.http.listen.parse::<std::net::SocketAddr>().is_err()
+        if !self.http.listen.is_empty() && self.http.listen.parse::<std::net::SocketAddr>().is_err()
         {
             return Err(("listen", format!("`{}` is not host:port", self.http.listen)));
         }

@@ -46,11 +46,9 @@ fn serve(mut s: TcpStream, metrics: &StoreMetrics) -> std::io::Result<()> {
     let mut parts = line.split(|&b| b == b' ');
     let (method, path) = (parts.next(), parts.next());
     let (status, ctype, body) = match (method, path) {
-        (Some(b"GET"), Some(b"/metrics")) => (
-            "200 OK",
-            "text/plain; version=0.0.4",
-            metrics.render(),
-        ),
+        (Some(b"GET"), Some(b"/metrics")) => {
+            ("200 OK", "text/plain; version=0.0.4", metrics.render())
+        }
         (Some(b"GET"), Some(b"/health")) => {
             let up = metrics.postgres_up.load(Ordering::Relaxed);
             let paused = metrics.paused.load(Ordering::Relaxed);
@@ -59,17 +57,17 @@ fn serve(mut s: TcpStream, metrics: &StoreMetrics) -> std::io::Result<()> {
                 if up { "ok" } else { "degraded" }
             );
             (
-                if up { "200 OK" } else { "503 Service Unavailable" },
+                if up {
+                    "200 OK"
+                } else {
+                    "503 Service Unavailable"
+                },
                 "application/json",
                 body,
             )
         }
         (Some(b"GET"), _) => ("404 Not Found", "text/plain", "not found\n".into()),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET\n".into(),
-        ),
+        _ => ("405 Method Not Allowed", "text/plain", "only GET\n".into()),
     };
     write!(
         s,

@@ -78,7 +78,9 @@ impl ConsumerContext for StoreContext {
                 }
                 // Without them the partitions start at the earliest offset; the writer
                 // still skips what PostgreSQL holds, so nothing is stored twice.
-                Err(e) => tracing::warn!(error = %e, "store: stored offsets unavailable at assignment"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "store: stored offsets unavailable at assignment")
+                }
             }
             tracing::info!(partitions = tpl.count(), "store: partitions assigned");
         }
@@ -129,7 +131,10 @@ pub fn run(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", cfg.kafka.session_timeout_ms.to_string())
+        .set(
+            "session.timeout.ms",
+            cfg.kafka.session_timeout_ms.to_string(),
+        )
         .set(
             "queued.max.messages.kbytes",
             (cfg.kafka.queued_bytes_max / 1024).max(1).to_string(),
@@ -137,7 +142,10 @@ pub fn run(
         // One fetch response is at most the prefetch cap, so it stays the memory bound.
         .set(
             "fetch.max.bytes",
-            cfg.kafka.queued_bytes_max.clamp(1 << 20, i32::MAX as u64).to_string(),
+            cfg.kafka
+                .queued_bytes_max
+                .clamp(1 << 20, i32::MAX as u64)
+                .to_string(),
         )
         .set("topic.metadata.refresh.interval.ms", "10000")
         .create_with_context(ctx)?;
@@ -169,8 +177,12 @@ pub fn run(
                 Ok(w) => {
                     metrics.postgres_up.store(true, Ordering::Relaxed);
                     metrics.rows_written.fetch_add(w.rows, Ordering::Relaxed);
-                    metrics.dead_letters.fetch_add(w.dead_letters, Ordering::Relaxed);
-                    metrics.duplicates_skipped.fetch_add(w.skipped, Ordering::Relaxed);
+                    metrics
+                        .dead_letters
+                        .fetch_add(w.dead_letters, Ordering::Relaxed);
+                    metrics
+                        .duplicates_skipped
+                        .fetch_add(w.skipped, Ordering::Relaxed);
                     metrics.batches.fetch_add(1, Ordering::Relaxed);
                     metrics.observe_copy(w.copy_time);
                     summary.rows += w.rows;
@@ -214,7 +226,10 @@ pub fn run(
             break;
         }
         if let Some(idle) = exit_idle {
-            if batch.is_empty() && summary.rows + summary.dead_letters > 0 && last_activity.elapsed() >= idle {
+            if batch.is_empty()
+                && summary.rows + summary.dead_letters > 0
+                && last_activity.elapsed() >= idle
+            {
                 break;
             }
         }
@@ -227,7 +242,11 @@ pub fn run(
                 .saturating_sub(batch_started.elapsed())
                 .clamp(Duration::from_millis(1), Duration::from_millis(100))
         };
-        let wait = if paused || full { Duration::from_millis(50) } else { wait };
+        let wait = if paused || full {
+            Duration::from_millis(50)
+        } else {
+            wait
+        };
         match consumer.poll(wait) {
             Some(Ok(m)) => {
                 if batch.is_empty() {
@@ -251,13 +270,19 @@ pub fn run(
             None => {}
         }
     }
-    summary.seconds = first_message.map_or(0.0, |f| last_commit.saturating_duration_since(f).as_secs_f64());
+    summary.seconds = first_message.map_or(0.0, |f| {
+        last_commit.saturating_duration_since(f).as_secs_f64()
+    });
     Ok(summary)
 }
 
 /// Write `batch`, connecting first when needed; a COPY PostgreSQL rejects for its data is
 /// written again row by row (the rejected rows to the dead-letter table).
-fn write(pg: &mut Option<Client>, cfg: &StoreConfig, batch: &[Message]) -> Result<Written, postgres::Error> {
+fn write(
+    pg: &mut Option<Client>,
+    cfg: &StoreConfig,
+    batch: &[Message],
+) -> Result<Written, postgres::Error> {
     if pg.as_ref().is_none_or(|c| c.is_closed()) {
         *pg = Some(connect(cfg)?);
     }
@@ -280,7 +305,9 @@ fn update_lag(consumer: &BaseConsumer<StoreContext>, metrics: &StoreMetrics, bat
     }
     if let Ok(mut lag) = metrics.lag.lock() {
         for ((t, p), off) in last {
-            let Ok(topic) = std::ffi::CString::new(t) else { continue };
+            let Ok(topic) = std::ffi::CString::new(t) else {
+                continue;
+            };
             let (mut low, mut high) = (0i64, 0i64);
             // SAFETY: a live client handle, a NUL-terminated topic and two out-parameters.
             let err = unsafe {

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the COPY latency histogram's buckets.
-pub const COPY_SECONDS_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+pub const COPY_SECONDS_BUCKETS: [f64; 10] =
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 /// What `linerate store` has done; every field is monotonic except the gauges `lag`,
 /// `postgres_up` and `paused`.
@@ -61,17 +62,61 @@ impl StoreMetrics {
                 v.load(Ordering::Relaxed)
             );
         };
-        counter(&mut o, "linerate_store_rows_written_total", "Rows committed to linerate.events.", &self.rows_written);
-        counter(&mut o, "linerate_store_dead_letters_total", "Rows committed to linerate.dead_letter.", &self.dead_letters);
-        counter(&mut o, "linerate_store_duplicates_skipped_total", "Messages skipped because their offset was already stored.", &self.duplicates_skipped);
-        counter(&mut o, "linerate_store_batches_total", "Committed COPY transactions.", &self.batches);
-        counter(&mut o, "linerate_store_postgres_errors_total", "Failed batch attempts (retried).", &self.postgres_errors);
-        counter(&mut o, "linerate_store_kafka_errors_total", "Consumer errors.", &self.kafka_errors);
+        counter(
+            &mut o,
+            "linerate_store_rows_written_total",
+            "Rows committed to linerate.events.",
+            &self.rows_written,
+        );
+        counter(
+            &mut o,
+            "linerate_store_dead_letters_total",
+            "Rows committed to linerate.dead_letter.",
+            &self.dead_letters,
+        );
+        counter(
+            &mut o,
+            "linerate_store_duplicates_skipped_total",
+            "Messages skipped because their offset was already stored.",
+            &self.duplicates_skipped,
+        );
+        counter(
+            &mut o,
+            "linerate_store_batches_total",
+            "Committed COPY transactions.",
+            &self.batches,
+        );
+        counter(
+            &mut o,
+            "linerate_store_postgres_errors_total",
+            "Failed batch attempts (retried).",
+            &self.postgres_errors,
+        );
+        counter(
+            &mut o,
+            "linerate_store_kafka_errors_total",
+            "Consumer errors.",
+            &self.kafka_errors,
+        );
         let gauge = |o: &mut String, name: &str, help: &str, v: bool| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", v as u8);
+            let _ = writeln!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+                v as u8
+            );
         };
-        gauge(&mut o, "linerate_store_postgres_up", "1 when the last PostgreSQL attempt succeeded.", self.postgres_up.load(Ordering::Relaxed));
-        gauge(&mut o, "linerate_store_paused", "1 while consumption is paused for PostgreSQL.", self.paused.load(Ordering::Relaxed));
+        gauge(
+            &mut o,
+            "linerate_store_postgres_up",
+            "1 when the last PostgreSQL attempt succeeded.",
+            self.postgres_up.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut o,
+            "linerate_store_paused",
+            "1 while consumption is paused for PostgreSQL.",
+            self.paused.load(Ordering::Relaxed),
+        );
         let _ = writeln!(o, "# HELP linerate_store_copy_seconds COPY transaction latency.\n# TYPE linerate_store_copy_seconds histogram");
         for (i, le) in COPY_SECONDS_BUCKETS.iter().enumerate() {
             let _ = writeln!(
@@ -81,7 +126,10 @@ impl StoreMetrics {
             );
         }
         let count = self.copy_count.load(Ordering::Relaxed);
-        let _ = writeln!(o, "linerate_store_copy_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            o,
+            "linerate_store_copy_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(
             o,
             "linerate_store_copy_seconds_sum {}\nlinerate_store_copy_seconds_count {count}",
@@ -109,8 +157,17 @@ mod tests {
         let m = StoreMetrics::default();
         m.observe_copy(Duration::from_millis(30));
         let t = m.render();
-        assert!(t.contains("linerate_store_copy_seconds_bucket{le=\"0.025\"} 0"), "{t}");
-        assert!(t.contains("linerate_store_copy_seconds_bucket{le=\"0.05\"} 1"), "{t}");
-        assert!(t.contains("linerate_store_copy_seconds_bucket{le=\"+Inf\"} 1"), "{t}");
+        assert!(
+            t.contains("linerate_store_copy_seconds_bucket{le=\"0.025\"} 0"),
+            "{t}"
+        );
+        assert!(
+            t.contains("linerate_store_copy_seconds_bucket{le=\"0.05\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("linerate_store_copy_seconds_bucket{le=\"+Inf\"} 1"),
+            "{t}"
+        );
     }
 }

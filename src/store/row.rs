@@ -121,10 +121,7 @@ impl<'a> Row<'a> {
                 StrOrNum::Num(n) => Cow::Owned(n.to_string()),
             }),
             user_name: ev.user.and_then(|u| u.name),
-            source_ip: ev
-                .source
-                .and_then(|s| s.ip)
-                .and_then(|ip| ip.parse().ok()),
+            source_ip: ev.source.and_then(|s| s.ip).and_then(|ip| ip.parse().ok()),
             message: ev.message,
         })
     }
@@ -138,7 +135,10 @@ mod tests {
     fn syslog_event_columns() {
         let j = br#"{"@timestamp":"2026-12-05T10:00:00.000003Z","event":{"ingested":"2026-12-05T10:00:01Z","kind":"event","dataset":"syslog","severity":4},"log":{"syslog":{"hostname":"web-1"}},"host":{"hostname":"web-1"},"source":{"ip":"10.1.2.3","port":514},"message":"a \"quoted\" one"}"#;
         let r = Row::from_json(j).unwrap();
-        assert_eq!(r.timestamp_us, micros("2026-12-05T10:00:00.000003Z").unwrap());
+        assert_eq!(
+            r.timestamp_us,
+            micros("2026-12-05T10:00:00.000003Z").unwrap()
+        );
         assert_eq!(r.timestamp_us % 1_000_000, 3);
         assert_eq!(r.ingested_us, Some(micros("2026-12-05T10:00:01Z").unwrap()));
         assert_eq!(r.dataset.as_deref(), Some("syslog"));
@@ -160,7 +160,10 @@ mod tests {
 
     #[test]
     fn bad_events_are_errors() {
-        assert!(matches!(Row::from_json(b"not json"), Err(RowError::Json(_))));
+        assert!(matches!(
+            Row::from_json(b"not json"),
+            Err(RowError::Json(_))
+        ));
         assert!(matches!(Row::from_json(b"{}"), Err(RowError::NoTimestamp)));
         assert!(matches!(
             Row::from_json(br#"{"@timestamp":"yesterday"}"#),
