@@ -117,8 +117,14 @@ fn store_config_topics(
          [kafka]\nbrokers = \"{bootstrap}\"\ngroup_id = \"store-tests\"\ntopics = {topics}\nsession_timeout_ms = 6000\n\
          queued_bytes_max = 4194304\n\n\
          [batch]\n{batch}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n\
-         [retention]\nrun_interval_ms = 0\n{retention}\n",
-        pg.url
+         [retention]\n{schedule}{retention}\n",
+        pg.url,
+        // The job runs only when a test asks for it (`retention run --now` otherwise).
+        schedule = if retention.contains("run_interval_ms") {
+            ""
+        } else {
+            "run_interval_ms = 0\n"
+        },
     );
     let path = dir.path().join("store.toml");
     std::fs::write(&path, text).unwrap();
@@ -145,12 +151,15 @@ impl Store {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn linerate store");
-        let s = Self {
+        let mut s = Self {
             child,
             http_port: cfg.http_port,
         };
         // Healthy once the schema is migrated.
         wait_for(Duration::from_secs(60), "store /health 200", || {
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!("linerate store exited at start-up: {status}");
+            }
             (s.health() == Some(200)).then_some(())
         });
         s
@@ -839,4 +848,49 @@ fn retention_runs_overlapping_each_other_and_the_loader_lose_nothing() {
     let (raw, rollup) = answers(&pg);
     assert_eq!(raw.values().sum::<i64>() as u64, PER_DAY);
     assert_eq!(raw, rollup);
+}
+
+#[test]
+fn store_runs_the_retention_job_on_its_schedule() {
+    let _g = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
+    let pg = Postgres::start();
+    let kafka = Kafka::start();
+    let cfg = store_config(
+        &pg,
+        &kafka.bootstrap(),
+        "rows_max = 10\nlinger_ms = 20",
+        "run_interval_ms = 300",
+    );
+    // The job runs on the real clock: today's event lands in today's partition once the
+    // scheduled run created it (or moved it there out of the default partition).
+    let today = chrono::Utc::now().date_naive();
+    let store = Store::start(&cfg);
+    produce(
+        &producer(&kafka.bootstrap()),
+        [event(1, &format!("{today}T00:00:01Z"))],
+    );
+    let table = format!("linerate.events_{}", today.format("%Y%m%d"));
+    wait_for(
+        Duration::from_secs(60),
+        "today's row in today's partition",
+        || {
+            let mut c = pg.client();
+            let exists: bool = c
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+                .unwrap()
+                .get(0);
+            (exists
+                && pg.count(&format!("SELECT count(*) FROM {table}")) == 1
+                && pg.count("SELECT count(*) FROM linerate.events_default") == 0)
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        pg.count(
+            "SELECT count(*) FROM linerate.partitions WHERE tier = 'hot' AND day >= current_date"
+        ),
+        4,
+        "today and partitions_ahead_days (3) ahead"
+    );
+    drop(store);
 }
