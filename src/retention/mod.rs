@@ -35,8 +35,11 @@ pub enum RetentionError {
 /// One thing the job did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Action {
+    /// The day (`YYYY-MM-DD`) acted on.
     pub day: String,
+    /// `created`, `rollup_refreshed`, or the tier moved to.
     pub action: String,
+    /// Rows moved (out of the default partition, between tiers) or aggregated.
     pub rows: u64,
 }
 

@@ -14,12 +14,17 @@ use crate::store::schema;
 pub struct PartitionStatus {
     /// `YYYY-MM-DD`, or `default`.
     pub day: String,
+    /// `hot`, `warm`, `cold`, `frozen`, or `default`.
     pub tier: String,
+    /// Rows now (exact count); for a frozen day, the rows it had when dropped.
     pub rows: i64,
+    /// Bytes on disk: table, TOAST and indexes (0 once frozen).
     pub bytes: i64,
+    /// `bytes / rows`.
     pub bytes_per_row: f64,
     /// JSON text bytes of the events over bytes on disk (0 when nothing is on disk).
     pub compression_ratio: f64,
+    /// Where the table lives (`pg_default` unless moved to the cold tablespace).
     pub tablespace: String,
     /// Events the hourly rollup holds for the day.
     pub rollup_events: i64,

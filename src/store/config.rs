@@ -9,10 +9,15 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
+    /// `[postgres]`: the server.
     pub postgres: PostgresConfig,
+    /// `[kafka]`: the consumer group.
     pub kafka: StoreKafkaConfig,
+    /// `[batch]`: the COPY transaction bounds.
     pub batch: BatchConfig,
+    /// `[http]`: `/metrics` and `/health`.
     pub http: StoreHttpConfig,
+    /// `[retention]`: the tiers.
     pub retention: RetentionConfig,
 }
 

@@ -34,9 +34,13 @@ pub enum LoaderError {
 /// What a run of the loader did, printed as JSON when it ends.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct LoadSummary {
+    /// Rows committed to `linerate.events`.
     pub rows: u64,
+    /// Rows committed to `linerate.dead_letter`.
     pub dead_letters: u64,
+    /// Messages already stored (replayed after a crash), skipped.
     pub skipped: u64,
+    /// Committed batches.
     pub batches: u64,
     /// From the first message consumed to the last commit.
     pub seconds: f64,

@@ -15,6 +15,7 @@ pub struct Row<'a> {
     pub timestamp_us: i64,
     /// `event.ingested`, microseconds since the Unix epoch.
     pub ingested_us: Option<i64>,
+    /// `event.dataset`.
     pub dataset: Option<Cow<'a, str>>,
     /// `host.hostname`, else `host.name`.
     pub host: Option<Cow<'a, str>>,
@@ -22,9 +23,11 @@ pub struct Row<'a> {
     pub severity: Option<i16>,
     /// `event.code` (a string, or a number written as one).
     pub event_code: Option<Cow<'a, str>>,
+    /// `user.name`.
     pub user_name: Option<Cow<'a, str>>,
     /// `source.ip` when it parses as an address (else only in the JSON).
     pub source_ip: Option<IpAddr>,
+    /// `message`.
     pub message: Option<Cow<'a, str>>,
 }
 

@@ -20,9 +20,11 @@ use super::row::Row;
 /// One consumed Kafka message.
 #[derive(Debug, Clone)]
 pub struct Message {
+    /// Where it came from: topic, partition and offset (the offset stored past it).
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    /// The normalized event's JSON.
     pub payload: Vec<u8>,
 }
 
