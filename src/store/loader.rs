@@ -22,6 +22,9 @@ use super::config::StoreConfig;
 use super::metrics::StoreMetrics;
 use super::writer::{self, Message, Written};
 
+/// How often an idle loader checks that PostgreSQL answers (and the longest it waits).
+pub const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
 /// Errors that stop the loader (PostgreSQL being down does not: it waits).
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
@@ -169,6 +172,7 @@ pub fn run(
     let mut first_message: Option<Instant> = None;
     let mut last_activity = Instant::now();
     let mut last_commit = Instant::now();
+    let mut last_probe = Instant::now();
 
     loop {
         let stopping = stop.load(Ordering::Relaxed);
@@ -215,6 +219,12 @@ pub fn run(
                     pg = None;
                     retry_at = Instant::now() + backoff;
                     backoff = (backoff * 2).min(backoff_max);
+                    if stopping {
+                        // Not written, not lost: its offsets were not stored, so the next
+                        // run reads it again from Kafka.
+                        tracing::warn!(rows = batch.len(), "store: stopping with PostgreSQL down; the batch is left to the next run");
+                        break;
+                    }
                     if !paused {
                         if let Ok(a) = consumer.assignment() {
                             let _ = consumer.pause(&a);
@@ -225,6 +235,18 @@ pub fn run(
                 }
             }
             continue;
+        }
+        // While idle, check PostgreSQL now and then, so /health says when it goes away.
+        if batch.is_empty() && last_probe.elapsed() >= HEALTH_PROBE_INTERVAL {
+            last_probe = Instant::now();
+            let up = match pg.as_mut() {
+                Some(c) => c.is_valid(HEALTH_PROBE_INTERVAL).is_ok(),
+                None => connect(cfg).map(|c| pg = Some(c)).is_ok(),
+            };
+            if !up {
+                pg = None;
+            }
+            metrics.postgres_up.store(up, Ordering::Relaxed);
         }
         if stopping && batch.is_empty() {
             break;
