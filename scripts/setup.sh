@@ -8,7 +8,8 @@
 # own instance with a private config, not the service); tmux, which runs `linerate top` in
 # tests/e2e_top.rs; systemd-analyze (systemd), which verifies the unit, and dpkg-deb (dpkg),
 # which builds and lists the package, in tests/package_deb.rs; the real syslog senders
-# tests/e2e_senders.rs runs: util-linux `logger` (bsdutils) and python3.
+# tests/e2e_senders.rs runs: util-linux `logger` (bsdutils) and python3; PostgreSQL 15 (server
+# and client), which scripts/postgres.sh runs for tests/e2e_store.rs and bench/store.sh.
 # Idempotent: installs nothing when everything is already there.
 set -euo pipefail
 missing=()
@@ -29,6 +30,9 @@ command -v syslog-ng >/dev/null 2>&1 || missing+=(syslog-ng-core)
 # librdkafka's TLS (rdkafka feature "ssl") links the system's OpenSSL (checked by its header:
 # pkg-config may itself be missing on a fresh machine, installed in this same run).
 [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
+command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""

@@ -5,11 +5,13 @@
 //! [`http_server`] is the HTTP stack of both the HTTP input and the control API; [`nesting`]
 //! bounds the depth of outside JSON and XML before any parser sees it.
 //! [`doctor`] checks a host against a tuning profile and a config; [`top`] watches a fleet.
+//! [`store`] loads the normalized topic into PostgreSQL; [`retention`] ages it through tiers.
 //! Windows and cloud log files take [`import`] → [`normalize`] → stdout or Kafka.
 
 pub mod buffer;
 pub mod cli_import;
 pub mod cli_parse;
+pub mod cli_store;
 pub mod config;
 pub mod control;
 pub mod doctor;
@@ -23,7 +25,9 @@ pub mod nesting;
 pub mod normalize;
 pub mod parse;
 pub mod report;
+pub mod retention;
 pub mod rlimit;
 pub mod shard;
 pub mod sink;
 pub mod top;
+pub mod store;

@@ -53,6 +53,11 @@ enum Command {
     /// Watch one or many appliances: per appliance and shard the rates, drops, ring and
     /// spill, receive→ack p99 and Kafka's state, refreshed every second (`q` quits).
     Top(linerate::top::TopArgs),
+    /// Load the normalized topic into PostgreSQL, exactly once (see docs/retention.md).
+    Store(linerate::cli_store::StoreArgs),
+    /// The PostgreSQL tiers: `run` the retention job, `status` of each partition.
+    #[command(subcommand)]
+    Retention(linerate::cli_store::RetentionCommand),
     /// Check this host against a sysctl profile and a config: one line per check, exit 1 on
     /// any FAIL.
     Doctor {
@@ -80,6 +85,14 @@ fn main() {
         Command::Loadgen(args) => linerate::loadgen::run(&args).map(|_| ()),
         Command::Report(args) => linerate::report::run(&args),
         Command::Top(args) => linerate::top::run(&args),
+        Command::Store(args) => {
+            init_logging();
+            linerate::cli_store::store(&args)
+        }
+        Command::Retention(cmd) => {
+            init_logging();
+            linerate::cli_store::retention(&cmd)
+        }
         Command::Doctor {
             profile,
             config,
