@@ -29,5 +29,5 @@ pub mod retention;
 pub mod rlimit;
 pub mod shard;
 pub mod sink;
-pub mod top;
 pub mod store;
+pub mod top;

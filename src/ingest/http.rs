@@ -328,13 +328,14 @@ impl Input {
             received_unix_micros: unix_micros_now(),
             peer,
         };
-        p.ingest_all(&records, &meta, Transport::Http).map_err(|_| {
-            Rejection::new(
-                503,
-                "the buffer is full: nothing of this request was accepted; retry later",
-            )
-            .counted_as(Reject::BufferFull)
-        })?;
+        p.ingest_all(&records, &meta, Transport::Http)
+            .map_err(|_| {
+                Rejection::new(
+                    503,
+                    "the buffer is full: nothing of this request was accepted; retry later",
+                )
+                .counted_as(Reject::BufferFull)
+            })?;
         add(&p.stats.http_records_accepted, in_body as u64);
         Ok((in_body, request_id))
     }

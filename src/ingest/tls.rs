@@ -351,7 +351,12 @@ async fn read_messages(
                 Step::Error { read, count } => {
                     // An octet count beyond the bound: what was read of it is a
                     // pipeline_error event, and the connection ends (as on plain TCP).
-                    tracing::debug!(shard = p.shard, ?peer, count, "tls octet count beyond the bound");
+                    tracing::debug!(
+                        shard = p.shard,
+                        ?peer,
+                        count,
+                        "tls octet count beyond the bound"
+                    );
                     let kind = crate::buffer::frame::RecordKind::FramingError;
                     p.ingest_tls(read, false, &meta, &session, Transport::Tcp, kind)
                         .await;

@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 pub mod http_client;
-pub mod tmux;
 pub mod pki;
+pub mod tmux;
 
 use std::collections::HashMap;
 use std::io::Read;
