@@ -313,3 +313,59 @@ fn socket_and_http_windows_filters_keep_only_what_they_name() {
     assert_eq!(m.sum("linerate_events_filtered_total", &[]), 9);
     assert_eq!(m.sum("linerate_events_received_total", &[]), n as u64);
 }
+
+/// The quadratic-work case of issue 12: NXLog events of 64 KiB, each with ~4,000 `EventData`
+/// fields (one name in five repeated), sent over the syslog TCP port. Before the linear
+/// de-duplication one such event cost ~40 ms of a shard's time; now every event arrives,
+/// each name once with its last value, and the appliance stays healthy. (No timing is
+/// asserted: the cost is measured in `cargo bench --bench import -- nxlog_64k`.)
+#[test]
+fn nxlog_events_of_64_kib_with_thousands_of_fields_arrive_with_the_last_value_of_each() {
+    const EVENTS: usize = 20;
+    const EVENT_BYTES_MAX: usize = 65_000;
+    let sample = String::from_utf8(sample("windows/nxlog.ndjson")).unwrap();
+    let first = sample.lines().next().unwrap().trim_end();
+    let mut record = first.strip_suffix('}').unwrap().to_string();
+    let mut fields = 0usize;
+    for i in 0.. {
+        // Every fifth field repeats the name four before it, with a new value.
+        let name = if i % 5 == 4 { i - 4 } else { i };
+        let field = format!(",\"D{name:04}\":\"v{i}\"");
+        if record.len() + field.len() + 1 > EVENT_BYTES_MAX {
+            break;
+        }
+        record.push_str(&field);
+        fields += 1;
+    }
+    record.push('}');
+    assert!(fields > 3_500, "{fields} fields");
+    let kafka = Kafka::start();
+    let (app, _) = start(&kafka, "");
+    let lines: Vec<&[u8]> = (0..EVENTS).map(|_| record.as_bytes()).collect();
+    send_tcp(app.syslog_port, &lines);
+    let events = windows(&consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        EVENTS,
+        IDLE,
+    ));
+    assert_eq!(events.len(), EVENTS);
+    for e in &events {
+        let data = e["winlog"]["event_data"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no winlog.event_data in {e}"));
+        // D0000 was given at i = 0 and again at i = 4: the last value wins.
+        assert_eq!(data["D0000"], "v4");
+        assert_eq!(data["D0001"], "v1");
+        assert_eq!(data["D0005"], "v9");
+        let padded = data
+            .keys()
+            .filter(|k| {
+                k.len() == 5 && k.starts_with('D') && k[1..].bytes().all(|b| b.is_ascii_digit())
+            })
+            .count();
+        assert_eq!(padded, fields - fields / 5, "each name once");
+    }
+    let (status, _) = http_get(app.http_port, "/health").expect("/health answers");
+    assert_eq!(status, 200);
+}
