@@ -277,6 +277,16 @@ fn embedded_broker_default_runs_without_kafka() {
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["kafka_reachable"], true);
     assert_eq!(health["shards_alive"], serde_json::json!([true, true]));
+    // Every number named: by transport, topic and drop reason.
+    assert_eq!(health["totals"]["received"]["tcp"], 1000, "{body}");
+    assert_eq!(
+        health["totals"]["delivered"]["logs.normalized"], 1000,
+        "{body}"
+    );
+    assert!(
+        health["totals"]["dropped"]["buffer_full"].is_u64(),
+        "{body}"
+    );
 }
 
 #[test]

@@ -91,9 +91,36 @@ impl State {
         t
     }
 
+    /// [`State::totals`] with each array keyed by its names (transports, this run's topics
+    /// and drop reasons; a topic that is off is left out).
+    pub fn named_totals(&self) -> serde_json::Value {
+        use crate::shard::stats::{DROP_REASON_NAMES, TRANSPORT_NAMES};
+        let keyed = |values: &[u64], names: &mut dyn Iterator<Item = &str>| {
+            let mut m = serde_json::Map::new();
+            for (name, v) in names.zip(values) {
+                if !name.is_empty() {
+                    m.insert(name.to_string(), (*v).into());
+                }
+            }
+            serde_json::Value::Object(m)
+        };
+        let t = self.totals();
+        let topics = || self.topic_names.iter().map(String::as_str);
+        serde_json::json!({
+            "received": keyed(&t.received, &mut TRANSPORT_NAMES.iter().copied()),
+            "parse_errors": t.parse_errors,
+            "truncated": t.truncated,
+            "produced": keyed(&t.produced, &mut topics()),
+            "delivered": keyed(&t.delivered, &mut topics()),
+            "delivery_failed": keyed(&t.delivery_failed, &mut topics()),
+            "dropped": keyed(&t.dropped, &mut DROP_REASON_NAMES.iter().copied()),
+        })
+    }
+
     /// `/health`'s answer: whether every shard is alive and Kafka reachable, and the body
     /// (`status` `ok` or `degraded`, `shards_alive`, `kafka_reachable`, the probe's
-    /// `kafka_probe_error` when it could not start, `totals`).
+    /// `kafka_probe_error` when it could not start, `totals` with every number named: by
+    /// transport, topic or drop reason, as `{"produced": {"logs.raw": 10, ...}}`).
     pub fn health(&self, now: Instant) -> (bool, serde_json::Value) {
         let shards: Vec<bool> = (0..self.shards.len())
             .map(|i| self.shard_alive(i, now))
@@ -103,7 +130,7 @@ impl State {
             "status": if healthy { "ok" } else { "degraded" },
             "shards_alive": shards,
             "kafka_reachable": self.kafka_reachable,
-            "totals": self.totals(),
+            "totals": self.named_totals(),
         });
         if let Some(e) = &self.kafka_probe_error {
             body["kafka_probe_error"] = e.as_str().into();
