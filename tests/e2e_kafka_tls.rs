@@ -38,6 +38,9 @@ impl SServer {
             .arg("-CAfile")
             .arg(ca)
             .args(["-Verify", "1"])
+            // No session resumption: a producer that reconnects with a ticket from an earlier
+            // handshake would skip certificate verification, and its "verify return" lines.
+            .args(["-no_ticket", "-no_cache"])
             // stdin stays open: s_server ends its session at stdin's end of file.
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -124,6 +127,9 @@ fn the_producer_completes_a_tls_handshake_presenting_its_client_certificate() {
         out.contains("subject=CN = linerate-producer"),
         "s_server did not see the client certificate:\n{out}"
     );
+    // s_server's stdout and stderr are read by two threads: the verification lines (stderr)
+    // may land in the buffer after the subject (stdout), so they are waited for on their own.
+    let out = server.wait_for(b"verify return:1");
     assert!(out.contains("verify return:1"), "{out}");
 }
 
