@@ -15,10 +15,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use linerate::buffer::frame::RecordKind;
 use linerate::buffer::ring::Ring;
-use linerate::normalize::ReceiveMeta;
-use linerate::shard::stats::Transport;
+use linerate::event::ReceiveMeta;
+use linerate::event::RecordKind;
+use linerate::event::Transport;
 
 /// Events per measured batch (they are appended, then consumed and acknowledged).
 const BATCH: usize = 1024;
@@ -134,8 +134,8 @@ const POLL_PAUSE: std::time::Duration = std::time::Duration::from_micros(200);
 fn bench_kafka(c: &mut Criterion) {
     use linerate::buffer::acks::AckSlots;
     use linerate::shard::delivery::Delivery;
-    use linerate::shard::stats::ShardStats;
     use linerate::sink::kafka::{EmbeddedKafka, KafkaSink, Topic};
+    use linerate::stats::ShardStats;
 
     let msg = message();
     let meta = ReceiveMeta {

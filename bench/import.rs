@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use evtx::EvtxParser;
+use linerate::event::ReceiveMeta;
 use linerate::import::json_split::{split_records, Piece};
 use linerate::import::{input, ImportError, ImportOptions, Importer, Kind, Sink};
 use linerate::normalize::ecs_record::LastNames;
 use linerate::normalize::{
-    azure_to_ecs, cloudtrail_to_ecs, gcp_to_ecs, windows_to_ecs, ReceiveMeta, RecordOptions,
-    RecordOutcome,
+    azure_to_ecs, cloudtrail_to_ecs, gcp_to_ecs, windows_to_ecs, RecordOptions, RecordOutcome,
 };
 
 const CLOUDTRAIL: &[&str] = &[

@@ -11,10 +11,11 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use linerate::buffer::frame::RecordKind;
+use linerate::event::ReceiveMeta;
+use linerate::event::RecordKind;
 use linerate::ingest::http_routes::{records, Limits, Route};
 use linerate::nesting::{depth_within, DEPTH_MAX};
-use linerate::normalize::{record_to_ecs, ReceiveMeta};
+use linerate::normalize::record_to_ecs;
 
 /// Rounds per measurement; the fastest counts (the machine is shared and noisy).
 const ROUNDS: usize = 7;

@@ -5,7 +5,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use linerate::normalize::{syslog_to_ecs, ReceiveMeta};
+use linerate::event::ReceiveMeta;
+use linerate::normalize::syslog_to_ecs;
 use linerate::parse::{parse, ParseOptions};
 use serde_json::{json, Map, Value};
 

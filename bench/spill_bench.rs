@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use linerate::buffer::frame;
 use linerate::buffer::spill::{Collected, Spill, SpillConfig, SpillWriter};
-use linerate::normalize::ReceiveMeta;
-use linerate::shard::stats::Transport;
+use linerate::event::ReceiveMeta;
+use linerate::event::Transport;
 
 fn corpus_lines() -> Vec<Vec<u8>> {
     let mut lines = Vec::new();
@@ -77,7 +77,7 @@ fn main() {
                         &meta,
                         Transport::Tcp,
                         false,
-                        frame::RecordKind::Syslog,
+                        linerate::event::RecordKind::Syslog,
                         &raw,
                     );
                     seq += 1;

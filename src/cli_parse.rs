@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::event::ReceiveMeta;
 use crate::ingest::framing::{Framer, Step};
-use crate::normalize::{syslog_to_ecs, ReceiveMeta};
+use crate::normalize::syslog_to_ecs;
 use crate::parse::{Format, ParseOptions, TimeZone};
 
 /// Longest message read (as in the appliance's default `message_bytes_max`).
@@ -72,7 +73,7 @@ pub fn run(args: &ParseArgs) -> Result<()> {
     let mut json = Vec::with_capacity(4096);
     let mut emit = |msg: &[u8], out: &mut dyn Write| -> Result<()> {
         let meta = ReceiveMeta {
-            received_unix_micros: crate::normalize::unix_micros_now(),
+            received_unix_micros: crate::event::unix_micros_now(),
             peer: None,
         };
         json.clear();
@@ -115,7 +116,7 @@ pub fn run(args: &ParseArgs) -> Result<()> {
                     Step::Error { read, .. } => {
                         // The rest cannot be framed: one pipeline_error event says so.
                         let meta = ReceiveMeta {
-                            received_unix_micros: crate::normalize::unix_micros_now(),
+                            received_unix_micros: crate::event::unix_micros_now(),
                             peer: None,
                         };
                         let mut json = Vec::new();

@@ -179,7 +179,7 @@ fn doctor(profile: &str, config: Option<PathBuf>, json: bool) -> Result<()> {
 fn evtx_inputs(
     cfg: &Config,
     shards: usize,
-    paused: &[linerate::control::inputs::PauseFlag],
+    paused: &[linerate::ingest::pause::PauseFlag],
 ) -> Result<Vec<Vec<linerate::ingest::evtx_poll::EvtxInput>>> {
     let mut per_shard: Vec<Vec<_>> = (0..shards).map(|_| Vec::new()).collect();
     if cfg.evtx_input.is_empty() {
@@ -211,7 +211,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         None => Config::default(),
     };
     if cfg.kafka.unsafe_delivery {
-        for w in linerate::sink::kafka::weakened_guarantees(&cfg.kafka.properties) {
+        for w in linerate::config::weakened_guarantees(&cfg.kafka.properties) {
             tracing::warn!(
                 property = %w.key,
                 value = %w.value,

@@ -255,7 +255,7 @@ fn config_reference() -> String {
 fn metrics_reference() -> String {
     use linerate::control::aggregator::State;
     use linerate::control::inputs::Inputs;
-    use linerate::shard::stats::ShardSnapshot;
+    use linerate::stats::ShardSnapshot;
 
     let cfg: Config = toml::from_str(
         r#"

@@ -1,10 +1,11 @@
 //! Property tests of every JSON / XML entry point of the Windows and cloud imports: any bytes
 //! give exactly one ECS object (an event or a `pipeline_error`) per record, never a panic.
 
+use linerate::event::ReceiveMeta;
 use linerate::import::{ImportError, ImportOptions, Importer, Kind, Sink};
 use linerate::normalize::{
-    azure_to_ecs, cloudtrail_to_ecs, gcp_to_ecs, windows_to_ecs, windows_xml_to_ecs, ReceiveMeta,
-    RecordOptions, RecordOutcome,
+    azure_to_ecs, cloudtrail_to_ecs, gcp_to_ecs, windows_to_ecs, windows_xml_to_ecs, RecordOptions,
+    RecordOutcome,
 };
 use proptest::prelude::*;
 

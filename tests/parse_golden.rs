@@ -7,7 +7,8 @@
 
 use std::path::Path;
 
-use linerate::normalize::{syslog_to_ecs, ReceiveMeta};
+use linerate::event::ReceiveMeta;
+use linerate::normalize::syslog_to_ecs;
 use linerate::parse::ParseOptions;
 use serde_json::Value;
 

@@ -1,7 +1,8 @@
 //! Property tests of the parser + ECS writer: any byte string yields exactly one JSON object
 //! (an event or a pipeline_error), never a panic.
 
-use linerate::normalize::{syslog_to_ecs, Normalized, ReceiveMeta};
+use linerate::event::ReceiveMeta;
+use linerate::normalize::{syslog_to_ecs, Normalized};
 use linerate::parse::{Format, ParseOptions};
 use proptest::prelude::*;
 

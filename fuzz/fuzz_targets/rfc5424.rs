@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linerate::normalize::{syslog_to_ecs, ReceiveMeta};
+use linerate::normalize::syslog_to_ecs;
+use linerate::event::ReceiveMeta;
 use linerate::parse::{Format, ParseOptions};
 
 fuzz_target!(|data: &[u8]| {

@@ -26,8 +26,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::normalize::ReceiveMeta;
-use crate::shard::stats::Transport;
+use crate::event::ReceiveMeta;
+use crate::event::{RecordKind, Transport};
 
 /// Bytes of a frame header.
 pub const HEADER_BYTES: usize = 24;
@@ -40,26 +40,6 @@ pub const FRAME_MAGIC: u32 = 0x3146_524c;
 /// Magic of a wrap marker ("LRWP"): the rest of the ring's end is padding.
 pub const WRAP_MAGIC: u32 = 0x5057_524c;
 
-/// What a buffered record is, so the sender picks its normalizer. Stored in bits 1..4 of
-/// the frame's flags byte; syslog is 0, so rings written before kinds existed read as syslog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum RecordKind {
-    /// A syslog message (UDP, TCP).
-    Syslog = 0,
-    /// A forwarded Windows event (NXLog / Winlogbeat JSON, or event XML).
-    Windows = 1,
-    /// One CloudTrail record (JSON object).
-    Cloudtrail = 2,
-    /// One Azure Activity Log record (JSON object).
-    Azure = 3,
-    /// One GCP `LogEntry` (JSON object).
-    Gcp = 4,
-    /// What was read of a TCP syslog frame whose octet count was beyond the bound
-    /// ([`crate::ingest::framing::Step::Error`]); always normalized as a `pipeline_error`.
-    FramingError = 5,
-}
-
 /// Bits of the flags byte holding the [`RecordKind`].
 const KIND_SHIFT: u8 = 1;
 const KIND_MASK: u8 = 0b1111;
@@ -67,22 +47,6 @@ const KIND_MASK: u8 = 0b1111;
 const TLS_FLAG: u8 = 1 << 5;
 /// Longest TLS block a frame carries (its length is a u16; callers keep it far smaller).
 pub const TLS_BLOCK_BYTES_MAX: usize = u16::MAX as usize;
-
-impl RecordKind {
-    /// The kind stored as `bits` (already shifted down), or `None` for a value this
-    /// version does not know.
-    pub fn from_bits(bits: u8) -> Option<Self> {
-        Some(match bits {
-            0 => Self::Syslog,
-            1 => Self::Windows,
-            2 => Self::Cloudtrail,
-            3 => Self::Azure,
-            4 => Self::Gcp,
-            5 => Self::FramingError,
-            _ => return None,
-        })
-    }
-}
 
 /// One event as the ring holds it, borrowed from the ring's memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -467,6 +431,14 @@ mod tests {
                 panic!("not an event")
             };
             assert_eq!(ev.transport, read_as, "transport byte {byte}");
+        }
+    }
+
+    #[test]
+    fn frames_stay_within_the_overhead_the_config_allows_for() {
+        for raw_len in 0..64 {
+            let overhead = frame_len(raw_len) - raw_len;
+            assert!(overhead as u64 <= crate::config::FRAME_OVERHEAD_BYTES_MAX);
         }
     }
 

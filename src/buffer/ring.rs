@@ -30,10 +30,13 @@ use std::sync::atomic::{compiler_fence, Ordering};
 
 use memmap2::MmapMut;
 
-use super::frame::{self, Event, Frame, FrameError, RecordKind, ALIGN_BYTES, HEADER_BYTES};
+use super::frame;
+use super::frame::{Event, Frame, FrameError, ALIGN_BYTES, HEADER_BYTES};
 use super::spill::Collected;
-use crate::normalize::ReceiveMeta;
-use crate::shard::stats::Transport;
+use crate::config::RING_BYTES_MIN;
+use crate::event::ReceiveMeta;
+use crate::event::RecordKind;
+use crate::event::Transport;
 
 /// Bytes of the header page at the start of the file.
 const HEADER_PAGE_BYTES: usize = 4096;
@@ -45,8 +48,6 @@ const ACK_AT: usize = 24;
 const NEXT_SEQ_AT: usize = 32;
 /// Every event with a smaller sequence number is acknowledged (ring or spill).
 const ACKED_SEQ_AT: usize = 40;
-/// Smallest ring accepted.
-pub const RING_BYTES_MIN: u64 = 64 << 10;
 
 /// Why a ring could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -154,8 +155,8 @@ impl Ring {
                 Some(h) if len == HEADER_PAGE_BYTES as u64 + h.cap && h.consistent() => {}
                 _ => {
                     drop(file);
-                    let aside = path
-                        .with_extension(format!("damaged-{}", crate::normalize::unix_micros_now()));
+                    let aside =
+                        path.with_extension(format!("damaged-{}", crate::event::unix_micros_now()));
                     std::fs::rename(path, &aside).map_err(io_err(path))?;
                     tracing::error!(
                         ring = %path.display(),

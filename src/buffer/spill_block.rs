@@ -182,8 +182,8 @@ pub fn next_frame(raw: &[u8], mut pos: usize, verify: bool) -> (Option<(Event<'_
 
 #[cfg(test)]
 pub(crate) fn test_frames(first: u64, n: u64) -> Vec<u8> {
-    use crate::normalize::ReceiveMeta;
-    use crate::shard::stats::Transport;
+    use crate::event::ReceiveMeta;
+    use crate::event::Transport;
     let mut out = Vec::new();
     for seq in first..first + n {
         let raw = format!(
@@ -203,7 +203,7 @@ pub(crate) fn test_frames(first: u64, n: u64) -> Vec<u8> {
             &meta,
             Transport::Tcp,
             false,
-            frame::RecordKind::Syslog,
+            crate::event::RecordKind::Syslog,
             raw.as_bytes(),
         );
     }

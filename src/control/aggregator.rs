@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::control::latency::LatencyLog;
+use crate::event::TRANSPORT_COUNT;
 use crate::latency::buckets::Buckets;
-use crate::shard::stats::{ShardSnapshot, DROP_REASON_COUNT, TRANSPORT_COUNT};
 use crate::sink::kafka::TOPIC_COUNT;
+use crate::stats::{ShardSnapshot, DROP_REASON_COUNT};
 
 /// A shard counts as alive while its last snapshot is younger than this many intervals.
 const ALIVE_INTERVALS: u32 = 3;
@@ -94,7 +95,8 @@ impl State {
     /// [`State::totals`] with each array keyed by its names (transports, this run's topics
     /// and drop reasons; a topic that is off is left out).
     pub fn named_totals(&self) -> serde_json::Value {
-        use crate::shard::stats::{DROP_REASON_NAMES, TRANSPORT_NAMES};
+        use crate::event::TRANSPORT_NAMES;
+        use crate::stats::DROP_REASON_NAMES;
         let keyed = |values: &[u64], names: &mut dyn Iterator<Item = &str>| {
             let mut m = serde_json::Map::new();
             for (name, v) in names.zip(values) {

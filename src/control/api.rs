@@ -19,10 +19,9 @@ use serde_json::{json, Map, Value};
 
 use crate::control::aggregator::{SharedState, State};
 use crate::control::inputs::{Input, InputKind, InputState, Inputs};
+use crate::event::{Transport, TRANSPORT_NAMES};
 use crate::http_server::REJECT_NAMES;
-use crate::shard::stats::{
-    DropReason, ShardSnapshot, Transport, DROP_REASON_NAMES, TRANSPORT_NAMES,
-};
+use crate::stats::{DropReason, ShardSnapshot, DROP_REASON_NAMES};
 
 /// Path prefix of every API route.
 pub const API_PREFIX: &str = "/api/v1";

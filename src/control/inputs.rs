@@ -8,13 +8,12 @@
 //! starts running.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::shard::stats::Transport;
+use crate::event::Transport;
+use crate::ingest::pause::{PauseFlag, PauseFlags};
 
 /// Name of the UDP syslog input in the API and in metric labels.
 pub const SYSLOG_UDP: &str = "syslog_udp";
@@ -26,33 +25,6 @@ pub const HTTP: &str = "http";
 /// Name of the EVTX input at `index` in `[[evtx_input]]` (config order, from 0): `evtx_0`, ...
 pub fn evtx_name(index: usize) -> String {
     format!("evtx_{index}")
-}
-
-/// Whether an input is paused. Clones share the flag; reading it is one relaxed load.
-#[derive(Debug, Clone, Default)]
-pub struct PauseFlag(Arc<AtomicBool>);
-
-impl PauseFlag {
-    /// True while the input is paused (TCP: not read; UDP: drained, datagrams dropped and
-    /// counted as `paused`; EVTX: no file read, positions kept; HTTP: requests answered 503).
-    #[inline]
-    pub fn is_paused(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn set(&self, paused: bool) -> bool {
-        self.0.swap(paused, Ordering::Relaxed)
-    }
-}
-
-/// The pause flags the input tasks read: one per syslog transport, one for the HTTP input and
-/// one per EVTX input (config order). A disabled input's flag is never set.
-#[derive(Debug, Clone, Default)]
-pub struct PauseFlags {
-    pub udp: PauseFlag,
-    pub tcp: PauseFlag,
-    pub http: PauseFlag,
-    pub evtx: Vec<PauseFlag>,
 }
 
 /// What an input is doing, as the API reports it.

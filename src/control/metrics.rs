@@ -8,9 +8,10 @@ use std::time::Instant;
 
 use crate::control::aggregator::State;
 use crate::control::inputs::{InputState, Inputs};
+use crate::event::TRANSPORT_NAMES;
 use crate::http_server::REJECT_NAMES;
 use crate::latency::buckets::{le_label, BUCKET_BOUNDS_MICROS};
-use crate::shard::stats::{ShardSnapshot, DROP_REASON_NAMES, TLS_FAILURE_NAMES, TRANSPORT_NAMES};
+use crate::stats::{ShardSnapshot, DROP_REASON_NAMES, TLS_FAILURE_NAMES};
 
 /// Reads one per-topic counter (by topic index) from a shard snapshot.
 type TopicCounter = fn(&ShardSnapshot, usize) -> u64;
@@ -478,7 +479,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shard::stats::Transport;
+    use crate::event::Transport;
     use std::time::Duration;
 
     #[test]

@@ -15,10 +15,10 @@ pub mod json_split;
 
 use std::path::{Path, PathBuf};
 
+use crate::event::ReceiveMeta;
+use crate::normalize;
 use crate::normalize::windows_filter::WindowsFilter;
-use crate::normalize::{
-    self, write_pipeline_error_message, ReceiveMeta, RecordOptions, RecordOutcome,
-};
+use crate::normalize::{write_pipeline_error_message, RecordOptions, RecordOutcome};
 use json_split::{split_records, Piece};
 
 use crate::nesting;
@@ -214,7 +214,7 @@ impl Importer {
 
     fn meta() -> ReceiveMeta {
         ReceiveMeta {
-            received_unix_micros: normalize::unix_micros_now(),
+            received_unix_micros: crate::event::unix_micros_now(),
             peer: None,
         }
     }

@@ -7,7 +7,7 @@
 //! (a JSON object), `<?xml` or `<Event` followed by whitespace, `>` or `/`. A syslog line
 //! whose MSG holds JSON (`<13>... {"a":1}`) stays syslog.
 
-use crate::buffer::frame::RecordKind;
+use crate::event::RecordKind;
 
 /// The kind of one framed socket message (see the module docs).
 pub fn socket_record_kind(msg: &[u8]) -> RecordKind {

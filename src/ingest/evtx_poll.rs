@@ -30,12 +30,13 @@ use std::time::Duration;
 
 use super::evtx_file::{self, ChunkHead, FileStat};
 use super::evtx_state::{DirState, FilePosition};
-use crate::buffer::frame::RecordKind;
-use crate::control::inputs::PauseFlag;
+use crate::event::RecordKind;
+use crate::event::Transport;
+use crate::event::{unix_micros_now, ReceiveMeta};
+use crate::ingest::intake::Intake;
+use crate::ingest::pause::PauseFlag;
 use crate::normalize::windows_filter::WindowsFilter;
-use crate::normalize::{unix_micros_now, ReceiveMeta};
-use crate::shard::pipeline::Pipeline;
-use crate::shard::stats::{add, sub, Transport};
+use crate::stats::{add, sub};
 
 /// Longest sleep between checks for shutdown while waiting for the next poll.
 const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(50);
@@ -77,10 +78,10 @@ struct FileRun {
 }
 
 /// Poll `input.dir` until shutdown (see the module docs).
-pub async fn serve(p: Rc<Pipeline>, input: EvtxInput) {
-    add(&p.stats.inputs_active, 1);
+pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: EvtxInput) {
+    add(&p.stats().inputs_active, 1);
     let mut state = DirState::load(&input.state_file, &input.dir).unwrap_or_else(|e| {
-        tracing::error!(shard = p.shard, dir = %input.dir.display(), state = %input.state_file.display(), error = %e,
+        tracing::error!(shard = p.shard(), dir = %input.dir.display(), state = %input.state_file.display(), error = %e,
             "evtx: cannot read the saved positions; every file is read from the start (records may repeat)");
         DirState {
             dir: input.dir.clone(),
@@ -104,14 +105,14 @@ pub async fn serve(p: Rc<Pipeline>, input: EvtxInput) {
                     .into_iter()
                     .filter_map(|f| Some((f.file_name()?.to_string_lossy().into_owned(), f)))
                     .collect();
-                sub(&p.stats.evtx_files_watched, watched);
+                sub(&p.stats().evtx_files_watched, watched);
                 watched = named.len() as u64;
-                add(&p.stats.evtx_files_watched, watched);
-                poll_files(&p, &input, &mut state, &mut runs, &named).await;
+                add(&p.stats().evtx_files_watched, watched);
+                poll_files(&*p, &input, &mut state, &mut runs, &named).await;
             }
             Some(Err(e)) => {
                 if !list_failed {
-                    tracing::warn!(shard = p.shard, dir = %input.dir.display(), error = %e, "evtx: cannot list the directory; retrying every poll");
+                    tracing::warn!(shard = p.shard(), dir = %input.dir.display(), error = %e, "evtx: cannot list the directory; retrying every poll");
                 }
                 list_failed = true;
             }
@@ -123,14 +124,14 @@ pub async fn serve(p: Rc<Pipeline>, input: EvtxInput) {
             waited += nap;
         }
     }
-    sub(&p.stats.evtx_files_watched, watched);
-    sub(&p.stats.inputs_active, 1);
+    sub(&p.stats().evtx_files_watched, watched);
+    sub(&p.stats().inputs_active, 1);
 }
 
 /// Step every file of the directory, round robin, until each is read to its end or waits;
 /// save the positions after every step that moved one.
-async fn poll_files(
-    p: &Pipeline,
+async fn poll_files<P: Intake + 'static>(
+    p: &P,
     input: &EvtxInput,
     state: &mut DirState,
     runs: &mut BTreeMap<String, FileRun>,
@@ -151,7 +152,7 @@ async fn poll_files(
             let step = match step_file(p, input, state, run, name, path).await {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!(shard = p.shard, file = %path.display(), error = %e, "evtx: cannot read the file; retrying at the next poll");
+                    tracing::warn!(shard = p.shard(), file = %path.display(), error = %e, "evtx: cannot read the file; retrying at the next poll");
                     Step::Waiting
                 }
             };
@@ -160,7 +161,7 @@ async fn poll_files(
                 match state.save(&input.state_file) {
                     Ok(()) => dirty = false,
                     Err(e) => {
-                        tracing::error!(shard = p.shard, state = %input.state_file.display(), error = %e, "evtx: cannot save the positions (a restart would repeat records)")
+                        tracing::error!(shard = p.shard(), state = %input.state_file.display(), error = %e, "evtx: cannot save the positions (a restart would repeat records)")
                     }
                 }
             }
@@ -178,7 +179,7 @@ async fn poll_files(
     runs.retain(|n, _| names.contains(n));
     if dirty || state.files.len() != before {
         if let Err(e) = state.save(&input.state_file) {
-            tracing::error!(shard = p.shard, state = %input.state_file.display(), error = %e, "evtx: cannot save the positions (a restart would repeat records)");
+            tracing::error!(shard = p.shard(), state = %input.state_file.display(), error = %e, "evtx: cannot save the positions (a restart would repeat records)");
         }
     }
 }
@@ -197,8 +198,8 @@ fn is_wrapped(heads: &[ChunkHead]) -> bool {
 
 /// Read one step of file `name`: at most `records_per_step_max` records past its position,
 /// in record-ID order. Updates its position in `state`.
-async fn step_file(
-    p: &Pipeline,
+async fn step_file<P: Intake + 'static>(
+    p: &P,
     input: &EvtxInput,
     state: &mut DirState,
     run: &mut FileRun,
@@ -221,8 +222,8 @@ async fn step_file(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn read_new_records(
-    p: &Pipeline,
+async fn read_new_records<P: Intake + 'static>(
+    p: &P,
     input: &EvtxInput,
     run: &mut FileRun,
     file: &File,
@@ -325,11 +326,11 @@ async fn read_new_records(
             if let Some(earlier) = deferred.take() {
                 corrupt_record(p, path, &earlier);
             }
-            add(&p.stats.evtx_records_read, 1);
+            add(&p.stats().evtx_records_read, 1);
             if input.filter.keep(xml.as_bytes()) {
                 let raw = xml.as_bytes();
-                let truncated = raw.len() > p.message_bytes_max;
-                let raw = &raw[..raw.len().min(p.message_bytes_max)];
+                let truncated = raw.len() > p.message_bytes_max();
+                let raw = &raw[..raw.len().min(p.message_bytes_max())];
                 let appended = p
                     .ingest(raw, truncated, &meta, Transport::Evtx, RecordKind::Windows)
                     .await;
@@ -338,7 +339,7 @@ async fn read_new_records(
                     return Ok(Step::More);
                 }
             } else {
-                add(&p.stats.filtered, 1);
+                add(&p.stats().filtered, 1);
             }
             pos.last_record_id = id;
             appended += 1;
@@ -361,18 +362,24 @@ async fn read_new_records(
     Ok(read_to_end(pos, run))
 }
 
-fn corrupt_chunk(p: &Pipeline, run: &mut FileRun, path: &Path, index: u64, error: &str) {
+fn corrupt_chunk<P: Intake + 'static>(
+    p: &P,
+    run: &mut FileRun,
+    path: &Path,
+    index: u64,
+    error: &str,
+) {
     if run.corrupt_chunks.insert(index) {
-        add(&p.stats.evtx_corrupt_chunks, 1);
-        tracing::warn!(shard = p.shard, file = %path.display(), chunk = index, %error, "EVTX chunk skipped: the evtx crate cannot read it");
+        add(&p.stats().evtx_corrupt_chunks, 1);
+        tracing::warn!(shard = p.shard(), file = %path.display(), chunk = index, %error, "EVTX chunk skipped: the evtx crate cannot read it");
     }
 }
 
 /// A record the crate cannot read: counted, unless it is in the newest chunk (`tail`), where
 /// it is `deferred` until a readable record follows it or the file stays unchanged over a
 /// poll. Not counted again when its part of the chunk was read before.
-fn record_error(
-    p: &Pipeline,
+fn record_error<P: Intake + 'static>(
+    p: &P,
     path: &Path,
     tail: bool,
     deferred: &mut Option<String>,
@@ -394,7 +401,7 @@ fn record_error(
     }
 }
 
-fn corrupt_record(p: &Pipeline, path: &Path, error: &str) {
-    add(&p.stats.evtx_corrupt_records, 1);
-    tracing::warn!(shard = p.shard, file = %path.display(), %error, "EVTX record skipped: the evtx crate cannot read it");
+fn corrupt_record<P: Intake + 'static>(p: &P, path: &Path, error: &str) {
+    add(&p.stats().evtx_corrupt_records, 1);
+    tracing::warn!(shard = p.shard(), file = %path.display(), %error, "EVTX record skipped: the evtx crate cannot read it");
 }

@@ -34,15 +34,16 @@ use glommio::net::TcpListener;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 
-use crate::buffer::frame::RecordKind;
-use crate::control::inputs::PauseFlag;
+use crate::event::RecordKind;
+use crate::event::Transport;
+use crate::event::{unix_micros_now, ReceiveMeta};
 use crate::http_server::{
     self, read_body, response, Body, BodyError, Handler, Limits, Reject, WhenFull,
 };
 use crate::ingest::http_routes::{self, Rejection, Route};
-use crate::normalize::{unix_micros_now, ReceiveMeta};
-use crate::shard::pipeline::Pipeline;
-use crate::shard::stats::{add, sub, Transport};
+use crate::ingest::intake::Intake;
+use crate::ingest::pause::PauseFlag;
+use crate::stats::{add, sub};
 
 /// Largest request line and headers, bytes.
 pub const HEAD_BYTES_MAX: usize = 16 << 10;
@@ -84,8 +85,8 @@ impl HttpInput {
 }
 
 /// Accept connections until shutdown; each is served by a task on this shard.
-pub async fn serve(p: Rc<Pipeline>, listener: TcpListener, input: Rc<HttpInput>) {
-    add(&p.stats.inputs_active, 1);
+pub async fn serve<P: Intake + 'static>(p: Rc<P>, listener: TcpListener, input: Rc<HttpInput>) {
+    add(&p.stats().inputs_active, 1);
     let limits = input.limits();
     http_server::serve(
         listener,
@@ -96,16 +97,16 @@ pub async fn serve(p: Rc<Pipeline>, listener: TcpListener, input: Rc<HttpInput>)
         }),
     )
     .await;
-    sub(&p.stats.inputs_active, 1);
+    sub(&p.stats().inputs_active, 1);
 }
 
 /// The input's handler on one shard.
-struct Input {
-    p: Rc<Pipeline>,
+struct Input<P> {
+    p: Rc<P>,
     input: Rc<HttpInput>,
 }
 
-impl Handler for Input {
+impl<P: Intake + 'static> Handler for Input<P> {
     fn handle(
         self: Rc<Self>,
         req: Request<Incoming>,
@@ -115,10 +116,10 @@ impl Handler for Input {
     }
 
     fn rejected(&self, reason: Reject) {
-        add(&self.p.stats.http_rejected[reason as usize], 1);
+        add(&self.p.stats().http_rejected[reason as usize], 1);
         if matches!(reason, Reject::HeadTooLarge | Reject::BadRequest) {
             // hyper answered it (431 / 400).
-            add(&self.p.stats.http_requests, 1);
+            add(&self.p.stats().http_requests, 1);
         }
     }
 
@@ -128,9 +129,9 @@ impl Handler for Input {
 
     fn connection(&self, open: bool) {
         if open {
-            add(&self.p.stats.inputs_active, 1);
+            add(&self.p.stats().inputs_active, 1);
         } else {
-            sub(&self.p.stats.inputs_active, 1);
+            sub(&self.p.stats().inputs_active, 1);
         }
     }
 }
@@ -224,7 +225,7 @@ fn response_body(
     }
 }
 
-impl Input {
+impl<P: Intake + 'static> Input<P> {
     /// Answer one request, counting it (and, unless it is a 200, why it was refused).
     async fn answer(&self, req: Request<Incoming>, peer: Option<SocketAddr>) -> Response<Body> {
         let p = &self.p;
@@ -261,17 +262,17 @@ impl Input {
                     .map_err(|r| (r, false)),
             },
         };
-        add(&p.stats.http_requests, 1);
+        add(&p.stats().http_requests, 1);
         let (status, body, close) = match outcome {
             Ok((n, body_id)) => {
                 let id = head.firehose_request_id.or(body_id).unwrap_or_default();
                 (200, response_body(route, &id, n, None), false)
             }
             Err((r, close)) => {
-                tracing::debug!(shard = p.shard, ?peer, status = r.status, reason = %r.reason, "http request refused");
-                add(&p.stats.http_rejected[r.counted_as as usize], 1);
+                tracing::debug!(shard = p.shard(), ?peer, status = r.status, reason = %r.reason, "http request refused");
+                add(&p.stats().http_rejected[r.counted_as as usize], 1);
                 if r.counted_as == Reject::NestingTooDeep {
-                    add(&p.stats.nesting_too_deep, 1);
+                    add(&p.stats().nesting_too_deep, 1);
                 }
                 (
                     r.status,
@@ -318,11 +319,11 @@ impl Input {
         };
         let (mut records, request_id) = http_routes::records(route, body, limits, &mut budget)?;
         let in_body = records.len();
-        if p.http_windows_filter.is_active() {
+        if p.http_windows_filter().is_active() {
             records.retain(|(kind, raw)| {
-                *kind != RecordKind::Windows || p.http_windows_filter.keep(raw)
+                *kind != RecordKind::Windows || p.http_windows_filter().keep(raw)
             });
-            add(&p.stats.filtered, (in_body - records.len()) as u64);
+            add(&p.stats().filtered, (in_body - records.len()) as u64);
         }
         let meta = ReceiveMeta {
             received_unix_micros: unix_micros_now(),
@@ -336,7 +337,7 @@ impl Input {
                 )
                 .counted_as(Reject::BufferFull)
             })?;
-        add(&p.stats.http_records_accepted, in_body as u64);
+        add(&p.stats().http_records_accepted, in_body as u64);
         Ok((in_body, request_id))
     }
 }

@@ -24,7 +24,7 @@ use std::io::Read;
 use base64::Engine as _;
 use simd_json::prelude::*;
 
-use crate::buffer::frame::RecordKind;
+use crate::event::RecordKind;
 use crate::http_server::Reject;
 use crate::import::envelope;
 use crate::import::input::is_gzip;

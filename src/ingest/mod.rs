@@ -1,7 +1,8 @@
 //! Inputs: sockets and framing. Each shard binds its own SO_REUSEPORT sockets, so the kernel
 //! spreads datagrams and connections over the shards and no input queue is shared. Each
 //! EVTX directory input is polled by one shard (`evtx_poll`). Syslog over TLS (`tls`, its
-//! certificates in `tls_config`) is a listener of its own beside plain TCP.
+//! certificates in `tls_config`) is a listener of its own beside plain TCP. Inputs hand their
+//! records to the shard through [`intake::Intake`] and know nothing else of it.
 
 pub mod detect;
 pub mod evtx_file;
@@ -10,6 +11,8 @@ pub mod evtx_state;
 pub mod framing;
 pub mod http;
 pub mod http_routes;
+pub mod intake;
+pub mod pause;
 pub mod read_buffer;
 pub mod sockets;
 pub mod tcp;

@@ -25,14 +25,15 @@ use std::time::{Duration, Instant};
 use futures_lite::{future, AsyncReadExt};
 use glommio::net::{AcceptedTcpStream, TcpListener, TcpStream};
 
-use crate::buffer::frame::RecordKind;
-use crate::control::inputs::PauseFlag;
+use crate::event::RecordKind;
+use crate::event::Transport;
+use crate::event::{unix_micros_now, ReceiveMeta};
 use crate::ingest::framing::{Framer, Step};
+use crate::ingest::intake::Intake;
+use crate::ingest::pause::PauseFlag;
 use crate::ingest::read_buffer::ReadBuffer;
 use crate::ingest::tcp_balance::{ConnectionSlot, Inbox, Placed, TcpBalance};
-use crate::normalize::{unix_micros_now, ReceiveMeta};
-use crate::shard::pipeline::Pipeline;
-use crate::shard::stats::{add, sub, Transport};
+use crate::stats::{add, sub};
 
 /// How often an idle connection checks for shutdown.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
@@ -65,11 +66,11 @@ struct ConnectionLimits {
 /// Accept connections until shutdown; each is served by a task on this shard or handed to
 /// the shard serving fewest. While `paused`, neither accepts nor reads (connections handed
 /// over are taken, and not read).
-pub async fn serve(p: Rc<Pipeline>, input: TcpInput, paused: PauseFlag) {
-    add(&p.stats.inputs_active, 1);
+pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TcpInput, paused: PauseFlag) {
+    add(&p.stats().inputs_active, 1);
     let serve_here = |stream: AcceptedTcpStream, slot: ConnectionSlot| {
-        if p.stats.tcp_connections_open.get() >= input.connections_max as u64 {
-            add(&p.stats.tcp_connections_rejected, 1);
+        if p.stats().tcp_connections_open.get() >= input.connections_max as u64 {
+            add(&p.stats().tcp_connections_rejected, 1);
             return; // dropping the stream closes it
         }
         glommio::spawn_local(serve_connection(
@@ -111,19 +112,19 @@ pub async fn serve(p: Rc<Pipeline>, input: TcpInput, paused: PauseFlag) {
         accept.set(input.listener.shared_accept());
         match accepted {
             Ok(stream) => {
-                add(&p.stats.tcp_connections_accepted, 1);
-                match input.balance.place(p.shard, stream) {
+                add(&p.stats().tcp_connections_accepted, 1);
+                match input.balance.place(p.shard(), stream) {
                     Placed::Here(stream, slot) => serve_here(stream, slot),
-                    Placed::Moved(_) => add(&p.stats.tcp_connections_moved, 1),
+                    Placed::Moved(_) => add(&p.stats().tcp_connections_moved, 1),
                 }
             }
             Err(e) => {
-                tracing::warn!(shard = p.shard, error = %e, "tcp accept failed");
+                tracing::warn!(shard = p.shard(), error = %e, "tcp accept failed");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }
     }
-    sub(&p.stats.inputs_active, 1);
+    sub(&p.stats().inputs_active, 1);
 }
 
 /// How a connection's service ended.
@@ -139,18 +140,18 @@ enum Close {
     FramingError,
 }
 
-async fn serve_connection(
-    p: Rc<Pipeline>,
+async fn serve_connection<P: Intake + 'static>(
+    p: Rc<P>,
     mut stream: TcpStream,
     _slot: ConnectionSlot,
     limits: ConnectionLimits,
     paused: PauseFlag,
 ) {
-    add(&p.stats.inputs_active, 1);
-    add(&p.stats.tcp_connections_open, 1);
+    add(&p.stats().inputs_active, 1);
+    add(&p.stats().tcp_connections_open, 1);
     let peer = stream.peer_addr().ok();
     let _ = stream.set_read_timeout(Some(IDLE_CHECK));
-    let mut framer = Framer::new(p.message_bytes_max);
+    let mut framer = Framer::new(p.message_bytes_max());
     let mut buf = ReadBuffer::new(limits.read_buffer_bytes.max(framer.buffer_bytes_min()));
     let mut last_data = Instant::now();
     let meta_now = || ReceiveMeta {
@@ -180,7 +181,7 @@ async fn serve_connection(
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
-                tracing::debug!(shard = p.shard, ?peer, error = %e, "tcp read failed");
+                tracing::debug!(shard = p.shard(), ?peer, error = %e, "tcp read failed");
                 break Close::Ended;
             }
         };
@@ -206,7 +207,7 @@ async fn serve_connection(
                 Step::NeedMore => break,
                 Step::Error { read, count } => {
                     tracing::debug!(
-                        shard = p.shard,
+                        shard = p.shard(),
                         ?peer,
                         count,
                         "tcp octet count beyond the bound"
@@ -226,7 +227,7 @@ async fn serve_connection(
     };
     match close {
         Close::Stopped => {}
-        Close::FramingError => add(&p.stats.tcp_framing_errors, 1),
+        Close::FramingError => add(&p.stats().tcp_framing_errors, 1),
         Close::Ended | Close::Idle => {
             // A last message without its delimiter (end of stream, or a sender gone quiet
             // mid-message) is still a message.
@@ -237,12 +238,12 @@ async fn serve_connection(
                 }
             }
             if matches!(close, Close::Idle) {
-                add(&p.stats.tcp_connections_idle_closed, 1);
+                add(&p.stats().tcp_connections_idle_closed, 1);
             }
         }
     }
-    sub(&p.stats.tcp_connections_open, 1);
-    sub(&p.stats.inputs_active, 1);
+    sub(&p.stats().tcp_connections_open, 1);
+    sub(&p.stats().inputs_active, 1);
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! A shard's syslog-over-TLS input (RFC 5425): accepts on its own SO_REUSEPORT listener,
 //! completes each client's TLS handshake (rustls, TLS 1.2 and 1.3) and then reads the
 //! connection like the plain TCP input: octet-counted framing as RFC 5425 says, LF framing
-//! accepted too ([`crate::ingest::framing`]), every message into [`Pipeline::ingest_tls`]
+//! accepted too ([`crate::ingest::framing`]), every message into [`Intake::ingest_tls`](crate::ingest::intake::Intake::ingest_tls)
 //! with the connection's TLS session, which its event reports as ECS `tls.*`.
 //!
 //! Fail closed: a connection whose first byte is not a TLS handshake record is closed without
@@ -32,13 +32,14 @@ use futures_rustls::server::TlsStream;
 use futures_rustls::TlsAcceptor;
 use glommio::net::{TcpListener, TcpStream};
 
-use crate::control::inputs::PauseFlag;
+use crate::event::tls::{ClientIdentity, TlsSession};
+use crate::event::Transport;
+use crate::event::{unix_micros_now, ReceiveMeta};
 use crate::ingest::framing::{Framer, Step};
+use crate::ingest::intake::Intake;
+use crate::ingest::pause::PauseFlag;
 use crate::ingest::tls_config::{certificate_names, sha256, ReloadableTls};
-use crate::normalize::tls::{ClientIdentity, TlsSession};
-use crate::normalize::{unix_micros_now, ReceiveMeta};
-use crate::shard::pipeline::Pipeline;
-use crate::shard::stats::{add, sub, TlsFailure, Transport, TLS_FAILURE_NAMES};
+use crate::stats::{add, sub, TlsFailure, TLS_FAILURE_NAMES};
 
 /// How often a listener waiting for a connection checks for shutdown and pause; the pending
 /// accept stays in flight across checks (it is never dropped).
@@ -106,8 +107,8 @@ impl RefusalLog {
 }
 
 /// Accept connections until shutdown; each is served by a task on this shard.
-pub async fn serve(p: Rc<Pipeline>, input: TlsInput, paused: PauseFlag) {
-    add(&p.stats.inputs_active, 1);
+pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TlsInput, paused: PauseFlag) {
+    add(&p.stats().inputs_active, 1);
     let input = Rc::new(input);
     let log = Rc::new(RefusalLog::default());
     let listener = &input.listener;
@@ -130,9 +131,9 @@ pub async fn serve(p: Rc<Pipeline>, input: TlsInput, paused: PauseFlag) {
         match result {
             Ok(_stream) if p.stopping() => break,
             Ok(stream) => {
-                add(&p.stats.tcp_connections_accepted, 1);
-                if p.stats.tcp_connections_open.get() >= input.connections_max as u64 {
-                    add(&p.stats.tcp_connections_rejected, 1);
+                add(&p.stats().tcp_connections_accepted, 1);
+                if p.stats().tcp_connections_open.get() >= input.connections_max as u64 {
+                    add(&p.stats().tcp_connections_rejected, 1);
                     continue; // dropping the stream closes it
                 }
                 glommio::spawn_local(serve_connection(
@@ -145,12 +146,12 @@ pub async fn serve(p: Rc<Pipeline>, input: TlsInput, paused: PauseFlag) {
                 .detach();
             }
             Err(e) => {
-                tracing::warn!(shard = p.shard, error = %e, "tls accept failed");
+                tracing::warn!(shard = p.shard(), error = %e, "tls accept failed");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }
     }
-    sub(&p.stats.inputs_active, 1);
+    sub(&p.stats().inputs_active, 1);
 }
 
 /// How a handshake ended.
@@ -230,15 +231,15 @@ fn session_of(tls: &TlsStream<TcpStream>) -> TlsSession {
     }
 }
 
-async fn serve_connection(
-    p: Rc<Pipeline>,
+async fn serve_connection<P: Intake + 'static>(
+    p: Rc<P>,
     input: Rc<TlsInput>,
     stream: TcpStream,
     log: Rc<RefusalLog>,
     paused: PauseFlag,
 ) {
-    add(&p.stats.inputs_active, 1);
-    add(&p.stats.tcp_connections_open, 1);
+    add(&p.stats().inputs_active, 1);
+    add(&p.stats().tcp_connections_open, 1);
     let peer = stream.peer_addr().ok();
     let started = Instant::now();
     let outcome = future::or(handshake(&input.config, stream), async {
@@ -259,22 +260,22 @@ async fn serve_connection(
     .await;
     match outcome {
         Handshake::Done(tls) => {
-            add(&p.stats.tls_handshakes, 1);
-            read_messages(&p, &input, *tls, peer, &paused).await;
+            add(&p.stats().tls_handshakes, 1);
+            read_messages(&*p, &input, *tls, peer, &paused).await;
         }
         Handshake::Refused(reason, detail) => {
-            add(&p.stats.tls_handshake_failures[reason as usize], 1);
-            log.refused(p.shard, peer, reason, &detail);
+            add(&p.stats().tls_handshake_failures[reason as usize], 1);
+            log.refused(p.shard(), peer, reason, &detail);
         }
         Handshake::Stopped => {}
     }
-    sub(&p.stats.tcp_connections_open, 1);
-    sub(&p.stats.inputs_active, 1);
+    sub(&p.stats().tcp_connections_open, 1);
+    sub(&p.stats().inputs_active, 1);
 }
 
 /// Read and frame the connection's messages until it ends, idles out or shutdown begins.
-async fn read_messages(
-    p: &Pipeline,
+async fn read_messages<P: Intake + 'static>(
+    p: &P,
     input: &TlsInput,
     mut tls: TlsStream<TcpStream>,
     peer: Option<std::net::SocketAddr>,
@@ -282,7 +283,7 @@ async fn read_messages(
 ) {
     let session = session_of(&tls).encode();
     let _ = tls.get_ref().0.set_read_timeout(Some(IDLE_CHECK));
-    let mut framer = Framer::new(p.message_bytes_max);
+    let mut framer = Framer::new(p.message_bytes_max());
     let mut buf = vec![0u8; input.read_buffer_bytes.max(framer.buffer_bytes_min())];
     let mut filled = 0usize;
     let mut last_data = Instant::now();
@@ -302,7 +303,7 @@ async fn read_messages(
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => {
                 if last_data.elapsed() >= input.idle_timeout {
-                    tracing::debug!(shard = p.shard, ?peer, "tls connection idle, closed");
+                    tracing::debug!(shard = p.shard(), ?peer, "tls connection idle, closed");
                     close_notify(&mut tls).await;
                     return;
                 }
@@ -312,7 +313,7 @@ async fn read_messages(
             // A close without close_notify: what was received is kept, as on plain TCP.
             Err(e) if e.kind() == ErrorKind::UnexpectedEof => 0,
             Err(e) => {
-                tracing::debug!(shard = p.shard, ?peer, error = %e, "tls read failed");
+                tracing::debug!(shard = p.shard(), ?peer, error = %e, "tls read failed");
                 break;
             }
         };
@@ -352,15 +353,15 @@ async fn read_messages(
                     // An octet count beyond the bound: what was read of it is a
                     // pipeline_error event, and the connection ends (as on plain TCP).
                     tracing::debug!(
-                        shard = p.shard,
+                        shard = p.shard(),
                         ?peer,
                         count,
                         "tls octet count beyond the bound"
                     );
-                    let kind = crate::buffer::frame::RecordKind::FramingError;
+                    let kind = crate::event::RecordKind::FramingError;
                     p.ingest_tls(read, false, &meta, &session, Transport::Tcp, kind)
                         .await;
-                    add(&p.stats.tcp_framing_errors, 1);
+                    add(&p.stats().tcp_framing_errors, 1);
                     close_notify(&mut tls).await;
                     return;
                 }

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 use futures_lite::future;
 use glommio::net::UdpSocket;
 
-use crate::control::inputs::PauseFlag;
+use crate::event::Transport;
+use crate::event::{unix_micros_now, ReceiveMeta};
+use crate::ingest::intake::Intake;
+use crate::ingest::pause::PauseFlag;
 use crate::ingest::sockets;
 use crate::ingest::udp_batch::UdpBatch;
-use crate::normalize::{unix_micros_now, ReceiveMeta};
-use crate::shard::pipeline::Pipeline;
-use crate::shard::stats::{add, sub, DropReason, Transport};
+use crate::stats::{add, sub, DropReason};
 
 /// How often an idle input checks for shutdown.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
@@ -50,16 +51,21 @@ impl KernelDrops {
 /// SO_MEMINFO every [`KERNEL_DROPS_CHECK`]) are counted as `udp_receive_buffer_full`. While
 /// `paused` (read once per batch) the socket is still drained, and its datagrams are dropped
 /// and counted as `paused` (not as received).
-pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize, paused: PauseFlag) {
-    add(&p.stats.inputs_active, 1);
-    let slot = p.message_bytes_max.min(65_536);
+pub async fn serve<P: Intake + 'static>(
+    p: Rc<P>,
+    socket: UdpSocket,
+    batch_max: usize,
+    paused: PauseFlag,
+) {
+    add(&p.stats().inputs_active, 1);
+    let slot = p.message_bytes_max().min(65_536);
     let mut batch = UdpBatch::new(batch_max, slot);
     let mut kernel_drops = KernelDrops::default();
     let mut drops_checked = Instant::now();
     let fd = socket.as_raw_fd();
     let count_drops = |drops: &mut KernelDrops, total: u32| {
         add(
-            &p.stats.dropped[DropReason::UdpReceiveBufferFull as usize],
+            &p.stats().dropped[DropReason::UdpReceiveBufferFull as usize],
             drops.observe(total),
         );
     };
@@ -68,13 +74,13 @@ pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize, paused:
             drops_checked = Instant::now();
             match sockets::kernel_drops(fd) {
                 Ok(total) => count_drops(&mut kernel_drops, total),
-                Err(e) => tracing::debug!(shard = p.shard, error = %e, "SO_MEMINFO failed"),
+                Err(e) => tracing::debug!(shard = p.shard(), error = %e, "SO_MEMINFO failed"),
             }
         }
         let n = match batch.recv(fd) {
             Ok(n) => n,
             Err(e) => {
-                tracing::warn!(shard = p.shard, error = %e, "udp recvmmsg failed");
+                tracing::warn!(shard = p.shard(), error = %e, "udp recvmmsg failed");
                 glommio::timer::sleep(IDLE_CHECK).await;
                 continue;
             }
@@ -91,15 +97,15 @@ pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize, paused:
             .await;
             if let Err(e) = waited {
                 // Never spin: a failing wait would starve every other task of the shard.
-                tracing::warn!(shard = p.shard, error = %e, "udp wait failed");
+                tracing::warn!(shard = p.shard(), error = %e, "udp wait failed");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
             continue;
         }
         if paused.is_paused() {
-            add(&p.stats.dropped[DropReason::Paused as usize], n as u64);
+            add(&p.stats().dropped[DropReason::Paused as usize], n as u64);
         } else {
-            ingest_batch(&p, &batch, n).await;
+            ingest_batch(&*p, &batch, n).await;
         }
         if let Some(total) = batch.kernel_drops() {
             // The first report covers drops before we looked; the counter is per socket.
@@ -107,11 +113,11 @@ pub async fn serve(p: Rc<Pipeline>, socket: UdpSocket, batch_max: usize, paused:
         }
         glommio::yield_if_needed().await;
     }
-    sub(&p.stats.inputs_active, 1);
+    sub(&p.stats().inputs_active, 1);
 }
 
 /// Take the first `n` datagrams of `batch` into the pipeline.
-async fn ingest_batch(p: &Pipeline, batch: &UdpBatch, n: usize) {
+async fn ingest_batch<P: Intake + 'static>(p: &P, batch: &UdpBatch, n: usize) {
     let meta_time = unix_micros_now();
     for i in 0..n {
         let Some(d) = batch.get(i) else { break };

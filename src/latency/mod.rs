@@ -83,7 +83,7 @@ impl Default for Recorder {
         Self {
             histogram: RefCell::new(new_histogram()),
             sum_micros: Cell::new(0),
-            since_unix_micros: Cell::new(crate::normalize::unix_micros_now()),
+            since_unix_micros: Cell::new(crate::event::unix_micros_now()),
         }
     }
 }
@@ -103,7 +103,7 @@ impl Recorder {
     /// Take what was recorded since the last take (or the start) as an interval ending now,
     /// and start a new interval.
     pub fn take_interval(&self) -> IntervalHistogram {
-        let now = crate::normalize::unix_micros_now();
+        let now = crate::event::unix_micros_now();
         let histogram = self.histogram.replace(new_histogram());
         IntervalHistogram {
             histogram,

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
+use crate::event::unix_micros_now;
 use crate::latency::hlog::HlogWriter;
-use crate::normalize::unix_micros_now;
 use crate::parse::timestamp::civil_from_secs;
 use series::{Percentiles, Series};
 

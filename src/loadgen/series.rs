@@ -58,7 +58,7 @@ pub struct Series {
 impl Default for Series {
     fn default() -> Self {
         let interval = IntervalHistogram {
-            start_unix_micros: crate::normalize::unix_micros_now(),
+            start_unix_micros: crate::event::unix_micros_now(),
             ..Default::default()
         };
         Self {
@@ -87,7 +87,7 @@ impl Series {
 
     /// Take the current interval (ending now) and start the next.
     pub fn take_interval(&self) -> IntervalHistogram {
-        let now = crate::normalize::unix_micros_now();
+        let now = crate::event::unix_micros_now();
         let Ok(mut g) = self.inner.lock() else {
             return IntervalHistogram::default();
         };

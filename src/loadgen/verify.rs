@@ -140,7 +140,7 @@ impl Verifier {
             }
             let last = self.last_unix_micros.load(Ordering::Relaxed);
             let since_last = Duration::from_micros(
-                u64::try_from(crate::normalize::unix_micros_now() - last).unwrap_or(0),
+                u64::try_from(crate::event::unix_micros_now() - last).unwrap_or(0),
             );
             if started.elapsed() >= idle && since_last >= idle {
                 break;
@@ -203,7 +203,7 @@ fn consume(
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(50)) {
             Some(Ok(m)) => {
-                let now = crate::normalize::unix_micros_now();
+                let now = crate::event::unix_micros_now();
                 match m.payload().and_then(parse_stamp) {
                     Some((seq, t, r)) if r == run && seq < SEQ_TRACKED_MAX => {
                         let i = seq as usize;

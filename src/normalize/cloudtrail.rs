@@ -4,7 +4,8 @@ use std::borrow::Cow;
 
 use super::ecs_record::{ip, Cloud, EcsRecord};
 use super::json_record::{self, str_at, text_at, Json};
-use super::{mapping, ReceiveMeta, RecordOptions, RecordOutcome};
+use super::{mapping, RecordOptions, RecordOutcome};
+use crate::event::ReceiveMeta;
 use crate::parse::TimeZone;
 
 /// `event.dataset` of CloudTrail events.

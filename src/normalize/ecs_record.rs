@@ -10,7 +10,7 @@ use super::ecs_writer::{
     escape_into, write_ingested, write_rfc3339, write_str, write_u64, SEVERITY_NAMES,
 };
 use super::mapping::Categorization;
-use super::ReceiveMeta;
+use crate::event::ReceiveMeta;
 use crate::parse::Timestamp;
 
 /// `cloud.*`.

@@ -5,7 +5,7 @@
 use std::io::Write as _;
 
 use super::byte_mask::{self, CHUNK_BYTES};
-use super::ReceiveMeta;
+use crate::event::ReceiveMeta;
 use crate::parse::timestamp::civil_from_secs;
 use crate::parse::{sd_elements, ParseError, SyslogEvent, Timestamp};
 

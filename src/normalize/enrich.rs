@@ -73,7 +73,8 @@ pub fn write_enriched(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::{syslog_to_ecs, ReceiveMeta};
+    use crate::event::ReceiveMeta;
+    use crate::normalize::syslog_to_ecs;
 
     fn table() -> EnrichTable {
         crate::normalize::enrich_table::tests::table(

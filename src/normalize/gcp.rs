@@ -7,7 +7,8 @@ use simd_json::prelude::{ValueAsScalar, ValueIntoString};
 
 use super::ecs_record::{ip, Cloud, EcsRecord};
 use super::json_record::{self, at, str_at, text_at, Json};
-use super::{mapping, ReceiveMeta, RecordOptions, RecordOutcome};
+use super::{mapping, RecordOptions, RecordOutcome};
+use crate::event::ReceiveMeta;
 use crate::parse::TimeZone;
 
 /// `event.dataset` of audit entries (`cloudaudit.googleapis.com` logs).

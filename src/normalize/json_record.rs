@@ -32,7 +32,7 @@ pub(crate) fn object_to_ecs<'i>(
     src: &ObjectSource,
     record: &'i [u8],
     opts: &super::RecordOptions,
-    meta: &super::ReceiveMeta,
+    meta: &crate::event::ReceiveMeta,
     scratch: &'i mut Vec<u8>,
     out: &mut Vec<u8>,
     to_record: fn(Json<'_, 'i>, Option<&'i [u8]>) -> super::ecs_record::EcsRecord<'i>,

@@ -15,7 +15,7 @@ pub mod tls;
 pub mod windows;
 pub mod windows_filter;
 
-use std::net::SocketAddr;
+use crate::event::ReceiveMeta;
 
 pub use azure::azure_to_ecs;
 pub use cloudtrail::cloudtrail_to_ecs;
@@ -64,8 +64,8 @@ pub(crate) fn pipeline_error(
 }
 
 /// The `event.dataset` of a `pipeline_error` event for a record of `kind`.
-pub fn record_dataset(kind: crate::buffer::frame::RecordKind) -> &'static str {
-    use crate::buffer::frame::RecordKind;
+pub fn record_dataset(kind: crate::event::RecordKind) -> &'static str {
+    use crate::event::RecordKind;
     match kind {
         RecordKind::Syslog | RecordKind::FramingError => "syslog",
         RecordKind::Windows => windows::DATASET,
@@ -73,25 +73,6 @@ pub fn record_dataset(kind: crate::buffer::frame::RecordKind) -> &'static str {
         RecordKind::Azure => azure::DATASET,
         RecordKind::Gcp => gcp::DATASET_LOGGING,
     }
-}
-
-/// What the transport knows about a message, independent of its content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReceiveMeta {
-    /// Receive time, microseconds since the Unix epoch (UTC): `event.ingested`, and
-    /// `@timestamp` when the message has none.
-    pub received_unix_micros: i64,
-    /// The peer the bytes came from (`source.ip` / `source.port`), if over a socket.
-    pub peer: Option<SocketAddr>,
-}
-
-/// Wall-clock time in microseconds since the Unix epoch: what inputs stamp as the receive
-/// time, once per read batch (not per event).
-pub fn unix_micros_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// Outcome of [`syslog_to_ecs`], so the caller can count and key the record.
@@ -156,12 +137,12 @@ thread_local! {
 /// once it has grown. Syslog goes through [`syslog_to_ecs`]; a syslog `kind` here gives a
 /// `pipeline_error` event. Never panics.
 pub fn record_to_ecs(
-    kind: crate::buffer::frame::RecordKind,
+    kind: crate::event::RecordKind,
     record: &[u8],
     meta: &ReceiveMeta,
     out: &mut Vec<u8>,
 ) -> RecordOutcome {
-    use crate::buffer::frame::RecordKind;
+    use crate::event::RecordKind;
     RECORD_STATE.with(|state| {
         let mut state = state.borrow_mut();
         let (scratch, opts) = &mut *state;

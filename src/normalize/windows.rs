@@ -13,7 +13,8 @@ use simd_json::prelude::{ValueAsScalar, ValueIntoString};
 use super::byte_mask;
 use super::ecs_record::{ip, present, present_opt, write_ecs_record, EcsRecord, Winlog};
 use super::json_record::{self, at, str_at, text, text_at, u64_at, Json};
-use super::{mapping, pipeline_error, ReceiveMeta, RecordOptions, RecordOutcome};
+use super::{mapping, pipeline_error, RecordOptions, RecordOutcome};
+use crate::event::ReceiveMeta;
 use crate::parse::{TimeZone, Timestamp};
 
 /// `event.dataset` of Windows events.

@@ -26,17 +26,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::buffer::acks::AckSlots;
-use crate::buffer::frame::{Event, RecordKind};
+use crate::buffer::frame::Event;
 use crate::buffer::ring::{Full, Ring};
 use crate::buffer::spill::{Collected, Spill};
 use crate::config::{BufferConfig, FsyncPolicy};
+use crate::event::ReceiveMeta;
+use crate::event::RecordKind;
+use crate::event::Transport;
 use crate::nesting;
+use crate::normalize;
 use crate::normalize::enrich::{self, EnrichTable};
-use crate::normalize::{self, Normalized, ReceiveMeta};
+use crate::normalize::Normalized;
 use crate::parse::ParseOptions;
-use crate::shard::stats::{add, DropReason, ShardStats, Transport};
 use crate::sink::dead_letter::{self, DeadLetterFile};
 use crate::sink::kafka::{KafkaSink, SendError, Topic, TOPIC_COUNT};
+use crate::stats::{add, DropReason, ShardStats};
 
 /// First wait before resending failures.
 const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(10);
@@ -275,7 +279,7 @@ impl Delivery {
             }
             let acked = acks
                 .done_unix_micros(f.seq)
-                .unwrap_or_else(|| *now.get_or_insert_with(crate::normalize::unix_micros_now));
+                .unwrap_or_else(|| *now.get_or_insert_with(crate::event::unix_micros_now));
             stats.latency.record_between(f.received_unix_micros, acked);
             acks.clear(f.seq);
             self.in_flight.pop_front();

@@ -4,7 +4,6 @@
 
 pub mod delivery;
 pub mod pipeline;
-pub mod stats;
 
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
@@ -19,12 +18,12 @@ use crate::buffer::spill::{Spill, SpillWriter};
 use crate::buffer::ShardBuffer;
 use crate::config::Config;
 use crate::config::FsyncPolicy;
-use crate::control::inputs::PauseFlags;
+use crate::ingest::pause::PauseFlags;
 use crate::normalize::windows_filter::WindowsFilter;
 use crate::sink::kafka::KafkaSink;
+use crate::stats::{ShardSnapshot, ShardStats};
 use delivery::Delivery;
 use pipeline::Pipeline;
-use stats::{ShardSnapshot, ShardStats};
 
 /// How often a shard serves librdkafka's delivery reports.
 const KAFKA_POLL_INTERVAL: Duration = Duration::from_millis(1);
@@ -92,7 +91,7 @@ async fn run_ring_sync(p: Rc<Pipeline>, path: std::path::PathBuf, interval: Dura
     while !p.stopping() {
         glommio::timer::sleep(interval).await;
         if let Err(e) = file.fdatasync().await {
-            stats::add(&p.stats.sync_errors, 1);
+            crate::stats::add(&p.stats.sync_errors, 1);
             tracing::error!(shard = p.shard, error = %e, "ring fdatasync failed");
         }
     }
@@ -122,7 +121,7 @@ async fn run_spill(p: Rc<Pipeline>, mut w: SpillWriter, cfg: Arc<Config>) {
         {
             last_sync = Instant::now();
             if let Err(e) = w.sync().await {
-                stats::add(&p.stats.sync_errors, 1);
+                crate::stats::add(&p.stats.sync_errors, 1);
                 tracing::error!(shard = p.shard, error = %e, "spill: fdatasync failed");
             }
         }
@@ -167,7 +166,7 @@ async fn run_spill(p: Rc<Pipeline>, mut w: SpillWriter, cfg: Arc<Config>) {
             Err(e) => {
                 let budget = matches!(e, crate::buffer::spill::WriteError::BudgetFull);
                 if !budget {
-                    stats::add(&p.stats.spill_write_errors, 1);
+                    crate::stats::add(&p.stats.spill_write_errors, 1);
                 }
                 if p.stats.spill_blocked.get() == 0 {
                     tracing::error!(shard = p.shard, error = %e, "spill: cannot write; events stay in the ring (inputs back off when it is full) and the write is retried");

@@ -8,14 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::buffer::frame::RecordKind;
 use crate::buffer::ring::Full;
+use crate::event::ReceiveMeta;
+use crate::event::RecordKind;
+use crate::event::Transport;
+use crate::ingest::intake::Intake;
 use crate::normalize::windows_filter::WindowsFilter;
-use crate::normalize::ReceiveMeta;
 use crate::parse::ParseOptions;
 use crate::shard::delivery::Delivery;
-use crate::shard::stats::{add, DropReason, ShardStats, Transport};
 use crate::sink::kafka::KafkaSink;
+use crate::stats::{add, DropReason, ShardStats};
 
 /// How long a TCP input waits before retrying a full ring.
 const RING_FULL_RETRY: Duration = Duration::from_millis(1);
@@ -166,5 +168,64 @@ impl Pipeline {
         let mut d = self.delivery.borrow_mut();
         d.settle(&self.sink, &self.stats, &self.parse);
         d.pump(&self.sink, &self.stats, &self.parse);
+    }
+}
+
+/// The inputs' view of the pipeline (see [`Intake`]).
+impl Intake for Pipeline {
+    fn shard(&self) -> usize {
+        self.shard
+    }
+
+    fn stats(&self) -> &ShardStats {
+        &self.stats
+    }
+
+    fn message_bytes_max(&self) -> usize {
+        self.message_bytes_max
+    }
+
+    fn stopping(&self) -> bool {
+        Pipeline::stopping(self)
+    }
+
+    fn socket_kind(&self, msg: &[u8]) -> Option<RecordKind> {
+        Pipeline::socket_kind(self, msg)
+    }
+
+    fn http_windows_filter(&self) -> &WindowsFilter {
+        &self.http_windows_filter
+    }
+
+    async fn ingest(
+        &self,
+        raw: &[u8],
+        truncated: bool,
+        meta: &ReceiveMeta,
+        transport: Transport,
+        kind: RecordKind,
+    ) -> bool {
+        Pipeline::ingest(self, raw, truncated, meta, transport, kind).await
+    }
+
+    async fn ingest_tls(
+        &self,
+        raw: &[u8],
+        truncated: bool,
+        meta: &ReceiveMeta,
+        tls: &[u8],
+        transport: Transport,
+        kind: RecordKind,
+    ) -> bool {
+        Pipeline::ingest_tls(self, raw, truncated, meta, tls, transport, kind).await
+    }
+
+    fn ingest_all(
+        &self,
+        records: &[(RecordKind, Vec<u8>)],
+        meta: &ReceiveMeta,
+        transport: Transport,
+    ) -> Result<(), Full> {
+        Pipeline::ingest_all(self, records, meta, transport)
     }
 }

@@ -107,8 +107,8 @@ impl DeadLetterFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::ReceiveMeta;
-    use crate::shard::stats::Transport;
+    use crate::event::ReceiveMeta;
+    use crate::event::Transport;
 
     #[test]
     fn records_carry_the_event_and_reason_and_the_file_is_bounded() {
@@ -120,7 +120,7 @@ mod tests {
             },
             transport: Transport::Tcp,
             truncated: false,
-            kind: crate::buffer::frame::RecordKind::Syslog,
+            kind: crate::event::RecordKind::Syslog,
             tls: &[],
             raw: b"<13>Jan  8 10:00:00 host app: \"quoted\" \xff",
         };

@@ -9,38 +9,7 @@ use std::cell::Cell;
 
 use serde::Serialize;
 
-/// Where a message came in. The value is also the byte the ring's frames store (see
-/// `crate::buffer::frame`), so existing values never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Transport {
-    /// A syslog UDP datagram.
-    Udp = 0,
-    /// A syslog TCP message.
-    Tcp = 1,
-    /// A record of an `.evtx` file read by an EVTX input.
-    Evtx = 2,
-    /// A record of an HTTP input request.
-    Http = 3,
-}
-
-impl Transport {
-    /// The transport stored as `byte`, or `None` for a value this version does not know.
-    pub fn from_byte(byte: u8) -> Option<Self> {
-        Some(match byte {
-            0 => Self::Udp,
-            1 => Self::Tcp,
-            2 => Self::Evtx,
-            3 => Self::Http,
-            _ => return None,
-        })
-    }
-}
-
-/// Number of [`Transport`] variants.
-pub const TRANSPORT_COUNT: usize = 4;
-/// Label values of [`Transport`], by index.
-pub const TRANSPORT_NAMES: [&str; TRANSPORT_COUNT] = ["udp", "tcp", "evtx", "http"];
+use crate::event::TRANSPORT_COUNT;
 
 /// Why an event was dropped (every drop is counted under one of these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
