@@ -13,6 +13,11 @@ mod validate;
 
 pub use guarantees::{weakened_guarantees, WeakenedGuarantee};
 
+/// A TCP octet count above this many times `[syslog] message_bytes_max` is a framing error,
+/// not an over-long message: no sender means a message that long, and skipping it would take
+/// the rest of the connection (16 × the default 64 KiB = 1 MiB).
+pub const OCTET_COUNT_FACTOR_MAX: usize = 16;
+
 /// Smallest ring, bytes: `[buffer] ring_bytes_max` is refused below it (and below four
 /// frames of `message_bytes_max`), and the buffer rounds a smaller capacity up to it.
 pub const RING_BYTES_MIN: u64 = 64 << 10;
@@ -186,7 +191,7 @@ pub struct SyslogConfig {
     /// Listen backlog of each TCP socket.
     pub tcp_backlog_max: u32,
     /// Hand a newly accepted TCP connection to the shard serving fewest connections when
-    /// that is fewer than the accepting shard's (see [`crate::ingest::tcp_balance`]).
+    /// that is fewer than the accepting shard's (see `ingest::tcp_balance`).
     pub tcp_balance: bool,
     /// `auto`, `rfc5424` or `rfc3164`.
     pub format: String,
@@ -195,7 +200,7 @@ pub struct SyslogConfig {
     /// Pin the year of RFC 3164 timestamps (default: inferred from the clock).
     pub year: Option<i32>,
     /// Take a TCP or UDP message that starts with `{`, `<?xml` or `<Event` as a forwarded
-    /// Windows event (see [`crate::ingest::detect`]) instead of syslog.
+    /// Windows event (see `ingest::detect`) instead of syslog.
     pub detect_windows: bool,
     /// Which of those forwarded Windows events are kept (`[syslog.windows_filter]`; empty:
     /// all). Syslog messages are never filtered.

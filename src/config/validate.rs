@@ -4,8 +4,25 @@
 use super::*;
 
 impl Config {
-    /// Semantic checks serde cannot do; returns the offending key and the reason.
+    /// Semantic checks serde cannot do, section by section in file order; returns the
+    /// offending key and the reason.
     pub(super) fn validate(&self) -> Result<(), (&'static str, String)> {
+        self.validate_listen_addresses()?;
+        self.validate_control_api()?;
+        self.validate_http_input()?;
+        self.validate_enrich()?;
+        self.validate_syslog()?;
+        self.validate_tls()?;
+        self.validate_kafka_security()?;
+        self.validate_kafka()?;
+        self.validate_buffer()?;
+        self.validate_import()?;
+        self.validate_evtx_inputs()?;
+        self.validate_stats()
+    }
+
+    /// The syslog listen addresses.
+    fn validate_listen_addresses(&self) -> Result<(), (&'static str, String)> {
         for (key, addr) in [
             ("udp_listen", &self.syslog.udp_listen),
             ("tcp_listen", &self.syslog.tcp_listen),
@@ -15,6 +32,11 @@ impl Config {
                 return Err((key, format!("`{addr}` is not an address like 0.0.0.0:5514")));
             }
         }
+        Ok(())
+    }
+
+    /// `[http]`: the control API's address, token and limits.
+    fn validate_control_api(&self) -> Result<(), (&'static str, String)> {
         if !self.http.listen.is_empty() {
             let Ok(addr) = self.http.listen.parse::<SocketAddr>() else {
                 return Err((
@@ -47,6 +69,11 @@ impl Config {
         {
             return Err(("api_token", "must not be empty".into()));
         }
+        Ok(())
+    }
+
+    /// `[http_input]`: address, body and connection limits, the Firehose key; the timeouts of both HTTP servers.
+    fn validate_http_input(&self) -> Result<(), (&'static str, String)> {
         let hi = &self.http_input;
         if !hi.listen.is_empty() && hi.listen.parse::<SocketAddr>().is_err() {
             return Err((
@@ -89,12 +116,22 @@ impl Config {
         {
             return Err(("firehose_access_key", "must not be empty".into()));
         }
+        Ok(())
+    }
+
+    /// `[enrich]`.
+    fn validate_enrich(&self) -> Result<(), (&'static str, String)> {
         if !self.enrich.table.is_empty() && self.enrich.topic.trim().is_empty() {
             return Err(("topic", "must not be empty when a table is set".into()));
         }
         if self.enrich.table_rows_max == 0 {
             return Err(("table_rows_max", "must be at least 1".into()));
         }
+        Ok(())
+    }
+
+    /// `[syslog]`: message and batch bounds, connections, format and time zone.
+    fn validate_syslog(&self) -> Result<(), (&'static str, String)> {
         if !(16..=16 << 20).contains(&self.syslog.message_bytes_max) {
             return Err((
                 "message_bytes_max",
@@ -125,8 +162,11 @@ impl Config {
                 format!("unknown time zone `{}`", self.syslog.timezone),
             ));
         }
-        self.validate_tls()?;
-        self.validate_kafka_security()?;
+        Ok(())
+    }
+
+    /// `[kafka]`: brokers and topics.
+    fn validate_kafka(&self) -> Result<(), (&'static str, String)> {
         if self.kafka.brokers.trim().is_empty() {
             return Err(("brokers", "must be `embedded` or a bootstrap list".into()));
         }
@@ -136,6 +176,11 @@ impl Config {
                 "at least one topic must be enabled".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// `[buffer]`: the ring against the largest message, in-flight bound, fsync, spill watermarks and sizes.
+    fn validate_buffer(&self) -> Result<(), (&'static str, String)> {
         let frame_max = self.syslog.message_bytes_max as u64 + FRAME_OVERHEAD_BYTES_MAX;
         let ring_min = (4 * frame_max).max(RING_BYTES_MIN);
         if self.buffer.ring_bytes_max < ring_min {
@@ -190,6 +235,11 @@ impl Config {
         if !(1..=19).contains(&b.spill_zstd_level) {
             return Err(("spill_zstd_level", "must be between 1 and 19".into()));
         }
+        Ok(())
+    }
+
+    /// `[import]` and the Windows event filters.
+    fn validate_import(&self) -> Result<(), (&'static str, String)> {
         if crate::parse::TimeZone::parse(&self.import.nxlog_timezone).is_none() {
             return Err((
                 "nxlog_timezone",
@@ -210,7 +260,11 @@ impl Config {
             crate::normalize::windows_filter::WindowsFilter::new(filter)
                 .map_err(|e| (e.key, format!("{section}: {}", e.reason)))?;
         }
-        self.validate_evtx_inputs()?;
+        Ok(())
+    }
+
+    /// `[stats]`.
+    fn validate_stats(&self) -> Result<(), (&'static str, String)> {
         if self.stats.interval_ms < 10 {
             return Err(("interval_ms", "must be at least 10".into()));
         }

@@ -18,281 +18,331 @@ type TopicCounter = fn(&ShardSnapshot, usize) -> u64;
 
 type Getter = fn(&ShardSnapshot) -> u64;
 
+/// A family with one sample per shard and label value: name, help, label name, label
+/// values (by index), the snapshot's value at an index. All are counters.
+struct Labelled {
+    name: &'static str,
+    help: &'static str,
+    label: &'static str,
+    values: &'static [&'static str],
+    get: TopicCounter,
+}
+
+const RECEIVED: Labelled = Labelled {
+    name: "linerate_events_received_total",
+    help: "Messages received, by shard and transport.",
+    label: "transport",
+    values: &TRANSPORT_NAMES,
+    get: |s, t| s.received[t],
+};
+
+const RECEIVED_BYTES: Labelled = Labelled {
+    name: "linerate_received_bytes_total",
+    help: "Bytes of messages received, by shard and transport.",
+    label: "transport",
+    values: &TRANSPORT_NAMES,
+    get: |s, t| s.received_bytes[t],
+};
+
+const HTTP_REJECTED: Labelled = Labelled {
+    name: "linerate_http_requests_rejected_total",
+    help: "HTTP input requests or connections refused, by reason (nothing of them accepted; paused and full-ring 503s included).",
+    label: "reason",
+    values: &REJECT_NAMES,
+    get: |s, r| s.http_rejected[r],
+};
+
+const TLS_FAILURES: Labelled = Labelled {
+    name: "linerate_tls_handshake_failures_total",
+    help: "Connections the syslog TLS listener refused before or during the handshake, by reason.",
+    label: "reason",
+    values: &TLS_FAILURE_NAMES,
+    get: |s, i| s.tls_handshake_failures[i],
+};
+
+const DEAD_LETTERED: Labelled = Labelled {
+    name: "linerate_events_dead_lettered_total",
+    help: "Records Kafka rejected for good (too large, invalid topic...), by where they went: the dead-letter topic or the dead-letter file.",
+    label: "destination",
+    values: &["topic", "file"],
+    get: |s, i| s.dead_lettered[i],
+};
+
+const DROPPED: Labelled = Labelled {
+    name: "linerate_events_dropped_total",
+    help: "Events lost, by reason.",
+    label: "reason",
+    values: &DROP_REASON_NAMES,
+    get: |s, r| s.dropped[r],
+};
+
+/// The families with one sample per shard and topic: name, help, the snapshot's value.
+const PER_TOPIC: [(&str, &str, TopicCounter); 3] = [
+    (
+        "linerate_events_produced_total",
+        "Records handed to the Kafka producer.",
+        |s, t| s.produced[t],
+    ),
+    (
+        "linerate_events_delivered_total",
+        "Records Kafka acknowledged.",
+        |s, t| s.delivered[t],
+    ),
+    (
+        "linerate_delivery_failures_total",
+        "Delivery reports that said failed (the record is sent again, not dropped).",
+        |s, t| s.delivery_failed[t],
+    ),
+];
+
+/// The families with one sample per shard: name, type, help, the snapshot's value.
+const PER_SHARD: [(&str, &str, &str, Getter); 33] = [
+    (
+        "linerate_nesting_too_deep_total",
+        "counter",
+        "Bodies (HTTP 400) and records (pipeline_error events) refused for JSON or XML nested deeper than 128 levels.",
+        |s| s.nesting_too_deep,
+    ),
+    (
+        "linerate_events_parsed_total",
+        "counter",
+        "Messages parsed into events.",
+        |s| s.parsed,
+    ),
+    (
+        "linerate_parse_errors_total",
+        "counter",
+        "Messages that could not be parsed (emitted as pipeline_error events).",
+        |s| s.parse_errors,
+    ),
+    (
+        "linerate_events_truncated_total",
+        "counter",
+        "Messages longer than message_bytes_max, truncated.",
+        |s| s.truncated,
+    ),
+    (
+        "linerate_tcp_connections_open",
+        "gauge",
+        "Open TCP connections.",
+        |s| s.tcp_connections_open,
+    ),
+    (
+        "linerate_tcp_connections_accepted_total",
+        "counter",
+        "TCP connections accepted.",
+        |s| s.tcp_connections_accepted,
+    ),
+    (
+        "linerate_tcp_connections_moved_total",
+        "counter",
+        "TCP connections this shard accepted and handed to the shard serving fewest (balancing).",
+        |s| s.tcp_connections_moved,
+    ),
+    (
+        "linerate_tcp_connections_rejected_total",
+        "counter",
+        "TCP connections closed at once because tcp_connections_max was reached.",
+        |s| s.tcp_connections_rejected,
+    ),
+    (
+        "linerate_tcp_connections_idle_closed_total",
+        "counter",
+        "TCP connections closed because they sent nothing for tcp_idle_timeout_secs.",
+        |s| s.tcp_connections_idle_closed,
+    ),
+    (
+        "linerate_tcp_framing_errors_total",
+        "counter",
+        "TCP connections closed because their stream could not be framed (octet count beyond the bound; a pipeline_error event each).",
+        |s| s.tcp_framing_errors,
+    ),
+    (
+        "linerate_backpressure_waits_total",
+        "counter",
+        "Times an event could not be handed to Kafka because the producer queue was full (it is resent).",
+        |s| s.backpressure_waits,
+    ),
+    (
+        "linerate_buffer_ring_bytes_used",
+        "gauge",
+        "Bytes of the ring holding events Kafka has not acknowledged.",
+        |s| s.ring_bytes_used,
+    ),
+    (
+        "linerate_buffer_ring_bytes_capacity",
+        "gauge",
+        "Data capacity of the ring (buffer.ring_bytes_max).",
+        |s| s.ring_bytes_capacity,
+    ),
+    (
+        "linerate_buffer_in_flight_events",
+        "gauge",
+        "Events handed to the producer and not yet acknowledged.",
+        |s| s.in_flight_events,
+    ),
+    (
+        "linerate_buffer_replayed_events_total",
+        "counter",
+        "Events an earlier run received and Kafka had not acknowledged, sent again at start (possible duplicates).",
+        |s| s.replayed,
+    ),
+    (
+        "linerate_buffer_resent_events_total",
+        "counter",
+        "Events sent again after a failed delivery or a full producer queue (possible duplicates).",
+        |s| s.resent,
+    ),
+    (
+        "linerate_buffer_corrupt_records_skipped_total",
+        "counter",
+        "Damaged buffered events (ring frames or spill blocks failing their crc) skipped.",
+        |s| s.corrupt_skipped,
+    ),
+    (
+        "linerate_buffer_spill_bytes",
+        "gauge",
+        "Bytes of spill segments on disk (compressed).",
+        |s| s.spill_bytes,
+    ),
+    (
+        "linerate_buffer_spill_segments",
+        "gauge",
+        "Spill segment files on disk.",
+        |s| s.spill_segments,
+    ),
+    (
+        "linerate_buffer_spilled_events_total",
+        "counter",
+        "Events moved from the ring to spill segments.",
+        |s| s.spilled_events,
+    ),
+    (
+        "linerate_buffer_spill_write_errors_total",
+        "counter",
+        "Spill block writes that failed (disk full, I/O error); their events stayed in the ring.",
+        |s| s.spill_write_errors,
+    ),
+    (
+        "linerate_buffer_spill_blocked",
+        "gauge",
+        "1 while the spill cannot take more (spill_bytes_max reached or writes failing): the ring fills and inputs back off.",
+        |s| s.spill_blocked,
+    ),
+    (
+        "linerate_buffer_sync_errors_total",
+        "counter",
+        "Failed msyncs of the ring.",
+        |s| s.sync_errors,
+    ),
+    (
+        "linerate_enrich_matches_total",
+        "counter",
+        "Events an enrichment table row matched (sent to the enriched topic with labels).",
+        |s| s.enriched_matches,
+    ),
+    (
+        "linerate_kafka_in_flight",
+        "gauge",
+        "Records queued in the producer and not yet acknowledged.",
+        |s| s.kafka_in_flight,
+    ),
+    (
+        "linerate_evtx_files_watched",
+        "gauge",
+        "EVTX files in the directories of the shard's EVTX inputs.",
+        |s| s.evtx_files_watched,
+    ),
+    (
+        "linerate_evtx_records_read_total",
+        "counter",
+        "New EVTX records read by the shard's EVTX inputs (appended or filtered out).",
+        |s| s.evtx_records_read,
+    ),
+    (
+        "linerate_evtx_corrupt_chunks_total",
+        "counter",
+        "EVTX chunks the evtx crate cannot read, skipped (their records are lost).",
+        |s| s.evtx_corrupt_chunks,
+    ),
+    (
+        "linerate_evtx_corrupt_records_total",
+        "counter",
+        "EVTX records the evtx crate cannot read, skipped.",
+        |s| s.evtx_corrupt_records,
+    ),
+    (
+        "linerate_http_requests_total",
+        "counter",
+        "Requests the HTTP input answered.",
+        |s| s.http_requests,
+    ),
+    (
+        "linerate_http_records_accepted_total",
+        "counter",
+        "Records of the HTTP input's accepted requests (appended or filtered out).",
+        |s| s.http_records_accepted,
+    ),
+    (
+        "linerate_events_filtered_total",
+        "counter",
+        "Records an input's Windows filter dropped (not buffered, not sent).",
+        |s| s.filtered,
+    ),
+    (
+        "linerate_tls_handshakes_total",
+        "counter",
+        "TLS handshakes of the syslog TLS listener completed (connections then served).",
+        |s| s.tls_handshakes,
+    ),
+];
+
 /// Render every metric of `state` and the inputs' states as Prometheus text (passes
 /// `promtool check metrics`).
 pub fn render(state: &State, inputs: &Inputs) -> String {
     let mut out = String::with_capacity(8192);
-    let now = Instant::now();
     let snaps: Vec<&ShardSnapshot> = state.shards.iter().flatten().map(|(_, s)| s).collect();
-
-    family(
-        &mut out,
-        "linerate_events_received_total",
-        "counter",
-        "Messages received, by shard and transport.",
-    );
-    for s in &snaps {
-        for (t, name) in TRANSPORT_NAMES.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "linerate_events_received_total{{shard=\"{}\",transport=\"{name}\"}} {}",
-                s.shard, s.received[t]
-            );
-        }
-    }
-    family(
-        &mut out,
-        "linerate_received_bytes_total",
-        "counter",
-        "Bytes of messages received, by shard and transport.",
-    );
-    for s in &snaps {
-        for (t, name) in TRANSPORT_NAMES.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "linerate_received_bytes_total{{shard=\"{}\",transport=\"{name}\"}} {}",
-                s.shard, s.received_bytes[t]
-            );
-        }
-    }
-    let per_shard: [(&str, &str, &str, Getter); 33] = [
-        (
-            "linerate_nesting_too_deep_total",
-            "counter",
-            "Bodies (HTTP 400) and records (pipeline_error events) refused for JSON or XML nested deeper than 128 levels.",
-            |s| s.nesting_too_deep,
-        ),
-        (
-            "linerate_events_parsed_total",
-            "counter",
-            "Messages parsed into events.",
-            |s| s.parsed,
-        ),
-        (
-            "linerate_parse_errors_total",
-            "counter",
-            "Messages that could not be parsed (emitted as pipeline_error events).",
-            |s| s.parse_errors,
-        ),
-        (
-            "linerate_events_truncated_total",
-            "counter",
-            "Messages longer than message_bytes_max, truncated.",
-            |s| s.truncated,
-        ),
-        (
-            "linerate_tcp_connections_open",
-            "gauge",
-            "Open TCP connections.",
-            |s| s.tcp_connections_open,
-        ),
-        (
-            "linerate_tcp_connections_accepted_total",
-            "counter",
-            "TCP connections accepted.",
-            |s| s.tcp_connections_accepted,
-        ),
-        (
-            "linerate_tcp_connections_moved_total",
-            "counter",
-            "TCP connections this shard accepted and handed to the shard serving fewest (balancing).",
-            |s| s.tcp_connections_moved,
-        ),
-        (
-            "linerate_tcp_connections_rejected_total",
-            "counter",
-            "TCP connections closed at once because tcp_connections_max was reached.",
-            |s| s.tcp_connections_rejected,
-        ),
-        (
-            "linerate_tcp_connections_idle_closed_total",
-            "counter",
-            "TCP connections closed because they sent nothing for tcp_idle_timeout_secs.",
-            |s| s.tcp_connections_idle_closed,
-        ),
-        (
-            "linerate_tcp_framing_errors_total",
-            "counter",
-            "TCP connections closed because their stream could not be framed (octet count beyond the bound; a pipeline_error event each).",
-            |s| s.tcp_framing_errors,
-        ),
-        (
-            "linerate_backpressure_waits_total",
-            "counter",
-            "Times an event could not be handed to Kafka because the producer queue was full (it is resent).",
-            |s| s.backpressure_waits,
-        ),
-        (
-            "linerate_buffer_ring_bytes_used",
-            "gauge",
-            "Bytes of the ring holding events Kafka has not acknowledged.",
-            |s| s.ring_bytes_used,
-        ),
-        (
-            "linerate_buffer_ring_bytes_capacity",
-            "gauge",
-            "Data capacity of the ring (buffer.ring_bytes_max).",
-            |s| s.ring_bytes_capacity,
-        ),
-        (
-            "linerate_buffer_in_flight_events",
-            "gauge",
-            "Events handed to the producer and not yet acknowledged.",
-            |s| s.in_flight_events,
-        ),
-        (
-            "linerate_buffer_replayed_events_total",
-            "counter",
-            "Events an earlier run received and Kafka had not acknowledged, sent again at start (possible duplicates).",
-            |s| s.replayed,
-        ),
-        (
-            "linerate_buffer_resent_events_total",
-            "counter",
-            "Events sent again after a failed delivery or a full producer queue (possible duplicates).",
-            |s| s.resent,
-        ),
-        (
-            "linerate_buffer_corrupt_records_skipped_total",
-            "counter",
-            "Damaged buffered events (ring frames or spill blocks failing their crc) skipped.",
-            |s| s.corrupt_skipped,
-        ),
-        (
-            "linerate_buffer_spill_bytes",
-            "gauge",
-            "Bytes of spill segments on disk (compressed).",
-            |s| s.spill_bytes,
-        ),
-        (
-            "linerate_buffer_spill_segments",
-            "gauge",
-            "Spill segment files on disk.",
-            |s| s.spill_segments,
-        ),
-        (
-            "linerate_buffer_spilled_events_total",
-            "counter",
-            "Events moved from the ring to spill segments.",
-            |s| s.spilled_events,
-        ),
-        (
-            "linerate_buffer_spill_write_errors_total",
-            "counter",
-            "Spill block writes that failed (disk full, I/O error); their events stayed in the ring.",
-            |s| s.spill_write_errors,
-        ),
-        (
-            "linerate_buffer_spill_blocked",
-            "gauge",
-            "1 while the spill cannot take more (spill_bytes_max reached or writes failing): the ring fills and inputs back off.",
-            |s| s.spill_blocked,
-        ),
-        (
-            "linerate_buffer_sync_errors_total",
-            "counter",
-            "Failed msyncs of the ring.",
-            |s| s.sync_errors,
-        ),
-        (
-            "linerate_enrich_matches_total",
-            "counter",
-            "Events an enrichment table row matched (sent to the enriched topic with labels).",
-            |s| s.enriched_matches,
-        ),
-        (
-            "linerate_kafka_in_flight",
-            "gauge",
-            "Records queued in the producer and not yet acknowledged.",
-            |s| s.kafka_in_flight,
-        ),
-        (
-            "linerate_evtx_files_watched",
-            "gauge",
-            "EVTX files in the directories of the shard's EVTX inputs.",
-            |s| s.evtx_files_watched,
-        ),
-        (
-            "linerate_evtx_records_read_total",
-            "counter",
-            "New EVTX records read by the shard's EVTX inputs (appended or filtered out).",
-            |s| s.evtx_records_read,
-        ),
-        (
-            "linerate_evtx_corrupt_chunks_total",
-            "counter",
-            "EVTX chunks the evtx crate cannot read, skipped (their records are lost).",
-            |s| s.evtx_corrupt_chunks,
-        ),
-        (
-            "linerate_evtx_corrupt_records_total",
-            "counter",
-            "EVTX records the evtx crate cannot read, skipped.",
-            |s| s.evtx_corrupt_records,
-        ),
-        (
-            "linerate_http_requests_total",
-            "counter",
-            "Requests the HTTP input answered.",
-            |s| s.http_requests,
-        ),
-        (
-            "linerate_http_records_accepted_total",
-            "counter",
-            "Records of the HTTP input's accepted requests (appended or filtered out).",
-            |s| s.http_records_accepted,
-        ),
-        (
-            "linerate_events_filtered_total",
-            "counter",
-            "Records an input's Windows filter dropped (not buffered, not sent).",
-            |s| s.filtered,
-        ),
-        (
-            "linerate_tls_handshakes_total",
-            "counter",
-            "TLS handshakes of the syslog TLS listener completed (connections then served).",
-            |s| s.tls_handshakes,
-        ),
-    ];
-    for (name, kind, help, get) in per_shard {
+    labelled(&mut out, &snaps, &RECEIVED);
+    labelled(&mut out, &snaps, &RECEIVED_BYTES);
+    for (name, kind, help, get) in PER_SHARD {
         family(&mut out, name, kind, help);
         for s in &snaps {
             let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.shard, get(s));
         }
     }
-    family(
-        &mut out,
-        "linerate_http_requests_rejected_total",
-        "counter",
-        "HTTP input requests or connections refused, by reason (nothing of them accepted; paused and full-ring 503s included).",
-    );
-    for s in &snaps {
-        for (r, reason) in REJECT_NAMES.iter().enumerate() {
+    labelled(&mut out, &snaps, &HTTP_REJECTED);
+    labelled(&mut out, &snaps, &TLS_FAILURES);
+    tls_reloads(&mut out);
+    labelled(&mut out, &snaps, &DEAD_LETTERED);
+    backpressure_seconds(&mut out, &snaps);
+    per_topic(&mut out, state, &snaps);
+    latency(&mut out, state);
+    labelled(&mut out, &snaps, &DROPPED);
+    process_state(&mut out, state, inputs);
+    out
+}
+
+/// One [`Labelled`] family: a sample per shard and label value.
+fn labelled(out: &mut String, snaps: &[&ShardSnapshot], f: &Labelled) {
+    family(out, f.name, "counter", f.help);
+    for s in snaps {
+        for (i, value) in f.values.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "linerate_http_requests_rejected_total{{shard=\"{}\",reason=\"{reason}\"}} {}",
-                s.shard, s.http_rejected[r]
+                "{}{{shard=\"{}\",{}=\"{value}\"}} {}",
+                f.name,
+                s.shard,
+                f.label,
+                (f.get)(s, i)
             );
         }
     }
+}
+
+/// `linerate_tls_certificate_reloads_total`, by result (process-wide counts).
+fn tls_reloads(out: &mut String) {
     family(
-        &mut out,
-        "linerate_tls_handshake_failures_total",
-        "counter",
-        "Connections the syslog TLS listener refused before or during the handshake, by reason.",
-    );
-    for s in &snaps {
-        for (i, reason) in TLS_FAILURE_NAMES.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "linerate_tls_handshake_failures_total{{shard=\"{}\",reason=\"{reason}\"}} {}",
-                s.shard, s.tls_handshake_failures[i]
-            );
-        }
-    }
-    family(
-        &mut out,
+        out,
         "linerate_tls_certificate_reloads_total",
         "counter",
         "Reloads of the syslog TLS certificate (SIGHUP or changed files), by result: loaded (new connections use it) or refused (the previous one stays).",
@@ -306,28 +356,17 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
         out,
         "linerate_tls_certificate_reloads_total{{result=\"refused\"}} {refused}"
     );
+}
+
+/// `linerate_backpressure_wait_seconds_total`, per shard.
+fn backpressure_seconds(out: &mut String, snaps: &[&ShardSnapshot]) {
     family(
-        &mut out,
-        "linerate_events_dead_lettered_total",
-        "counter",
-        "Records Kafka rejected for good (too large, invalid topic...), by where they went: the dead-letter topic or the dead-letter file.",
-    );
-    for s in &snaps {
-        for (i, dest) in ["topic", "file"].iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "linerate_events_dead_lettered_total{{shard=\"{}\",destination=\"{dest}\"}} {}",
-                s.shard, s.dead_lettered[i]
-            );
-        }
-    }
-    family(
-        &mut out,
+        out,
         "linerate_backpressure_wait_seconds_total",
         "counter",
         "Time TCP inputs waited for ring space, seconds (the sockets were not read meanwhile).",
     );
-    for s in &snaps {
+    for s in snaps {
         let _ = writeln!(
             out,
             "linerate_backpressure_wait_seconds_total{{shard=\"{}\"}} {}",
@@ -335,26 +374,13 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             s.backpressure_micros as f64 / 1e6
         );
     }
-    let per_topic: [(&str, &str, TopicCounter); 3] = [
-        (
-            "linerate_events_produced_total",
-            "Records handed to the Kafka producer.",
-            |s, t| s.produced[t],
-        ),
-        (
-            "linerate_events_delivered_total",
-            "Records Kafka acknowledged.",
-            |s, t| s.delivered[t],
-        ),
-        (
-            "linerate_delivery_failures_total",
-            "Delivery reports that said failed (the record is sent again, not dropped).",
-            |s, t| s.delivery_failed[t],
-        ),
-    ];
-    for (name, help, get) in per_topic {
-        family(&mut out, name, "counter", help);
-        for s in &snaps {
+}
+
+/// The [`PER_TOPIC`] families, for the topics that are on.
+fn per_topic(out: &mut String, state: &State, snaps: &[&ShardSnapshot]) {
+    for (name, help, get) in PER_TOPIC {
+        family(out, name, "counter", help);
+        for s in snaps {
             for (t, topic) in state.topic_names.iter().enumerate() {
                 if !topic.is_empty() {
                     let _ = writeln!(
@@ -367,24 +393,13 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             }
         }
     }
-    latency(&mut out, state);
+}
+
+/// The process-wide gauges: shards up, Kafka reachable, inputs paused.
+fn process_state(out: &mut String, state: &State, inputs: &Inputs) {
+    let now = Instant::now();
     family(
-        &mut out,
-        "linerate_events_dropped_total",
-        "counter",
-        "Events lost, by reason.",
-    );
-    for s in &snaps {
-        for (r, reason) in DROP_REASON_NAMES.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "linerate_events_dropped_total{{shard=\"{}\",reason=\"{reason}\"}} {}",
-                s.shard, s.dropped[r]
-            );
-        }
-    }
-    family(
-        &mut out,
+        out,
         "linerate_shard_up",
         "gauge",
         "1 while the shard reports snapshots.",
@@ -397,7 +412,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
         );
     }
     family(
-        &mut out,
+        out,
         "linerate_kafka_reachable",
         "gauge",
         "1 when the last Kafka metadata request succeeded.",
@@ -408,7 +423,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
         u8::from(state.kafka_reachable)
     );
     family(
-        &mut out,
+        out,
         "linerate_input_paused",
         "gauge",
         "1 while the input is paused through the control API (TCP: not read; UDP: datagrams dropped as reason paused; EVTX: files not read; HTTP: requests answered 503).",
@@ -421,7 +436,6 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             u8::from(i.state() == InputState::Paused)
         );
     }
-    out
 }
 
 /// Append `linerate_control_http_requests_rejected_total`: the control API's refusals,

@@ -78,7 +78,7 @@ pub enum RecordKind {
     /// One GCP `LogEntry` (JSON object).
     Gcp = 4,
     /// What was read of a TCP syslog frame whose octet count was beyond the bound
-    /// ([`crate::ingest::framing::Step::Error`]); always normalized as a `pipeline_error`.
+    /// (the TCP framer's `Step::Error`); always normalized as a `pipeline_error`.
     FramingError = 5,
 }
 

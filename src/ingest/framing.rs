@@ -13,6 +13,8 @@
 //! connection into one skipped truncation): [`Step::Error`], after which the connection is
 //! closed.
 
+use crate::config::OCTET_COUNT_FACTOR_MAX;
+
 /// Framing of one connection, settled by its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -45,11 +47,6 @@ pub enum Step<'a> {
 
 /// Longest MSG-LEN accepted: 10 digits covers any `u32`.
 const OCTET_LEN_DIGITS_MAX: usize = 10;
-
-/// An octet count above this many times `message_bytes_max` is a framing error, not an
-/// over-long message: no sender means a message that long, and skipping it would take the
-/// rest of the connection (16 × the default 64 KiB = 1 MiB).
-pub const OCTET_COUNT_FACTOR_MAX: usize = 16;
 
 /// Per-connection framing state.
 #[derive(Debug)]

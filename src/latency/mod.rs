@@ -69,7 +69,7 @@ impl IntervalHistogram {
 }
 
 /// A shard's receive→ack latency histogram (single-threaded, like the rest of
-/// [`crate::shard::stats::ShardStats`]).
+/// [`crate::stats::ShardStats`]).
 #[derive(Debug)]
 pub struct Recorder {
     histogram: RefCell<Histogram<u64>>,

@@ -118,7 +118,7 @@ pub fn framing_error_to_ecs(read: &[u8], meta: &ReceiveMeta, out: &mut Vec<u8>) 
         &format_args!(
             "octet count {count} is beyond {}× message_bytes_max: the stream cannot be framed, \
              the connection was closed",
-            crate::ingest::framing::OCTET_COUNT_FACTOR_MAX
+            crate::config::OCTET_COUNT_FACTOR_MAX
         ),
         "syslog",
         meta,
