@@ -118,6 +118,41 @@ pub struct Spill {
     cursor: Option<Cursor>,
 }
 
+/// What [`Spill::open`] has learned so far while scanning the segments in order.
+struct Scan {
+    rec: SpillRecovery,
+    /// The sequence number the next sound block should start at, if nothing was lost.
+    expect: Option<u64>,
+    /// A damaged header was skipped and no sound block has followed yet.
+    gap_open: bool,
+}
+
+/// Maps an I/O error on `path` to a [`SpillError`].
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SpillError {
+    let path = path.to_owned();
+    move |source| SpillError { path, source }
+}
+
+/// The segment files (`ID.seg`) in `dir`, by id; creates `dir` when missing.
+fn segment_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SpillError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let p = e.path();
+            let id = p
+                .extension()
+                .filter(|x| *x == "seg")
+                .and(p.file_stem())
+                .and_then(|s| s.to_str()?.parse::<u64>().ok())?;
+            Some((id, p))
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 impl Spill {
     /// Open the spill directory, check every block, drop segments that are wholly
     /// acknowledged (`acked_seq`: every event below it is in Kafka) and index the rest.
@@ -129,27 +164,9 @@ impl Spill {
         acked_seq: u64,
         ring_next_seq: u64,
     ) -> Result<(Spill, SpillRecovery), SpillError> {
-        let err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| SpillError { path, source }
-        };
-        std::fs::create_dir_all(&cfg.dir).map_err(err(&cfg.dir))?;
-        let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(&cfg.dir)
-            .map_err(err(&cfg.dir))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let p = e.path();
-                let id = p
-                    .extension()
-                    .filter(|x| *x == "seg")
-                    .and(p.file_stem())
-                    .and_then(|s| s.to_str()?.parse::<u64>().ok())?;
-                Some((id, p))
-            })
-            .collect();
-        names.sort();
+        let names = segment_files(&cfg.dir)?;
         let mut spill = Spill {
-            decompressor: zstd::bulk::Decompressor::new().map_err(err(&cfg.dir))?,
+            decompressor: zstd::bulk::Decompressor::new().map_err(io_err(&cfg.dir))?,
             cfg,
             segments: VecDeque::new(),
             blocks: VecDeque::new(),
@@ -163,71 +180,19 @@ impl Spill {
             raw: Vec::new(),
             cursor: None,
         };
-        let mut rec = SpillRecovery::default();
-        // The sequence number the next sound block should start at, if nothing was lost.
-        let mut expect: Option<u64> = None;
-        let mut gap_open = false;
+        let mut scan = Scan {
+            rec: SpillRecovery::default(),
+            expect: None,
+            gap_open: false,
+        };
         for (id, path) in names {
-            let file = File::open(&path).map_err(err(&path))?;
-            let len = file.metadata().map_err(err(&path))?.len();
-            let mut offset = 0u64;
-            let mut last_seq = None;
-            let mut head = [0u8; BLOCK_HEADER_BYTES];
-            while offset + BLOCK_HEADER_BYTES as u64 <= len {
-                let hdr = file
-                    .read_exact_at(&mut head, offset)
-                    .ok()
-                    .and_then(|_| BlockHeader::parse(&head))
-                    .filter(|h| offset + h.disk_bytes() <= len);
-                let Some(hdr) = hdr else {
-                    gap_open = true;
-                    offset += BLOCK_ALIGN_BYTES as u64;
-                    continue;
-                };
-                if gap_open {
-                    if let Some(e) = expect {
-                        let lost = hdr.first_seq.saturating_sub(e);
-                        rec.lost_events += lost;
-                        tracing::error!(segment = %path.display(), offset, lost, "spill: damaged block header; its events are lost");
-                    }
-                    gap_open = false;
-                }
-                expect = Some(hdr.last_seq + 1);
-                let z = read_payload(&file, offset, &hdr, &mut spill.zbuf).unwrap_or(&[]);
-                if z.len() != hdr.zlen as usize || crc32fast::hash(z) != hdr.payload_crc {
-                    rec.damaged_blocks += 1;
-                }
-                if hdr.last_seq >= acked_seq {
-                    rec.pending_events += hdr.last_seq + 1 - hdr.first_seq.max(acked_seq);
-                }
-                spill.blocks.push_back(BlockRef {
-                    seg: id,
-                    offset,
-                    hdr,
-                    counted: false,
-                });
-                last_seq = Some(hdr.last_seq);
-                offset += hdr.disk_bytes();
-            }
-            let Some(last_seq) = last_seq else {
-                // Nothing sound in it: an empty or torn new segment.
-                let _ = std::fs::remove_file(&path);
-                continue;
-            };
-            rec.segments += 1;
-            spill.disk_bytes += len;
-            spill.segments.push_back(Segment {
-                id,
-                path,
-                file,
-                disk_bytes: len,
-                last_seq,
-            });
+            spill.scan_segment(id, path, &mut scan)?;
         }
-        if gap_open {
+        let mut rec = scan.rec;
+        if scan.gap_open {
             // A damaged tail: events between the last sound block and the ring were lost;
             // a torn last write reaching past the ring's oldest event lost nothing.
-            if let Some(e) = expect {
+            if let Some(e) = scan.expect {
                 let lost = ring_next_seq.saturating_sub(e);
                 rec.lost_events += lost;
                 if lost > 0 {
@@ -239,6 +204,68 @@ impl Spill {
         spill.replay_last_seq = spill.blocks.back().map(|b| b.hdr.last_seq);
         spill.ack(acked_seq);
         Ok((spill, rec))
+    }
+
+    /// Index the sound blocks of segment `id` at `path` (a damaged header resynchronises on
+    /// the next aligned one, counting the events between as lost); a segment with no sound
+    /// block is deleted.
+    fn scan_segment(&mut self, id: u64, path: PathBuf, scan: &mut Scan) -> Result<(), SpillError> {
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        let mut offset = 0u64;
+        let mut last_seq = None;
+        let mut head = [0u8; BLOCK_HEADER_BYTES];
+        while offset + BLOCK_HEADER_BYTES as u64 <= len {
+            let hdr = file
+                .read_exact_at(&mut head, offset)
+                .ok()
+                .and_then(|_| BlockHeader::parse(&head))
+                .filter(|h| offset + h.disk_bytes() <= len);
+            let Some(hdr) = hdr else {
+                scan.gap_open = true;
+                offset += BLOCK_ALIGN_BYTES as u64;
+                continue;
+            };
+            if scan.gap_open {
+                if let Some(e) = scan.expect {
+                    let lost = hdr.first_seq.saturating_sub(e);
+                    scan.rec.lost_events += lost;
+                    tracing::error!(segment = %path.display(), offset, lost, "spill: damaged block header; its events are lost");
+                }
+                scan.gap_open = false;
+            }
+            scan.expect = Some(hdr.last_seq + 1);
+            let z = read_payload(&file, offset, &hdr, &mut self.zbuf).unwrap_or(&[]);
+            if z.len() != hdr.zlen as usize || crc32fast::hash(z) != hdr.payload_crc {
+                scan.rec.damaged_blocks += 1;
+            }
+            if hdr.last_seq >= self.acked_seq {
+                scan.rec.pending_events += hdr.last_seq + 1 - hdr.first_seq.max(self.acked_seq);
+            }
+            self.blocks.push_back(BlockRef {
+                seg: id,
+                offset,
+                hdr,
+                counted: false,
+            });
+            last_seq = Some(hdr.last_seq);
+            offset += hdr.disk_bytes();
+        }
+        let Some(last_seq) = last_seq else {
+            // Nothing sound in it: an empty or torn new segment.
+            let _ = std::fs::remove_file(&path);
+            return Ok(());
+        };
+        scan.rec.segments += 1;
+        self.disk_bytes += len;
+        self.segments.push_back(Segment {
+            id,
+            path,
+            file,
+            disk_bytes: len,
+            last_seq,
+        });
+        Ok(())
     }
 
     /// Everything spilled below `seq` is acknowledged: delete segments wholly below it.

@@ -221,6 +221,14 @@ async fn step_file<P: Intake + 'static>(
     step
 }
 
+/// One file being read at one poll: what every chunk of it needs.
+struct FileRead<'a> {
+    input: &'a EvtxInput,
+    file: &'a File,
+    stat: &'a FileStat,
+    path: &'a Path,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn read_new_records<P: Intake + 'static>(
     p: &P,
@@ -235,12 +243,6 @@ async fn read_new_records<P: Intake + 'static>(
     if pos.is_unchanged(stat) && run.pending.is_none() {
         return Ok(Step::Done);
     }
-    let read_to_end = |pos: &mut FilePosition, run: &mut FileRun| {
-        pos.len = stat.len;
-        pos.mtime_ns = stat.mtime_ns;
-        run.pending = None;
-        Step::Done
-    };
     if !evtx_file::is_evtx(file)? {
         // Not (yet) an EVTX file (a copy just begun): looked at again at the next poll.
         tracing::debug!(file = %path.display(), "evtx: no EVTX file header (yet)");
@@ -261,6 +263,36 @@ async fn read_new_records<P: Intake + 'static>(
             corrupt_chunk(p, run, path, index as u64, "bad chunk magic");
         }
     }
+    let (work, newest) = chunks_to_read(&heads, pos, path);
+    let f = FileRead {
+        input,
+        file,
+        stat,
+        path,
+    };
+    let mut appended = 0usize;
+    for (index, head_last_id) in work {
+        let tail = Some(index) == newest;
+        if let Some(step) = read_chunk(p, &f, run, pos, index, tail, &mut appended).await? {
+            return Ok(step);
+        }
+        // Every record of the chunk was appended, filtered out or counted as unreadable.
+        pos.last_record_id = pos.last_record_id.max(head_last_id);
+    }
+    pos.len = stat.len;
+    pos.mtime_ns = stat.mtime_ns;
+    run.pending = None;
+    Ok(Step::Done)
+}
+
+/// The chunks holding records after `pos` (index and last record id, oldest first) and the
+/// index of the newest chunk. Record ids lower than the saved position (a cleared log)
+/// start the file over.
+fn chunks_to_read(
+    heads: &[ChunkHead],
+    pos: &mut FilePosition,
+    path: &Path,
+) -> (Vec<(u64, u64)>, Option<u64>) {
     let records = || {
         heads.iter().enumerate().filter_map(|(i, h)| match h {
             ChunkHead::Records { first_id, last_id } => Some((*first_id, i as u64, *last_id)),
@@ -277,89 +309,109 @@ async fn read_new_records<P: Intake + 'static>(
         .filter(|&(_, _, last)| last > pos.last_record_id)
         .collect();
     work.sort_unstable();
-    let settings = evtx_file::parser_settings();
-    let mut appended = 0usize;
-    for (_, index, head_last_id) in work {
-        let mut data = match evtx_file::chunk_data(evtx_file::read_chunk(file, index)?) {
-            Ok(d) => d,
-            Err(e) => {
-                corrupt_chunk(p, run, path, index, &e);
-                continue;
-            }
-        };
-        let mut chunk = match data.parse(settings.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                corrupt_chunk(p, run, path, index, &crate::import::evtx::error_chain(&e));
-                continue;
-            }
-        };
-        let tail = Some(index) == newest;
-        // An error in the newest chunk, not yet known to be more than a record being written.
-        let mut deferred: Option<String> = None;
-        let meta = ReceiveMeta {
-            received_unix_micros: unix_micros_now(),
-            peer: None,
-        };
-        for item in chunk.iter() {
-            if p.stopping() {
-                return Ok(Step::More);
-            }
-            let record = match item {
-                Ok(r) => r,
-                Err(e) => {
-                    record_error(p, path, tail, &mut deferred, pos.last_record_id, &e);
-                    continue;
-                }
-            };
-            let id = record.event_record_id;
-            if id <= pos.last_record_id {
-                continue;
-            }
-            let xml = match record.into_xml() {
-                Ok(x) => x.data,
-                Err(e) => {
-                    record_error(p, path, tail, &mut deferred, pos.last_record_id, &e);
-                    continue;
-                }
-            };
-            if let Some(earlier) = deferred.take() {
-                corrupt_record(p, path, &earlier);
-            }
-            add(&p.stats().evtx_records_read, 1);
-            if input.filter.keep(xml.as_bytes()) {
-                let raw = xml.as_bytes();
-                let truncated = raw.len() > p.message_bytes_max();
-                let raw = &raw[..raw.len().min(p.message_bytes_max())];
-                let appended = p
-                    .ingest(raw, truncated, &meta, Transport::Evtx, RecordKind::Windows)
-                    .await;
-                if !appended {
-                    // Shutting down with a full ring: read again at the next start.
-                    return Ok(Step::More);
-                }
-            } else {
-                add(&p.stats().filtered, 1);
-            }
-            pos.last_record_id = id;
-            appended += 1;
-            if appended >= input.records_per_step_max {
-                return Ok(Step::More);
-            }
-            glommio::yield_if_needed().await;
+    let work = work
+        .into_iter()
+        .map(|(_, index, last)| (index, last))
+        .collect();
+    (work, newest)
+}
+
+/// Append the records of chunk `index` after `pos` (the filter applied). `Some(step)`: stop
+/// here for this poll (shutdown, the per-step bound, or an error in the newest chunk to look
+/// at again); `None`: the chunk is done.
+async fn read_chunk<P: Intake + 'static>(
+    p: &P,
+    f: &FileRead<'_>,
+    run: &mut FileRun,
+    pos: &mut FilePosition,
+    index: u64,
+    tail: bool,
+    appended: &mut usize,
+) -> io::Result<Option<Step>> {
+    let mut data = match evtx_file::chunk_data(evtx_file::read_chunk(f.file, index)?) {
+        Ok(d) => d,
+        Err(e) => {
+            corrupt_chunk(p, run, f.path, index, &e);
+            return Ok(None);
         }
-        if let Some(error) = deferred {
-            if run.pending != Some(*stat) {
-                // Retried at the next poll; skipped only if the file has not changed by then.
-                run.pending = Some(*stat);
-                return Ok(Step::Waiting);
-            }
-            corrupt_record(p, path, &error);
+    };
+    let mut chunk = match data.parse(evtx_file::parser_settings()) {
+        Ok(c) => c,
+        Err(e) => {
+            corrupt_chunk(p, run, f.path, index, &crate::import::evtx::error_chain(&e));
+            return Ok(None);
         }
-        // Every record of the chunk was appended, filtered out or counted as unreadable.
-        pos.last_record_id = pos.last_record_id.max(head_last_id);
+    };
+    // An error in the newest chunk, not yet known to be more than a record being written.
+    let mut deferred: Option<String> = None;
+    let meta = ReceiveMeta {
+        received_unix_micros: unix_micros_now(),
+        peer: None,
+    };
+    for item in chunk.iter() {
+        if p.stopping() {
+            return Ok(Some(Step::More));
+        }
+        let record = match item {
+            Ok(r) => r,
+            Err(e) => {
+                record_error(p, f.path, tail, &mut deferred, pos.last_record_id, &e);
+                continue;
+            }
+        };
+        let id = record.event_record_id;
+        if id <= pos.last_record_id {
+            continue;
+        }
+        let xml = match record.into_xml() {
+            Ok(x) => x.data,
+            Err(e) => {
+                record_error(p, f.path, tail, &mut deferred, pos.last_record_id, &e);
+                continue;
+            }
+        };
+        if let Some(earlier) = deferred.take() {
+            corrupt_record(p, f.path, &earlier);
+        }
+        if !append_record(p, f.input, xml.as_bytes(), &meta).await {
+            // Shutting down with a full ring: read again at the next start.
+            return Ok(Some(Step::More));
+        }
+        pos.last_record_id = id;
+        *appended += 1;
+        if *appended >= f.input.records_per_step_max {
+            return Ok(Some(Step::More));
+        }
+        glommio::yield_if_needed().await;
     }
-    Ok(read_to_end(pos, run))
+    if let Some(error) = deferred {
+        if run.pending != Some(*f.stat) {
+            // Retried at the next poll; skipped only if the file has not changed by then.
+            run.pending = Some(*f.stat);
+            return Ok(Some(Step::Waiting));
+        }
+        corrupt_record(p, f.path, &error);
+    }
+    Ok(None)
+}
+
+/// Count one record read and, if the input's filter keeps it, append its XML (truncated to
+/// `message_bytes_max`). False: the ring stayed full through shutdown.
+async fn append_record<P: Intake + 'static>(
+    p: &P,
+    input: &EvtxInput,
+    xml: &[u8],
+    meta: &ReceiveMeta,
+) -> bool {
+    add(&p.stats().evtx_records_read, 1);
+    if !input.filter.keep(xml) {
+        add(&p.stats().filtered, 1);
+        return true;
+    }
+    let truncated = xml.len() > p.message_bytes_max();
+    let raw = &xml[..xml.len().min(p.message_bytes_max())];
+    p.ingest(raw, truncated, meta, Transport::Evtx, RecordKind::Windows)
+        .await
 }
 
 fn corrupt_chunk<P: Intake + 'static>(

@@ -358,14 +358,12 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
         .map(replay::Lines::read)
         .transpose()?
         .map(Arc::new);
-    let count = match (&lines, args.count, args.duration) {
-        (_, Some(c), _) => Some(c),
-        (_, None, Some(_)) => None,
-        (Some(l), None, None) => Some(l.len() as u64),
-        (None, None, None) => bail!("give --count N or --duration SECS"),
-    };
+    let count = message_count(args, lines.as_deref())?;
     if args.tls_ca.is_some() && args.transport != Transport::Tcp {
         bail!("--tls-ca needs --transport tcp");
+    }
+    if args.targets.is_empty() {
+        bail!("give at least one --target");
     }
     let run = run_id();
     let source = match lines {
@@ -374,33 +372,7 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
     };
     let send_lag = Arc::new(Series::default());
     let to_kafka = Arc::new(Series::default());
-    let verifier = if args.verify {
-        let brokers = args
-            .brokers
-            .as_deref()
-            .context("--verify needs --brokers")?;
-        Some(verify::Verifier::start(
-            brokers,
-            &args.topic,
-            run,
-            to_kafka.clone(),
-        )?)
-    } else {
-        None
-    };
-    let log = args
-        .hlog_dir
-        .as_deref()
-        .map(|dir| {
-            HlogWriter::new(
-                dir,
-                "loadgen",
-                "linerate loadgen: send-lag = due -> written to the socket; send-to-kafka = due -> consumed from Kafka",
-                u64::MAX,
-                usize::MAX,
-            )
-        })
-        .transpose()?;
+    let verifier = start_verifier(args, run, &to_kafka)?;
     let sent = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let watched = progress::Watched {
@@ -411,17 +383,117 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
             ("send-lag", send_lag.clone()),
             ("send-to-kafka", to_kafka.clone()),
         ],
-        log,
+        log: latency_log(args)?,
         verified: None,
     };
     let display = progress::Display::choose(args.progress);
     let monitor = std::thread::Builder::new()
         .name("progress".into())
         .spawn(move || progress::run(watched, display))?;
-
-    if args.targets.is_empty() {
-        bail!("give at least one --target");
+    let outcome = send_all(args, &source, count, &sent, &send_lag);
+    let verify_report = match verifier {
+        Some(v) if outcome.failure.is_none() => Some(v.finish(
+            &outcome.sent_by_thread,
+            Duration::from_secs_f64(args.verify_wait_secs.max(0.0)),
+            &to_kafka,
+        )?),
+        _ => None,
+    };
+    done.store(true, Ordering::Relaxed);
+    let log = monitor
+        .join()
+        .map_err(|_| anyhow::anyhow!("progress thread panicked"))?;
+    if let Some(e) = outcome.failure {
+        return Err(e);
     }
+    let lag = send_lag.total();
+    let sent_total: u64 = outcome.sent_by_thread.iter().sum();
+    let report = LoadgenReport {
+        sent: sent_total,
+        elapsed: outcome.elapsed,
+        bytes: outcome.bytes,
+        rate: sent_total as f64 / outcome.elapsed.as_secs_f64().max(1e-9),
+        run,
+        send_lag: (!lag.is_empty()).then(|| Percentiles::of(&lag)),
+        verify: verify_report,
+        hlog: log.as_ref().and_then(|l| l.path().map(|p| p.to_path_buf())),
+        by_target: by_target(&args.targets, &outcome.sent_by_thread),
+    };
+    print_report(args, &report)?;
+    if let Some(v) = &report.verify {
+        if v.lost > 0 {
+            bail!("verify: {} of {} sequence numbers lost", v.lost, v.expected);
+        }
+    }
+    Ok(report)
+}
+
+/// How many messages to send: `--count`, else none (until `--duration`), else every replayed
+/// line once.
+fn message_count(args: &LoadgenArgs, lines: Option<&replay::Lines>) -> Result<Option<u64>> {
+    Ok(match (lines, args.count, args.duration) {
+        (_, Some(c), _) => Some(c),
+        (_, None, Some(_)) => None,
+        (Some(l), None, None) => Some(l.len() as u64),
+        (None, None, None) => bail!("give --count N or --duration SECS"),
+    })
+}
+
+/// With `--verify`: a consumer of `--topic` on `--brokers` that checks run `run`'s
+/// sequence numbers arrive, recording send→Kafka latency into `to_kafka`.
+fn start_verifier(
+    args: &LoadgenArgs,
+    run: u64,
+    to_kafka: &Arc<Series>,
+) -> Result<Option<verify::Verifier>> {
+    if !args.verify {
+        return Ok(None);
+    }
+    let brokers = args
+        .brokers
+        .as_deref()
+        .context("--verify needs --brokers")?;
+    Ok(Some(verify::Verifier::start(
+        brokers,
+        &args.topic,
+        run,
+        to_kafka.clone(),
+    )?))
+}
+
+/// With `--hlog-dir`: the HDR histogram log the progress thread writes each interval to.
+fn latency_log(args: &LoadgenArgs) -> Result<Option<HlogWriter>> {
+    let Some(dir) = args.hlog_dir.as_deref() else {
+        return Ok(None);
+    };
+    Ok(Some(HlogWriter::new(
+        dir,
+        "loadgen",
+        "linerate loadgen: send-lag = due -> written to the socket; send-to-kafka = due -> consumed from Kafka",
+        u64::MAX,
+        usize::MAX,
+    )?))
+}
+
+/// What the sender threads did together.
+struct SendOutcome {
+    /// Messages each thread sent (thread order).
+    sent_by_thread: Vec<u64>,
+    bytes: u64,
+    elapsed: Duration,
+    /// The last thread's error, if one failed.
+    failure: Option<anyhow::Error>,
+}
+
+/// Run `--connections` sender threads (each its share of the rate, thread `i` to target
+/// `i % targets`) until they are done.
+fn send_all(
+    args: &LoadgenArgs,
+    source: &Source,
+    count: Option<u64>,
+    sent: &Arc<AtomicU64>,
+    send_lag: &Arc<Series>,
+) -> SendOutcome {
     let threads = args.connections.max(1) as u64;
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
@@ -445,87 +517,62 @@ pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport> {
             Transport::Udp => send_udp(&args, &plan),
         }));
     }
-    let (mut sent_total, mut bytes) = (0, 0);
-    let mut sent_by_thread = Vec::with_capacity(handles.len());
-    let mut failure = None;
+    let mut outcome = SendOutcome {
+        sent_by_thread: Vec::with_capacity(handles.len()),
+        bytes: 0,
+        elapsed: Duration::ZERO,
+        failure: None,
+    };
     for h in handles {
         match h.join() {
             Ok(Ok((s, b))) => {
-                sent_total += s;
-                bytes += b;
-                sent_by_thread.push(s);
+                outcome.bytes += b;
+                outcome.sent_by_thread.push(s);
             }
-            Ok(Err(e)) => failure = Some(e),
-            Err(_) => failure = Some(anyhow::anyhow!("sender thread panicked")),
+            Ok(Err(e)) => outcome.failure = Some(e),
+            Err(_) => outcome.failure = Some(anyhow::anyhow!("sender thread panicked")),
         }
     }
-    let elapsed = started.elapsed();
-    let verify_report = match verifier {
-        Some(v) if failure.is_none() => Some(v.finish(
-            &sent_by_thread,
-            Duration::from_secs_f64(args.verify_wait_secs.max(0.0)),
-            &to_kafka,
-        )?),
-        _ => None,
-    };
-    done.store(true, Ordering::Relaxed);
-    let log = monitor
-        .join()
-        .map_err(|_| anyhow::anyhow!("progress thread panicked"))?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    let lag = send_lag.total();
-    let report = LoadgenReport {
-        sent: sent_total,
-        elapsed,
-        bytes,
-        rate: sent_total as f64 / elapsed.as_secs_f64().max(1e-9),
-        run,
-        send_lag: (!lag.is_empty()).then(|| Percentiles::of(&lag)),
-        verify: verify_report,
-        hlog: log.as_ref().and_then(|l| l.path().map(|p| p.to_path_buf())),
-        by_target: by_target(&args.targets, &sent_by_thread),
-    };
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+/// Print the report: one JSON line with `--json`, else the summary lines.
+fn print_report(args: &LoadgenArgs, report: &LoadgenReport) -> Result<()> {
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!(
-            "sent={} rate={:.0} msg/s bytes={} elapsed={:.3}s",
-            sent_total,
-            report.rate,
-            bytes,
-            elapsed.as_secs_f64()
-        );
-        if let Some(p) = &report.send_lag {
-            println!("send lag (due -> written): {p}");
-        }
-        if let Some(v) = &report.verify {
-            println!(
-                "verify: expected={} consumed={} lost={} duplicates={} foreign={}{}",
-                v.expected,
-                v.consumed,
-                v.lost,
-                v.duplicates,
-                v.foreign,
-                if v.missing.is_empty() {
-                    String::new()
-                } else {
-                    format!(" first missing={:?}", v.missing)
-                }
-            );
-            println!("send -> kafka (due -> consumed): {}", v.latency);
-        }
-        if let Some(p) = &report.hlog {
-            println!("latency log: {}", p.display());
-        }
+        println!("{}", serde_json::to_string(report)?);
+        return Ok(());
+    }
+    println!(
+        "sent={} rate={:.0} msg/s bytes={} elapsed={:.3}s",
+        report.sent,
+        report.rate,
+        report.bytes,
+        report.elapsed.as_secs_f64()
+    );
+    if let Some(p) = &report.send_lag {
+        println!("send lag (due -> written): {p}");
     }
     if let Some(v) = &report.verify {
-        if v.lost > 0 {
-            bail!("verify: {} of {} sequence numbers lost", v.lost, v.expected);
-        }
+        println!(
+            "verify: expected={} consumed={} lost={} duplicates={} foreign={}{}",
+            v.expected,
+            v.consumed,
+            v.lost,
+            v.duplicates,
+            v.foreign,
+            if v.missing.is_empty() {
+                String::new()
+            } else {
+                format!(" first missing={:?}", v.missing)
+            }
+        );
+        println!("send -> kafka (due -> consumed): {}", v.latency);
     }
-    Ok(report)
+    if let Some(p) = &report.hlog {
+        println!("latency log: {}", p.display());
+    }
+    Ok(())
 }
 
 /// Each target's connections and messages: thread `i` sent `sent_by_thread[i]` to target

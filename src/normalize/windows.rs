@@ -869,47 +869,16 @@ fn from_crate_xml(xml: &str) -> Option<WinEvent<'_>> {
             }
             b'!' | b'?' => return None,
             _ => {
-                let mut name_end = i + 1;
-                while b.get(name_end).copied().is_some_and(is_plain_name_byte) {
-                    name_end += 1;
-                }
-                let after_name = *b.get(name_end)?;
-                // A `/` ends a name only as `/>` (quick-xml's name runs to white space).
-                if after_name == b'/' && b.get(name_end + 1) != Some(&b'>') {
-                    return None;
-                }
-                if name_end == i + 1
-                    || !(is_xml_space(after_name) || after_name == b'/' || after_name == b'>')
-                {
-                    return None;
-                }
-                // The usual first attribute, ` key="value"`, split off on the way.
-                let mut first_attr = None;
-                let mut rest = name_end;
-                if after_name == b' ' {
-                    let key = name_end + 1;
-                    let mut eq = key;
-                    while b.get(eq).copied().is_some_and(is_plain_name_byte) {
-                        eq += 1;
-                    }
-                    if eq > key && b.get(eq) == Some(&b'=') && b.get(eq + 1) == Some(&b'"') {
-                        let (quote, amp) = find_before(b, eq + 2, b'"', b'&')?;
-                        first_attr = Some((xml.get(key..eq)?, xml.get(eq + 2..quote)?, amp));
-                        rest = quote + 1;
-                    }
-                }
-                // Most tags end right there.
-                let close = match b.get(rest..rest + 2)? {
-                    [b'>', _] => rest,
-                    [b'/', b'>'] => rest + 1,
-                    _ => tag_close(b, rest)?,
-                };
-                let is_empty = b[close - 1] == b'/';
+                let StartTag {
+                    content,
+                    name_len,
+                    first_attr,
+                    is_empty,
+                    close,
+                } = crate_xml_start_tag(xml, i)?;
                 if is_empty && open.is_empty() {
                     return None;
                 }
-                let content = xml.get(i + 1..if is_empty { close - 1 } else { close })?;
-                let name_len = name_end - (i + 1);
                 let tag = Tag {
                     text: Cow::Borrowed(content),
                     name_len,
@@ -939,6 +908,70 @@ fn from_crate_xml(xml: &str) -> Option<WinEvent<'_>> {
         }
         i = lt;
     }
+}
+
+/// A start tag as [`from_crate_xml`] reads it.
+struct StartTag<'a> {
+    /// From the name to the closing `>` (or the `/` of `/>`).
+    content: &'a str,
+    name_len: usize,
+    /// The first attribute when it is the usual ` key="value"` (key, raw value, whether the
+    /// value holds an entity reference).
+    first_attr: Option<(&'a str, &'a str, bool)>,
+    /// `<name .../>`.
+    is_empty: bool,
+    /// Index of the tag's closing `>`.
+    close: usize,
+}
+
+/// The start tag whose `<` is at `i`, or `None` where [`from_crate_xml`] gives up (see
+/// there). Inlined: it is the inner loop of EVTX import.
+#[inline(always)]
+fn crate_xml_start_tag(xml: &str, i: usize) -> Option<StartTag<'_>> {
+    let b = xml.as_bytes();
+    let mut name_end = i + 1;
+    while b.get(name_end).copied().is_some_and(is_plain_name_byte) {
+        name_end += 1;
+    }
+    let after_name = *b.get(name_end)?;
+    // A `/` ends a name only as `/>` (quick-xml's name runs to white space).
+    if after_name == b'/' && b.get(name_end + 1) != Some(&b'>') {
+        return None;
+    }
+    if name_end == i + 1 || !(is_xml_space(after_name) || after_name == b'/' || after_name == b'>')
+    {
+        return None;
+    }
+    // The usual first attribute, ` key="value"`, split off on the way.
+    let mut first_attr = None;
+    let mut rest = name_end;
+    if after_name == b' ' {
+        let key = name_end + 1;
+        let mut eq = key;
+        while b.get(eq).copied().is_some_and(is_plain_name_byte) {
+            eq += 1;
+        }
+        if eq > key && b.get(eq) == Some(&b'=') && b.get(eq + 1) == Some(&b'"') {
+            let (quote, amp) = find_before(b, eq + 2, b'"', b'&')?;
+            first_attr = Some((xml.get(key..eq)?, xml.get(eq + 2..quote)?, amp));
+            rest = quote + 1;
+        }
+    }
+    // Most tags end right there.
+    let close = match b.get(rest..rest + 2)? {
+        [b'>', _] => rest,
+        [b'/', b'>'] => rest + 1,
+        _ => tag_close(b, rest)?,
+    };
+    let is_empty = b[close - 1] == b'/';
+    let content = xml.get(i + 1..if is_empty { close - 1 } else { close })?;
+    Some(StartTag {
+        content,
+        name_len: name_end - (i + 1),
+        first_attr,
+        is_empty,
+        close,
+    })
 }
 
 /// Take the text of the element that just ended (the last of `path`).
