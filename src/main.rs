@@ -210,17 +210,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    if cfg.kafka.unsafe_delivery {
-        for w in linerate::config::weakened_guarantees(&cfg.kafka.properties) {
-            tracing::warn!(
-                property = %w.key,
-                value = %w.value,
-                "UNSAFE DELIVERY: [kafka] unsafe_delivery = true lets [kafka.properties] weaken \
-                 the delivery guarantee: EVENTS MAY BE LOST OR DUPLICATED. {}",
-                w.reason
-            );
-        }
-    }
+    warn_unsafe_delivery(&cfg);
     let api_token = cfg
         .http
         .api_token()
@@ -228,6 +218,90 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     let cfg = Arc::new(cfg);
     let cores = cfg.shard_cores();
     let inputs = Arc::new(Inputs::from_config(&cfg, cores.len()));
+    raise_limits(&cfg);
+    // The producers' settings with the security keys resolved (the SASL password read from
+    // its file): used to build clients only, never logged (`cfg` is what the API shows).
+    let kafka_cfg = cfg
+        .kafka
+        .with_security()
+        .context("reading the Kafka security files")?;
+    let listen = Listen::parse(&cfg)?;
+    let embedded = start_embedded_kafka(&cfg)?;
+    let bootstrap = embedded
+        .as_ref()
+        .map(|k| k.bootstrap_servers())
+        .unwrap_or_else(|| cfg.kafka.brokers.clone());
+    let setups = shard_setups(&cfg, &cores, &listen, &inputs, &kafka_cfg, &bootstrap)?;
+    let interval = Duration::from_millis(cfg.stats.interval_ms);
+    let state = Arc::new(Mutex::new(State::new(
+        cores.len(),
+        topic_names(&cfg),
+        interval,
+    )));
+    start_control_api(&cfg, &state, &inputs, api_token, &cores)?;
+    aggregator::spawn_kafka_probe(
+        state.clone(),
+        linerate::sink::kafka::probe_config(&kafka_cfg, &bootstrap),
+        interval,
+    );
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let (stats_tx, stats_rx) = std::sync::mpsc::sync_channel(cores.len() * 8);
+    let agg_stop = Arc::new(AtomicBool::new(false));
+    let aggregator = start_aggregator(&cfg, &state, stats_rx, &agg_stop, cores.len())?;
+    let mut handles = Vec::with_capacity(cores.len());
+    for setup in setups {
+        let shard = setup.shard;
+        handles.push(
+            shard::spawn(setup, cfg.clone(), stats_tx.clone(), shutdown.clone())
+                .with_context(|| format!("starting shard {shard}"))?,
+        );
+    }
+    drop(stats_tx);
+    tracing::info!(
+        shards = cores.len(),
+        cores = ?cores,
+        udp = %cfg.syslog.udp_listen,
+        tcp = %cfg.syslog.tcp_listen,
+        tls = %cfg.syslog.tls_listen,
+        http_input = %cfg.http_input.listen,
+        kafka = %bootstrap,
+        "linerate running"
+    );
+    watch_signals(shutdown.clone())?;
+    for h in handles {
+        if let Err(e) = h.join() {
+            tracing::error!(error = %e, "shard ended with an error");
+        }
+    }
+    agg_stop.store(true, Ordering::Relaxed);
+    let totals = aggregator
+        .join()
+        .map_err(|_| anyhow::anyhow!("aggregator panicked"))?;
+    log_final_counts(&totals);
+    println!("{}", serde_json::to_string(&totals)?);
+    drop(embedded);
+    Ok(())
+}
+
+/// With `[kafka] unsafe_delivery`, one loud warning per property that weakens the guarantee.
+fn warn_unsafe_delivery(cfg: &Config) {
+    if !cfg.kafka.unsafe_delivery {
+        return;
+    }
+    for w in linerate::config::weakened_guarantees(&cfg.kafka.properties) {
+        tracing::warn!(
+            property = %w.key,
+            value = %w.value,
+            "UNSAFE DELIVERY: [kafka] unsafe_delivery = true lets [kafka.properties] weaken \
+             the delivery guarantee: EVENTS MAY BE LOST OR DUPLICATED. {}",
+            w.reason
+        );
+    }
+}
+
+/// Raise the locked-memory and open-files limits to what the config needs (a warning when
+/// the hard limit is lower).
+fn raise_limits(cfg: &Config) {
     raise_limit(
         Resource::LockedMemory,
         cfg.locked_memory_bytes(),
@@ -238,20 +312,25 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         cfg.open_files_needed(),
         "TCP connections past it are refused; see `ulimit -n`",
     );
+}
 
-    let enrich = match cfg.enrich.enabled_topic() {
-        Some(topic) => {
-            let table = linerate::normalize::enrich::EnrichTable::load(
-                std::path::Path::new(&cfg.enrich.table),
-                cfg.enrich.table_rows_max,
-            )
-            .context("loading the enrichment table ([enrich] table)")?;
-            tracing::info!(rows = table.len(), table = %cfg.enrich.table, topic, "enrichment table loaded");
-            Some(Arc::new(table))
-        }
-        None => None,
+/// The enrichment table, when `[enrich]` names a topic and a table.
+fn load_enrichment(cfg: &Config) -> Result<Option<Arc<linerate::normalize::enrich::EnrichTable>>> {
+    let Some(topic) = cfg.enrich.enabled_topic() else {
+        return Ok(None);
     };
-    let topics: Vec<&str> = [
+    let table = linerate::normalize::enrich::EnrichTable::load(
+        std::path::Path::new(&cfg.enrich.table),
+        cfg.enrich.table_rows_max,
+    )
+    .context("loading the enrichment table ([enrich] table)")?;
+    tracing::info!(rows = table.len(), table = %cfg.enrich.table, topic, "enrichment table loaded");
+    Ok(Some(Arc::new(table)))
+}
+
+/// The topics the appliance produces to (the embedded cluster creates them).
+fn produced_topics(cfg: &Config) -> Vec<&str> {
+    [
         cfg.kafka
             .raw_enabled
             .then_some(cfg.kafka.raw_topic.as_str()),
@@ -265,126 +344,168 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     ]
     .into_iter()
     .flatten()
-    .collect();
-    // The producers' settings with the security keys resolved (the SASL password read from
-    // its file): used to build clients only, never logged (`cfg` is what the API shows).
-    let kafka_cfg = cfg
-        .kafka
-        .with_security()
-        .context("reading the Kafka security files")?;
-    let tls_addr: Option<std::net::SocketAddr> = (!cfg.syslog.tls_listen.is_empty())
-        .then(|| cfg.syslog.tls_listen.parse())
-        .transpose()?;
-    // Fail closed: a TLS listener whose certificate, key or CA cannot be loaded stops start-up.
-    let tls_config = match tls_addr {
-        Some(_) => {
-            let files = linerate::ingest::tls_config::TlsFiles::from_config(&cfg.syslog)
-                .context("syslog TLS")?;
-            let tls = linerate::ingest::tls_config::ReloadableTls::load(files)
-                .context("syslog TLS: loading the certificate")?;
-            tls.spawn_watcher(Duration::from_millis(cfg.syslog.tls_reload_check_ms))
-                .context("syslog TLS: starting the certificate reload watcher")?;
-            Some(tls)
-        }
-        None => None,
-    };
-    let embedded = if cfg.kafka.brokers == "embedded" {
-        let k = EmbeddedKafka::start(&topics, cfg.kafka.embedded_partitions)
-            .context("starting the embedded Kafka mock cluster")?;
-        tracing::warn!(
-            bootstrap = %k.bootstrap_servers(),
-            "EMBEDDED KAFKA: brokers = \"embedded\" runs librdkafka's in-process MOCK cluster. \
-             Events live in this process's memory only and are LOST when it exits. \
-             Set [kafka] brokers to a real cluster for any real deployment."
-        );
-        Some(k)
-    } else {
-        None
-    };
-    let bootstrap = embedded
-        .as_ref()
-        .map(|k| k.bootstrap_servers())
-        .unwrap_or_else(|| cfg.kafka.brokers.clone());
+    .collect()
+}
 
-    let udp_addr = (!cfg.syslog.udp_listen.is_empty())
-        .then(|| cfg.syslog.udp_listen.parse())
-        .transpose()?;
-    let tcp_addr = (!cfg.syslog.tcp_listen.is_empty())
-        .then(|| cfg.syslog.tcp_listen.parse())
-        .transpose()?;
-    let http_addr: Option<std::net::SocketAddr> = (!cfg.http_input.listen.is_empty())
-        .then(|| cfg.http_input.listen.parse())
-        .transpose()?;
-    if udp_addr.is_none()
-        && tcp_addr.is_none()
-        && tls_addr.is_none()
-        && http_addr.is_none()
-        && cfg.evtx_input.is_empty()
-    {
-        bail!("no input: syslog.udp_listen, syslog.tcp_listen, syslog.tls_listen and http_input.listen are empty and there is no evtx_input");
-    }
-    let mut evtx_inputs = evtx_inputs(&cfg, cores.len(), &inputs.flags().evtx)?;
-    let http_input = match http_addr {
-        Some(_) => Some(linerate::ingest::http::HttpInput {
-            body_bytes_max: cfg.http_input.body_bytes_max,
-            record_bytes_max: cfg.syslog.message_bytes_max,
-            connections_max: cfg.http_input.connections_max,
-            request_timeout: Duration::from_millis(cfg.http_input.request_timeout_ms),
-            idle_timeout: Duration::from_millis(cfg.http_input.idle_timeout_ms),
-            firehose_access_key: cfg
-                .http_input
-                .firehose_access_key()
-                .context("reading http_input.firehose_access_key_file")?,
-            paused: inputs.flags().http,
-        }),
-        None => None,
+/// The topic names by topic index, as the metrics label them (empty: that topic is off).
+fn topic_names(cfg: &Config) -> [String; 3] {
+    let on = |enabled: bool, topic: &str| {
+        if enabled {
+            topic.to_string()
+        } else {
+            String::new()
+        }
     };
-    if http_input
-        .as_ref()
-        .is_some_and(|i| i.firehose_access_key.is_none())
-    {
+    [
+        on(cfg.kafka.raw_enabled, &cfg.kafka.raw_topic),
+        on(cfg.kafka.normalized_enabled, &cfg.kafka.normalized_topic),
+        cfg.enrich.enabled_topic().unwrap_or_default().to_string(),
+    ]
+}
+
+/// `brokers = "embedded"`: librdkafka's mock cluster in this process, announced loudly.
+fn start_embedded_kafka(cfg: &Config) -> Result<Option<EmbeddedKafka>> {
+    if cfg.kafka.brokers != "embedded" {
+        return Ok(None);
+    }
+    let k = EmbeddedKafka::start(&produced_topics(cfg), cfg.kafka.embedded_partitions)
+        .context("starting the embedded Kafka mock cluster")?;
+    tracing::warn!(
+        bootstrap = %k.bootstrap_servers(),
+        "EMBEDDED KAFKA: brokers = \"embedded\" runs librdkafka's in-process MOCK cluster. \
+         Events live in this process's memory only and are LOST when it exits. \
+         Set [kafka] brokers to a real cluster for any real deployment."
+    );
+    Ok(Some(k))
+}
+
+/// The listen addresses of the inputs (`None`: that input is off).
+struct Listen {
+    udp: Option<std::net::SocketAddr>,
+    tcp: Option<std::net::SocketAddr>,
+    tls: Option<std::net::SocketAddr>,
+    http: Option<std::net::SocketAddr>,
+}
+
+impl Listen {
+    /// The configured addresses; at least one input must be on.
+    fn parse(cfg: &Config) -> Result<Self> {
+        let addr = |text: &str| -> Result<Option<std::net::SocketAddr>> {
+            Ok((!text.is_empty()).then(|| text.parse()).transpose()?)
+        };
+        let listen = Listen {
+            udp: addr(&cfg.syslog.udp_listen)?,
+            tcp: addr(&cfg.syslog.tcp_listen)?,
+            tls: addr(&cfg.syslog.tls_listen)?,
+            http: addr(&cfg.http_input.listen)?,
+        };
+        if listen.udp.is_none()
+            && listen.tcp.is_none()
+            && listen.tls.is_none()
+            && listen.http.is_none()
+            && cfg.evtx_input.is_empty()
+        {
+            bail!("no input: syslog.udp_listen, syslog.tcp_listen, syslog.tls_listen and http_input.listen are empty and there is no evtx_input");
+        }
+        Ok(listen)
+    }
+}
+
+/// The syslog TLS listener's configuration, loaded and watched for reloads. Fails closed: a
+/// certificate, key or CA that cannot be loaded stops start-up.
+fn syslog_tls(
+    cfg: &Config,
+    listen: &Listen,
+) -> Result<Option<Arc<linerate::ingest::tls_config::ReloadableTls>>> {
+    if listen.tls.is_none() {
+        return Ok(None);
+    }
+    let files =
+        linerate::ingest::tls_config::TlsFiles::from_config(&cfg.syslog).context("syslog TLS")?;
+    let tls = linerate::ingest::tls_config::ReloadableTls::load(files)
+        .context("syslog TLS: loading the certificate")?;
+    tls.spawn_watcher(Duration::from_millis(cfg.syslog.tls_reload_check_ms))
+        .context("syslog TLS: starting the certificate reload watcher")?;
+    Ok(Some(tls))
+}
+
+/// The HTTP input's settings (the Firehose key read from its file), when it listens.
+fn http_input(
+    cfg: &Config,
+    listen: &Listen,
+    inputs: &Inputs,
+) -> Result<Option<linerate::ingest::http::HttpInput>> {
+    if listen.http.is_none() {
+        return Ok(None);
+    }
+    let input = linerate::ingest::http::HttpInput {
+        body_bytes_max: cfg.http_input.body_bytes_max,
+        record_bytes_max: cfg.syslog.message_bytes_max,
+        connections_max: cfg.http_input.connections_max,
+        request_timeout: Duration::from_millis(cfg.http_input.request_timeout_ms),
+        idle_timeout: Duration::from_millis(cfg.http_input.idle_timeout_ms),
+        firehose_access_key: cfg
+            .http_input
+            .firehose_access_key()
+            .context("reading http_input.firehose_access_key_file")?,
+        paused: inputs.flags().http,
+    };
+    if input.firehose_access_key.is_none() {
         tracing::warn!("http_input: no firehose_access_key: POST /firehose is not authenticated");
     }
-    let mut setups = Vec::with_capacity(cores.len());
+    Ok(Some(input))
+}
+
+/// Everything each shard owns, made on the main thread so start-up errors (a port in use, a
+/// damaged buffer, a bad certificate) stop the process before any shard runs.
+fn shard_setups(
+    cfg: &Arc<Config>,
+    cores: &[usize],
+    listen: &Listen,
+    inputs: &Inputs,
+    kafka_cfg: &linerate::config::KafkaConfig,
+    bootstrap: &str,
+) -> Result<Vec<ShardSetup>> {
+    let enrich = load_enrichment(cfg)?;
+    let tls_config = syslog_tls(cfg, listen)?;
+    let http_input = http_input(cfg, listen, inputs)?;
+    let mut evtx_inputs = evtx_inputs(cfg, cores.len(), &inputs.flags().evtx)?;
     let (tcp_balance, tcp_inboxes) =
         linerate::ingest::tcp_balance::TcpBalance::new(cores.len(), cfg.syslog.tcp_balance);
     let mut tcp_inboxes = tcp_inboxes.into_iter();
+    let syslog = &cfg.syslog;
+    let bind_tcp = |a| {
+        linerate::ingest::sockets::bind_tcp(a, syslog.recv_buffer_bytes, syslog.tcp_backlog_max)
+    };
+    let mut setups = Vec::with_capacity(cores.len());
     for (shard, &core) in cores.iter().enumerate() {
-        let udp = udp_addr
-            .map(|a| linerate::ingest::sockets::bind_udp(a, cfg.syslog.recv_buffer_bytes))
+        let udp = listen
+            .udp
+            .map(|a| linerate::ingest::sockets::bind_udp(a, syslog.recv_buffer_bytes))
             .transpose()
-            .with_context(|| format!("binding UDP {}", cfg.syslog.udp_listen))?;
-        let tcp = tcp_addr
-            .map(|a| {
-                linerate::ingest::sockets::bind_tcp(
-                    a,
-                    cfg.syslog.recv_buffer_bytes,
-                    cfg.syslog.tcp_backlog_max,
-                )
-            })
+            .with_context(|| format!("binding UDP {}", syslog.udp_listen))?;
+        let tcp = listen
+            .tcp
+            .map(bind_tcp)
             .transpose()
-            .with_context(|| format!("binding TCP {}", cfg.syslog.tcp_listen))?;
-        let tls = tls_addr
-            .map(|a| {
-                linerate::ingest::sockets::bind_tcp(
-                    a,
-                    cfg.syslog.recv_buffer_bytes,
-                    cfg.syslog.tcp_backlog_max,
-                )
-            })
+            .with_context(|| format!("binding TCP {}", syslog.tcp_listen))?;
+        let tls = listen
+            .tls
+            .map(bind_tcp)
             .transpose()
-            .with_context(|| format!("binding TLS {}", cfg.syslog.tls_listen))?
+            .with_context(|| format!("binding TLS {}", syslog.tls_listen))?
             .zip(tls_config.clone());
-        let http = http_addr
+        let http = listen
+            .http
             .map(|a| linerate::ingest::sockets::bind_tcp_listener(a, cfg.http_input.backlog_max))
             .transpose()
             .with_context(|| format!("binding HTTP input {}", cfg.http_input.listen))?;
         let buffer = linerate::buffer::open_shard(&cfg.buffer, shard)
             .with_context(|| format!("opening shard {shard}'s buffer"))?;
         let sink = KafkaSink::new(
-            &kafka_cfg,
+            kafka_cfg,
             cfg.enrich.enabled_topic(),
-            &bootstrap,
+            bootstrap,
             shard,
             cfg.buffer.in_flight_events_max,
         )
@@ -408,50 +529,48 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             paused: inputs.flags(),
         });
     }
+    Ok(setups)
+}
 
-    let interval = Duration::from_millis(cfg.stats.interval_ms);
-    let topic_names = [
-        if cfg.kafka.raw_enabled {
-            cfg.kafka.raw_topic.clone()
-        } else {
-            String::new()
-        },
-        if cfg.kafka.normalized_enabled {
-            cfg.kafka.normalized_topic.clone()
-        } else {
-            String::new()
-        },
-        cfg.enrich.enabled_topic().unwrap_or_default().to_string(),
-    ];
-    let state = Arc::new(Mutex::new(State::new(cores.len(), topic_names, interval)));
-    if !cfg.http.listen.is_empty() {
-        let token_required = api_token.is_some();
-        let api = Api::new(
-            inputs.clone(),
-            cfg.to_redacted_json(),
-            api_token,
-            cores.clone(),
-        );
-        let addr = linerate::control::http::spawn(&cfg.http, state.clone(), api)
-            .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
-        tracing::info!(%addr, token_required, "http: /metrics /health /api/v1");
+/// The control API on `[http] listen` (when set): /metrics, /health, /api/v1.
+fn start_control_api(
+    cfg: &Config,
+    state: &Arc<Mutex<State>>,
+    inputs: &Arc<Inputs>,
+    api_token: Option<String>,
+    cores: &[usize],
+) -> Result<()> {
+    if cfg.http.listen.is_empty() {
+        return Ok(());
     }
-    aggregator::spawn_kafka_probe(
-        state.clone(),
-        linerate::sink::kafka::probe_config(&kafka_cfg, &bootstrap),
-        interval,
+    let token_required = api_token.is_some();
+    let api = Api::new(
+        inputs.clone(),
+        cfg.to_redacted_json(),
+        api_token,
+        cores.to_vec(),
     );
+    let addr = linerate::control::http::spawn(&cfg.http, state.clone(), api)
+        .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
+    tracing::info!(%addr, token_required, "http: /metrics /health /api/v1");
+    Ok(())
+}
 
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let (stats_tx, stats_rx) = std::sync::mpsc::sync_channel(cores.len() * 8);
-    let agg_state = state.clone();
-    let agg_stop = Arc::new(AtomicBool::new(false));
-    let agg_stop_flag = agg_stop.clone();
+/// The aggregator thread: takes the shards' snapshots into `state` until `stop`, writing
+/// the latency log when configured; returns the final totals.
+fn start_aggregator(
+    cfg: &Config,
+    state: &Arc<Mutex<State>>,
+    stats_rx: std::sync::mpsc::Receiver<linerate::stats::ShardSnapshot>,
+    stop: &Arc<AtomicBool>,
+    shards: usize,
+) -> Result<std::thread::JoinHandle<aggregator::Totals>> {
+    let interval = Duration::from_millis(cfg.stats.interval_ms);
     let latency_log = if cfg.stats.latency_log_bytes_max > 0 {
         Some(
             LatencyLog::open(
                 &cfg.buffer.data_dir,
-                cores.len(),
+                shards,
                 interval,
                 cfg.stats.latency_log_bytes_max,
                 cfg.stats.latency_log_files_max,
@@ -462,39 +581,14 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         None
     };
     let summary_every = Duration::from_millis(cfg.stats.summary_log_interval_ms);
-    let aggregator = std::thread::Builder::new()
+    let (state, stop) = (state.clone(), stop.clone());
+    Ok(std::thread::Builder::new()
         .name("aggregator".into())
-        .spawn(move || {
-            aggregator::run(
-                agg_state,
-                stats_rx,
-                agg_stop_flag,
-                latency_log,
-                summary_every,
-            )
-        })?;
+        .spawn(move || aggregator::run(state, stats_rx, stop, latency_log, summary_every))?)
+}
 
-    let mut handles = Vec::with_capacity(cores.len());
-    for setup in setups {
-        let shard = setup.shard;
-        handles.push(
-            shard::spawn(setup, cfg.clone(), stats_tx.clone(), shutdown.clone())
-                .with_context(|| format!("starting shard {shard}"))?,
-        );
-    }
-    drop(stats_tx);
-    tracing::info!(
-        shards = cores.len(),
-        cores = ?cores,
-        udp = %cfg.syslog.udp_listen,
-        tcp = %cfg.syslog.tcp_listen,
-        tls = %cfg.syslog.tls_listen,
-        http_input = %cfg.http_input.listen,
-        kafka = %bootstrap,
-        "linerate running"
-    );
-
-    let signal_flag = shutdown.clone();
+/// SIGINT / SIGTERM: the first starts a graceful shutdown (`shutdown` set), a second exits.
+fn watch_signals(shutdown: Arc<AtomicBool>) -> Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
@@ -505,23 +599,18 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             seen += 1;
             if seen == 1 {
                 tracing::info!(signal = sig, "shutting down: inputs stop, producers flush (a second signal exits at once)");
-                signal_flag.store(true, Ordering::Relaxed);
+                shutdown.store(true, Ordering::Relaxed);
             } else {
                 eprintln!("linerate: second signal, exiting now");
                 std::process::exit(130);
             }
         }
     })?;
+    Ok(())
+}
 
-    for h in handles {
-        if let Err(e) = h.join() {
-            tracing::error!(error = %e, "shard ended with an error");
-        }
-    }
-    agg_stop.store(true, Ordering::Relaxed);
-    let totals = aggregator
-        .join()
-        .map_err(|_| anyhow::anyhow!("aggregator panicked"))?;
+/// The final counts, logged once at exit.
+fn log_final_counts(totals: &aggregator::Totals) {
     let received: u64 = totals.received.iter().sum();
     tracing::info!(
         received,
@@ -535,7 +624,4 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         dropped = ?totals.dropped,
         "final counts"
     );
-    println!("{}", serde_json::to_string(&totals)?);
-    drop(embedded);
-    Ok(())
 }

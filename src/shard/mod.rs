@@ -185,6 +185,24 @@ async fn run_spill(p: Rc<Pipeline>, mut w: SpillWriter, cfg: Arc<Config>) {
 /// A running shard; join it to wait for its shutdown to finish.
 pub type ShardHandle = glommio::ExecutorJoinHandle<()>;
 
+/// The sockets and inputs a shard serves, handed to its executor.
+struct ShardInputs {
+    udp: Option<socket2::Socket>,
+    tcp: Option<socket2::Socket>,
+    tcp_balance: (
+        Arc<crate::ingest::tcp_balance::TcpBalance<glommio::net::AcceptedTcpStream>>,
+        crate::ingest::tcp_balance::Inbox<glommio::net::AcceptedTcpStream>,
+    ),
+    tls: Option<(
+        socket2::Socket,
+        Arc<crate::ingest::tls_config::ReloadableTls>,
+    )>,
+    http: Option<socket2::Socket>,
+    http_input: Option<crate::ingest::http::HttpInput>,
+    evtx: Vec<crate::ingest::evtx_poll::EvtxInput>,
+    paused: PauseFlags,
+}
+
 /// Start shard `setup.shard` on its core. It runs until `shutdown` is set, then stops reading,
 /// sends what its ring holds until Kafka acknowledged all of it (bounded by
 /// `kafka.shutdown_flush_ms`; what is left stays in the ring for the next start), syncs the
@@ -210,6 +228,16 @@ pub fn spawn(
         enrich,
         paused,
     } = setup;
+    let inputs = ShardInputs {
+        udp,
+        tcp,
+        tcp_balance,
+        tls,
+        http,
+        http_input,
+        evtx,
+        paused,
+    };
     let in_flight_max = sink.acks().capacity().min(cfg.buffer.in_flight_events_max);
     let delivery = Delivery::new(
         shard,
@@ -239,159 +267,195 @@ pub fn spawn(
                 delivery: std::cell::RefCell::new(delivery),
                 shutdown,
             });
-            if let Some(sock) = udp {
-                // SAFETY: the fd comes from a socket we own and hand over whole.
-                let sock = unsafe { glommio::net::UdpSocket::from_raw_fd(sock.into_raw_fd()) };
-                glommio::spawn_local(crate::ingest::udp::serve(
-                    p.clone(),
-                    sock,
-                    cfg.syslog.udp_batch_max,
-                    paused.udp.clone(),
-                ))
-                .detach();
+            start_inputs(&p, inputs, &cfg);
+            start_buffer_tasks(&p, &cfg);
+            if let Err(e) = start_kafka_poller(&p) {
+                tracing::error!(shard, error = %e, "cannot start the Kafka poller");
+                return;
             }
-            if let Some(sock) = tcp {
-                // SAFETY: as above.
-                let listener =
-                    unsafe { glommio::net::TcpListener::from_raw_fd(sock.into_raw_fd()) };
-                let (balance, inbox) = tcp_balance;
-                let input = crate::ingest::tcp::TcpInput {
-                    listener,
-                    balance,
-                    inbox,
-                    read_buffer_bytes: cfg.syslog.tcp_read_buffer_bytes,
-                    idle_timeout: std::time::Duration::from_secs(
-                        cfg.syslog.tcp_idle_timeout_secs,
-                    ),
-                    connections_max: cfg.syslog.tcp_connections_max,
-                };
-                glommio::spawn_local(crate::ingest::tcp::serve(
-                    p.clone(),
-                    input,
-                    paused.tcp.clone(),
-                ))
-                .detach();
-            }
-            if let Some((sock, config)) = tls {
-                // SAFETY: as above.
-                let listener =
-                    unsafe { glommio::net::TcpListener::from_raw_fd(sock.into_raw_fd()) };
-                let input = crate::ingest::tls::TlsInput {
-                    listener,
-                    config,
-                    read_buffer_bytes: cfg.syslog.tcp_read_buffer_bytes,
-                    connections_max: cfg.syslog.tcp_connections_max,
-                    handshake_timeout: Duration::from_millis(cfg.syslog.tls_handshake_timeout_ms),
-                    idle_timeout: Duration::from_millis(cfg.syslog.tls_idle_timeout_ms),
-                };
-                // The TCP input's pause covers its TLS listener too.
-                glommio::spawn_local(crate::ingest::tls::serve(
-                    p.clone(),
-                    input,
-                    paused.tcp.clone(),
-                ))
-                .detach();
-            }
-            if let (Some(sock), Some(input)) = (http, http_input) {
-                // SAFETY: as above.
-                let listener =
-                    unsafe { glommio::net::TcpListener::from_raw_fd(sock.into_raw_fd()) };
-                glommio::spawn_local(crate::ingest::http::serve(
-                    p.clone(),
-                    listener,
-                    Rc::new(input),
-                ))
-                .detach();
-            }
-            for input in evtx {
-                glommio::spawn_local(crate::ingest::evtx_poll::serve(p.clone(), input)).detach();
-            }
-            let writer = p.delivery.borrow().spill().map(SpillWriter::new);
-            match writer {
-                Some(Ok(w)) => {
-                    glommio::spawn_local(run_spill(p.clone(), w, cfg.clone())).detach();
-                }
-                Some(Err(e)) => {
-                    tracing::error!(shard, error = %e, "spill: cannot start the writer; the ring will not spill")
-                }
-                None => {}
-            }
-            if cfg.buffer.fsync == FsyncPolicy::Interval {
-                let path = crate::buffer::ring_path(&cfg.buffer.data_dir, shard);
-                let interval = Duration::from_millis(cfg.buffer.fsync_interval_ms);
-                glommio::spawn_local(run_ring_sync(p.clone(), path, interval)).detach();
-            }
-            // The poller serves delivery reports, which free ring space and end each event's
-            // receive→ack latency: in a latency-sensitive queue of its own, so socket readers
-            // busy with a backlog yield to it (their `yield_if_needed`) at least every
-            // `KAFKA_POLL_INTERVAL` instead of it waiting for the readers' turn to end.
-            let poll_queue = glommio::executor().create_task_queue(
-                glommio::Shares::default(),
-                glommio::Latency::Matters(KAFKA_POLL_INTERVAL),
-                "kafka-poll",
-            );
-            let poller = p.clone();
-            let poll_task = glommio::spawn_local_into(
-                async move {
-                    loop {
-                        poller.service();
-                        glommio::timer::sleep(KAFKA_POLL_INTERVAL).await;
-                    }
-                },
-                poll_queue,
-            );
-            match poll_task {
-                Ok(t) => t.detach(),
-                Err(e) => {
-                    tracing::error!(shard, error = %e, "cannot start the Kafka poller");
-                    return;
-                }
-            };
-            let interval = Duration::from_millis(cfg.stats.interval_ms);
-            let reporter = p.clone();
-            let report_tx = stats_tx.clone();
-            glommio::spawn_local(async move {
-                loop {
-                    glommio::timer::sleep(interval).await;
-                    // A full channel means the aggregator is behind: skip, the next one carries
-                    // all (the counters are cumulative; the latencies are put back).
-                    let snap = reporter.stats.snapshot(shard, core, &reporter.sink);
-                    if let Err(std::sync::mpsc::TrySendError::Full(snap)) = report_tx.try_send(snap)
-                    {
-                        if let Some(l) = &snap.latency {
-                            reporter.stats.latency.restore(l);
-                        }
-                    }
-                }
-            })
-            .detach();
-
+            start_reporter(&p, core, &cfg, stats_tx.clone());
             while !p.stopping() {
                 glommio::timer::sleep(Duration::from_millis(50)).await;
             }
-            let started = Instant::now();
-            while p.stats.inputs_active.get() > 0 && started.elapsed() < INPUTS_STOP_WAIT {
-                glommio::timer::sleep(Duration::from_millis(10)).await;
-            }
-            let flush_deadline =
-                Instant::now() + Duration::from_millis(cfg.kafka.shutdown_flush_ms);
-            while !p.delivery.borrow().is_drained() && Instant::now() < flush_deadline {
-                p.service();
-                glommio::timer::sleep(Duration::from_millis(2)).await;
-            }
-            p.service();
-            p.delivery.borrow_mut().sync(&p.stats);
-            let mut last = p.stats.snapshot(shard, core, &p.sink);
-            last.stopped = true;
-            if !p.delivery.borrow().is_drained() {
-                tracing::error!(
-                    shard,
-                    ring_bytes_used = last.ring_bytes_used,
-                    in_flight = last.in_flight_events,
-                    "shutdown flush timed out: unacknowledged events stay in the ring and are sent at the next start"
-                );
-            }
+            let last = shut_down(&p, core, &cfg).await;
             let _ = stats_tx.send(last);
         })
         .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// Spawn the shard's input tasks: UDP, TCP, TLS, HTTP, EVTX directories.
+fn start_inputs(p: &Rc<Pipeline>, inputs: ShardInputs, cfg: &Config) {
+    let ShardInputs {
+        udp,
+        tcp,
+        tcp_balance,
+        tls,
+        http,
+        http_input,
+        evtx,
+        paused,
+    } = inputs;
+    if let Some(sock) = udp {
+        // SAFETY: the fd comes from a socket we own and hand over whole.
+        let sock = unsafe { glommio::net::UdpSocket::from_raw_fd(sock.into_raw_fd()) };
+        glommio::spawn_local(crate::ingest::udp::serve(
+            p.clone(),
+            sock,
+            cfg.syslog.udp_batch_max,
+            paused.udp.clone(),
+        ))
+        .detach();
+    }
+    if let Some(sock) = tcp {
+        // SAFETY: as above.
+        let listener = unsafe { glommio::net::TcpListener::from_raw_fd(sock.into_raw_fd()) };
+        let (balance, inbox) = tcp_balance;
+        let input = crate::ingest::tcp::TcpInput {
+            listener,
+            balance,
+            inbox,
+            read_buffer_bytes: cfg.syslog.tcp_read_buffer_bytes,
+            idle_timeout: std::time::Duration::from_secs(cfg.syslog.tcp_idle_timeout_secs),
+            connections_max: cfg.syslog.tcp_connections_max,
+        };
+        glommio::spawn_local(crate::ingest::tcp::serve(
+            p.clone(),
+            input,
+            paused.tcp.clone(),
+        ))
+        .detach();
+    }
+    if let Some((sock, config)) = tls {
+        // SAFETY: as above.
+        let listener = unsafe { glommio::net::TcpListener::from_raw_fd(sock.into_raw_fd()) };
+        let input = crate::ingest::tls::TlsInput {
+            listener,
+            config,
+            read_buffer_bytes: cfg.syslog.tcp_read_buffer_bytes,
+            connections_max: cfg.syslog.tcp_connections_max,
+            handshake_timeout: Duration::from_millis(cfg.syslog.tls_handshake_timeout_ms),
+            idle_timeout: Duration::from_millis(cfg.syslog.tls_idle_timeout_ms),
+        };
+        // The TCP input's pause covers its TLS listener too.
+        glommio::spawn_local(crate::ingest::tls::serve(
+            p.clone(),
+            input,
+            paused.tcp.clone(),
+        ))
+        .detach();
+    }
+    if let (Some(sock), Some(input)) = (http, http_input) {
+        // SAFETY: as above.
+        let listener = unsafe { glommio::net::TcpListener::from_raw_fd(sock.into_raw_fd()) };
+        glommio::spawn_local(crate::ingest::http::serve(
+            p.clone(),
+            listener,
+            Rc::new(input),
+        ))
+        .detach();
+    }
+    for input in evtx {
+        glommio::spawn_local(crate::ingest::evtx_poll::serve(p.clone(), input)).detach();
+    }
+}
+
+/// Spawn the buffer's background tasks: the spill writer and, with `fsync = "interval"`,
+/// the ring's periodic sync.
+fn start_buffer_tasks(p: &Rc<Pipeline>, cfg: &Arc<Config>) {
+    let writer = p.delivery.borrow().spill().map(SpillWriter::new);
+    match writer {
+        Some(Ok(w)) => {
+            glommio::spawn_local(run_spill(p.clone(), w, cfg.clone())).detach();
+        }
+        Some(Err(e)) => {
+            tracing::error!(shard = p.shard, error = %e, "spill: cannot start the writer; the ring will not spill")
+        }
+        None => {}
+    }
+    if cfg.buffer.fsync == FsyncPolicy::Interval {
+        let path = crate::buffer::ring_path(&cfg.buffer.data_dir, p.shard);
+        let interval = Duration::from_millis(cfg.buffer.fsync_interval_ms);
+        glommio::spawn_local(run_ring_sync(p.clone(), path, interval)).detach();
+    }
+}
+
+/// Spawn the Kafka poller. It serves delivery reports, which free ring space and end each
+/// event's receive→ack latency: in a latency-sensitive queue of its own, so socket readers
+/// busy with a backlog yield to it (their `yield_if_needed`) at least every
+/// `KAFKA_POLL_INTERVAL` instead of it waiting for the readers' turn to end.
+fn start_kafka_poller(p: &Rc<Pipeline>) -> Result<(), glommio::GlommioError<()>> {
+    let poll_queue = glommio::executor().create_task_queue(
+        glommio::Shares::default(),
+        glommio::Latency::Matters(KAFKA_POLL_INTERVAL),
+        "kafka-poll",
+    );
+    let poller = p.clone();
+    glommio::spawn_local_into(
+        async move {
+            loop {
+                poller.service();
+                glommio::timer::sleep(KAFKA_POLL_INTERVAL).await;
+            }
+        },
+        poll_queue,
+    )
+    .map(|t| {
+        t.detach();
+    })
+}
+
+/// Spawn the reporter: a snapshot of the shard's counters to the aggregator every
+/// `[stats] interval_ms`.
+fn start_reporter(
+    p: &Rc<Pipeline>,
+    core: usize,
+    cfg: &Config,
+    report_tx: SyncSender<ShardSnapshot>,
+) {
+    let interval = Duration::from_millis(cfg.stats.interval_ms);
+    let reporter = p.clone();
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(interval).await;
+            // A full channel means the aggregator is behind: skip, the next one carries
+            // all (the counters are cumulative; the latencies are put back).
+            let snap = reporter
+                .stats
+                .snapshot(reporter.shard, core, &reporter.sink);
+            if let Err(std::sync::mpsc::TrySendError::Full(snap)) = report_tx.try_send(snap) {
+                if let Some(l) = &snap.latency {
+                    reporter.stats.latency.restore(l);
+                }
+            }
+        }
+    })
+    .detach();
+}
+
+/// The shutdown: wait for the inputs to stop (bounded), send what the ring holds until
+/// Kafka acknowledged it (bounded by `kafka.shutdown_flush_ms`), sync the ring; returns the
+/// last snapshot (`stopped = true`).
+async fn shut_down(p: &Rc<Pipeline>, core: usize, cfg: &Config) -> ShardSnapshot {
+    let started = Instant::now();
+    while p.stats.inputs_active.get() > 0 && started.elapsed() < INPUTS_STOP_WAIT {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    let flush_deadline = Instant::now() + Duration::from_millis(cfg.kafka.shutdown_flush_ms);
+    while !p.delivery.borrow().is_drained() && Instant::now() < flush_deadline {
+        p.service();
+        glommio::timer::sleep(Duration::from_millis(2)).await;
+    }
+    p.service();
+    p.delivery.borrow_mut().sync(&p.stats);
+    let mut last = p.stats.snapshot(p.shard, core, &p.sink);
+    last.stopped = true;
+    if !p.delivery.borrow().is_drained() {
+        tracing::error!(
+            shard = p.shard,
+            ring_bytes_used = last.ring_bytes_used,
+            in_flight = last.in_flight_events,
+            "shutdown flush timed out: unacknowledged events stay in the ring and are sent at the next start"
+        );
+    }
+    last
 }
