@@ -149,12 +149,7 @@ fn paused_tcp_input_stops_intake_and_resume_delivers_every_message() {
         },
     );
     const N: u64 = 60_000;
-    let mut load = Command::new(bin())
-        .args([
-            "loadgen",
-            "--target",
-            &format!("127.0.0.1:{}", app.syslog_port),
-        ])
+    let mut load = loadgen_to(app.syslog_port)
         .args([
             "--transport",
             "tcp",

@@ -156,12 +156,7 @@ fn kafka_outage_under_steady_load_loses_nothing_and_memory_stays_bounded() {
     };
     // 3000 msg/s for 40 s: the outage is 30 s of that.
     const N: u64 = 120_000;
-    let mut load = Command::new(bin())
-        .args([
-            "loadgen",
-            "--target",
-            &format!("127.0.0.1:{}", app.syslog_port),
-        ])
+    let mut load = loadgen_to(app.syslog_port)
         .args(["--transport", "tcp", "--connections", "2", "--rate", "3000"])
         .args(["--count", &N.to_string()])
         .stdout(Stdio::null())
@@ -430,12 +425,7 @@ fn full_disk_backs_off_counts_and_recovers_when_space_returns() {
     let app = Appliance::start_in(dir.path(), &kafka.bootstrap(), "", keys);
     kafka.cluster.broker_down(1).unwrap();
     const N: u64 = 300_000;
-    let mut load = Command::new(bin())
-        .args([
-            "loadgen",
-            "--target",
-            &format!("127.0.0.1:{}", app.syslog_port),
-        ])
+    let mut load = loadgen_to(app.syslog_port)
         // 16 connections: SO_REUSEPORT spreads them over both shards (all 16 on one shard has
         // odds of 1 in 32768), so both rings fill and the UDP datagrams below, whichever shard
         // their sender hashes to, meet a full ring.
@@ -546,12 +536,7 @@ fn spill_blocked_reads_0_again_once_a_kafka_outage_ends() {
     let app = Appliance::start_in(data.path(), &kafka.bootstrap(), "", keys);
     kafka.cluster.broker_down(1).unwrap();
     const N: u64 = 200_000;
-    let mut load = Command::new(bin())
-        .args([
-            "loadgen",
-            "--target",
-            &format!("127.0.0.1:{}", app.syslog_port),
-        ])
+    let mut load = loadgen_to(app.syslog_port)
         .args(["--transport", "tcp", "--connections", "16"])
         .args(["--count", &N.to_string()])
         .stdout(Stdio::null())

@@ -203,12 +203,7 @@ fn sigterm_under_tcp_load_loses_nothing_counted_as_received() {
     let _g = heavy();
     let kafka = Kafka::start();
     let app = Appliance::start(&kafka.bootstrap(), "");
-    let mut load = Command::new(bin())
-        .args([
-            "loadgen",
-            "--target",
-            &format!("127.0.0.1:{}", app.syslog_port),
-        ])
+    let mut load = loadgen_to(app.syslog_port)
         .args([
             "--transport",
             "tcp",

@@ -329,12 +329,16 @@ impl Metrics {
     }
 }
 
+/// `linerate loadgen --target 127.0.0.1:PORT`, for more arguments and a spawn.
+pub fn loadgen_to(port: u16) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(["loadgen", "--target", &format!("127.0.0.1:{port}")]);
+    cmd
+}
+
 /// Run `linerate loadgen` with `args` against the appliance; returns its JSON report.
 pub fn loadgen(port: u16, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(bin())
-        .arg("loadgen")
-        .arg("--target")
-        .arg(format!("127.0.0.1:{port}"))
+    let out = loadgen_to(port)
         .args(args)
         .arg("--json")
         .output()
