@@ -8,6 +8,7 @@ pub mod detect;
 pub mod evtx_file;
 pub mod evtx_poll;
 pub mod evtx_state;
+pub mod framed_reader;
 pub mod framing;
 pub mod http;
 pub mod http_routes;

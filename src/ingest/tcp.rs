@@ -17,21 +17,16 @@
 //! A connection accepted by a shard serving more connections than another is handed to the
 //! one serving fewest ([`crate::ingest::tcp_balance`]); it is served there for its life.
 
-use std::io::ErrorKind;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_lite::{future, AsyncReadExt};
+use futures_lite::future;
 use glommio::net::{AcceptedTcpStream, TcpListener, TcpStream};
 
-use crate::event::RecordKind;
-use crate::event::Transport;
-use crate::event::{unix_micros_now, ReceiveMeta};
-use crate::ingest::framing::{Framer, Step};
+use crate::ingest::framed_reader::{read_framed, Connection, ConnectionLimits};
 use crate::ingest::intake::Intake;
 use crate::ingest::pause::PauseFlag;
-use crate::ingest::read_buffer::ReadBuffer;
 use crate::ingest::tcp_balance::{ConnectionSlot, Inbox, Placed, TcpBalance};
 use crate::stats::{add, sub};
 
@@ -54,13 +49,6 @@ pub struct TcpInput {
     pub idle_timeout: Duration,
     /// Connections this shard serves at most (its own and those handed to it).
     pub connections_max: usize,
-}
-
-/// What each connection of a [`TcpInput`] is bounded by.
-#[derive(Debug, Clone, Copy)]
-struct ConnectionLimits {
-    read_buffer_bytes: usize,
-    idle_timeout: Duration,
 }
 
 /// Accept connections until shutdown; each is served by a task on this shard or handed to
@@ -127,19 +115,6 @@ pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TcpInput, paused: Pause
     sub(&p.stats().inputs_active, 1);
 }
 
-/// How a connection's service ended.
-enum Close {
-    /// Shutdown: the connection is dropped mid-stream (a partial last message, cut by the
-    /// shutdown rather than ended by the sender, is not taken).
-    Stopped,
-    /// The peer closed, or a read failed.
-    Ended,
-    /// Nothing arrived for the idle timeout.
-    Idle,
-    /// The stream could not be framed.
-    FramingError,
-}
-
 async fn serve_connection<P: Intake + 'static>(
     p: Rc<P>,
     mut stream: TcpStream,
@@ -149,99 +124,13 @@ async fn serve_connection<P: Intake + 'static>(
 ) {
     add(&p.stats().inputs_active, 1);
     add(&p.stats().tcp_connections_open, 1);
-    let peer = stream.peer_addr().ok();
+    let conn = Connection {
+        peer: stream.peer_addr().ok(),
+        tls: &[],
+        label: "tcp",
+    };
     let _ = stream.set_read_timeout(Some(IDLE_CHECK));
-    let mut framer = Framer::new(p.message_bytes_max());
-    let mut buf = ReadBuffer::new(limits.read_buffer_bytes.max(framer.buffer_bytes_min()));
-    let mut last_data = Instant::now();
-    let meta_now = || ReceiveMeta {
-        received_unix_micros: unix_micros_now(),
-        peer,
-    };
-    let close = loop {
-        if p.stopping() {
-            break Close::Stopped;
-        }
-        if paused.is_paused() {
-            // Not read: the kernel's window fills and pushes back on the sender. Waiting on
-            // a pause is not the sender's idleness.
-            glommio::timer::sleep(PAUSE_CHECK).await;
-            last_data = Instant::now();
-            continue;
-        }
-        let n = match stream.read(buf.room()).await {
-            Ok(0) => break Close::Ended,
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => {
-                buf.shrink_if_idle();
-                if last_data.elapsed() >= limits.idle_timeout {
-                    break Close::Idle;
-                }
-                continue;
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => {
-                tracing::debug!(shard = p.shard(), ?peer, error = %e, "tcp read failed");
-                break Close::Ended;
-            }
-        };
-        last_data = Instant::now();
-        buf.commit(n);
-        let meta = meta_now();
-        let mut pos = 0;
-        let mut failed = false;
-        loop {
-            match framer.next(&buf.filled()[pos..]) {
-                Step::Frame {
-                    message,
-                    truncated,
-                    consumed,
-                } => {
-                    if let Some(kind) = p.socket_kind(message) {
-                        p.ingest(message, truncated, &meta, Transport::Tcp, kind)
-                            .await;
-                    }
-                    pos += consumed;
-                }
-                Step::Skip { consumed } => pos += consumed,
-                Step::NeedMore => break,
-                Step::Error { read, count } => {
-                    tracing::debug!(
-                        shard = p.shard(),
-                        ?peer,
-                        count,
-                        "tcp octet count beyond the bound"
-                    );
-                    p.ingest(read, false, &meta, Transport::Tcp, RecordKind::FramingError)
-                        .await;
-                    failed = true;
-                    break;
-                }
-            }
-        }
-        if failed {
-            break Close::FramingError;
-        }
-        buf.consume(pos);
-        glommio::yield_if_needed().await;
-    };
-    match close {
-        Close::Stopped => {}
-        Close::FramingError => add(&p.stats().tcp_framing_errors, 1),
-        Close::Ended | Close::Idle => {
-            // A last message without its delimiter (end of stream, or a sender gone quiet
-            // mid-message) is still a message.
-            if let Some((msg, truncated)) = framer.finish(buf.filled()) {
-                if let Some(kind) = p.socket_kind(msg) {
-                    p.ingest(msg, truncated, &meta_now(), Transport::Tcp, kind)
-                        .await;
-                }
-            }
-            if matches!(close, Close::Idle) {
-                add(&p.stats().tcp_connections_idle_closed, 1);
-            }
-        }
-    }
+    read_framed(&*p, &mut stream, &conn, limits, &paused).await;
     sub(&p.stats().tcp_connections_open, 1);
     sub(&p.stats().inputs_active, 1);
 }

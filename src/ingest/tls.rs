@@ -27,15 +27,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::{future, AsyncReadExt};
+use futures_lite::future;
 use futures_rustls::server::TlsStream;
 use futures_rustls::TlsAcceptor;
 use glommio::net::{TcpListener, TcpStream};
 
 use crate::event::tls::{ClientIdentity, TlsSession};
-use crate::event::Transport;
-use crate::event::{unix_micros_now, ReceiveMeta};
-use crate::ingest::framing::{Framer, Step};
+use crate::ingest::framed_reader::{read_framed, Close, Connection, ConnectionLimits};
 use crate::ingest::intake::Intake;
 use crate::ingest::pause::PauseFlag;
 use crate::ingest::tls_config::{certificate_names, sha256, ReloadableTls};
@@ -273,7 +271,8 @@ async fn serve_connection<P: Intake + 'static>(
     sub(&p.stats().inputs_active, 1);
 }
 
-/// Read and frame the connection's messages until it ends, idles out or shutdown begins.
+/// Read and frame the connection's messages until it ends, idles out or shutdown begins
+/// ([`read_framed`], as plain TCP does); a close we start sends close_notify.
 async fn read_messages<P: Intake + 'static>(
     p: &P,
     input: &TlsInput,
@@ -283,93 +282,18 @@ async fn read_messages<P: Intake + 'static>(
 ) {
     let session = session_of(&tls).encode();
     let _ = tls.get_ref().0.set_read_timeout(Some(IDLE_CHECK));
-    let mut framer = Framer::new(p.message_bytes_max());
-    let mut buf = vec![0u8; input.read_buffer_bytes.max(framer.buffer_bytes_min())];
-    let mut filled = 0usize;
-    let mut last_data = Instant::now();
-    loop {
-        if p.stopping() {
-            close_notify(&mut tls).await;
-            return;
-        }
-        if paused.is_paused() {
-            // Not read: the kernel's window fills and pushes back on the sender.
-            glommio::timer::sleep(PAUSE_CHECK).await;
-            last_data = Instant::now();
-            continue;
-        }
-        let n = match tls.read(&mut buf[filled..]).await {
-            Ok(0) => 0,
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => {
-                if last_data.elapsed() >= input.idle_timeout {
-                    tracing::debug!(shard = p.shard(), ?peer, "tls connection idle, closed");
-                    close_notify(&mut tls).await;
-                    return;
-                }
-                continue;
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            // A close without close_notify: what was received is kept, as on plain TCP.
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => 0,
-            Err(e) => {
-                tracing::debug!(shard = p.shard(), ?peer, error = %e, "tls read failed");
-                break;
-            }
-        };
-        let meta = ReceiveMeta {
-            received_unix_micros: unix_micros_now(),
-            peer,
-        };
-        if n == 0 {
-            // End of stream: a last message without its delimiter is still a message.
-            if let Some((msg, truncated)) = framer.finish(&buf[..filled]) {
-                if let Some(kind) = p.socket_kind(msg) {
-                    p.ingest_tls(msg, truncated, &meta, &session, Transport::Tcp, kind)
-                        .await;
-                }
-            }
-            break;
-        }
-        last_data = Instant::now();
-        filled += n;
-        let mut pos = 0;
-        loop {
-            match framer.next(&buf[pos..filled]) {
-                Step::Frame {
-                    message,
-                    truncated,
-                    consumed,
-                } => {
-                    if let Some(kind) = p.socket_kind(message) {
-                        p.ingest_tls(message, truncated, &meta, &session, Transport::Tcp, kind)
-                            .await;
-                    }
-                    pos += consumed;
-                }
-                Step::Skip { consumed } => pos += consumed,
-                Step::NeedMore => break,
-                Step::Error { read, count } => {
-                    // An octet count beyond the bound: what was read of it is a
-                    // pipeline_error event, and the connection ends (as on plain TCP).
-                    tracing::debug!(
-                        shard = p.shard(),
-                        ?peer,
-                        count,
-                        "tls octet count beyond the bound"
-                    );
-                    let kind = crate::event::RecordKind::FramingError;
-                    p.ingest_tls(read, false, &meta, &session, Transport::Tcp, kind)
-                        .await;
-                    add(&p.stats().tcp_framing_errors, 1);
-                    close_notify(&mut tls).await;
-                    return;
-                }
-            }
-        }
-        buf.copy_within(pos..filled, 0);
-        filled -= pos;
-        glommio::yield_if_needed().await;
+    let conn = Connection {
+        peer,
+        tls: &session,
+        label: "tls",
+    };
+    let limits = ConnectionLimits {
+        read_buffer_bytes: input.read_buffer_bytes,
+        idle_timeout: input.idle_timeout,
+    };
+    match read_framed(p, &mut tls, &conn, limits, paused).await {
+        Close::Stopped | Close::Idle | Close::FramingError => close_notify(&mut tls).await,
+        Close::Ended | Close::Failed => {}
     }
 }
 
