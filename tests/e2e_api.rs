@@ -13,10 +13,6 @@ use std::time::{Duration, Instant};
 use common::http_client::{connect, post, read_response, write_request};
 use common::*;
 
-fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// An API request with an optional bearer token: (status, JSON body).
 fn api(app: &Appliance, method: &str, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
     let auth = token.map(|t| format!("Bearer {t}"));

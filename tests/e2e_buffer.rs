@@ -12,10 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use linerate::buffer::frame::{self, Frame};
 
-fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn missing(seqs: &HashSet<u64>, n: u64) -> Vec<u64> {
     (0..n).filter(|s| !seqs.contains(s)).collect()
 }

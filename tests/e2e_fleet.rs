@@ -10,14 +10,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::tmux::{line_cells, Tmux};
-use common::{bin, consume, seq_of, Appliance, Kafka, HEAVY};
+use common::{bin, consume, heavy, seq_of, Appliance, Kafka};
 
 const COUNT: u64 = 20_000;
 const CONNECTIONS: u64 = 4;
 
 #[test]
 fn two_appliances_one_kafka_every_event_once() {
-    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = heavy();
     let kafka = Kafka::start();
     let a = Appliance::start(&kafka.bootstrap(), "");
     let b = Appliance::start(&kafka.bootstrap(), "");

@@ -135,6 +135,7 @@ fn flood_headers(port: u16, total: usize) -> usize {
 
 #[test]
 fn deep_nesting_is_refused_or_becomes_a_pipeline_error_and_nothing_crashes() {
+    let _g = heavy();
     let kafka = Kafka::start();
     let port = free_port();
     let extra = format!("[http_input]\nlisten = \"127.0.0.1:{port}\"\n");
@@ -256,6 +257,7 @@ fn import_turns_deep_records_into_pipeline_errors() {
 
 #[test]
 fn control_api_refuses_hostile_requests_and_keeps_serving() {
+    let _g = heavy();
     let kafka = Kafka::start();
     let mut app = Appliance::start(&kafka.bootstrap(), "");
     let port = app.http_port;
@@ -379,7 +381,7 @@ fn raise_nofile() -> u64 {
 
 #[test]
 fn control_api_keeps_answering_while_clients_stall_flood_and_hoard_connections() {
-    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = heavy();
     let kafka = Kafka::start();
     let keys = Keys {
         http: "request_timeout_ms = 1500\nidle_timeout_ms = 1500\nconnections_max = 32",
@@ -469,6 +471,7 @@ fn control_api_keeps_answering_while_clients_stall_flood_and_hoard_connections()
 
 #[test]
 fn http_input_cuts_slowloris_huge_heads_and_gzip_bombs() {
+    let _g = heavy();
     let kafka = Kafka::start();
     let port = free_port();
     let extra = format!(

@@ -34,7 +34,7 @@ fn buckets(m: &Metrics, shard: &str) -> Vec<(f64, u64)> {
 
 #[test]
 fn latency_histogram_counts_every_delivered_event_and_is_logged() {
-    let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = heavy();
     let kafka = Kafka::start();
     let mut app = Appliance::start(&kafka.bootstrap(), "");
     const N: u64 = 20_000;

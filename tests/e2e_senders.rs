@@ -11,10 +11,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// `host`'s count of each `message` among `events`.
 fn messages_of(events: &[serde_json::Value]) -> HashMap<String, usize> {
     let mut seen = HashMap::new();

@@ -10,10 +10,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn assert_all_seqs(seqs: &HashSet<u64>, n: u64, what: &str) {
     let missing: Vec<u64> = (0..n).filter(|s| !seqs.contains(s)).take(10).collect();
     assert!(

@@ -24,6 +24,13 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 /// must not compete with a TCP flood.
 pub static HEAVY: Mutex<()> = Mutex::new(());
 
+/// Held by a test whose load (floods, hundreds of thousands of messages, many connections)
+/// would starve the appliances of the other tests of its binary on a 2-core machine: such
+/// tests of one binary run one at a time.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub const PARTITIONS: i32 = 4;
 
 pub fn bin() -> PathBuf {
