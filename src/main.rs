@@ -349,6 +349,17 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     let (tcp_balance, tcp_inboxes) =
         linerate::ingest::tcp_balance::TcpBalance::new(cores.len(), cfg.syslog.tcp_balance);
     let mut tcp_inboxes = tcp_inboxes.into_iter();
+    // Every ring is opened (and its pages populated) before any socket is bound: a socket
+    // that is bound already takes datagrams and connections, which would wait (or, UDP, be
+    // dropped) while a later shard's ring is still being faulted in.
+    let mut buffers = Vec::with_capacity(cores.len());
+    for shard in 0..cores.len() {
+        buffers.push(
+            linerate::buffer::open_shard(&cfg.buffer, shard)
+                .with_context(|| format!("opening shard {shard}'s buffer"))?,
+        );
+    }
+    let mut buffers = buffers.into_iter();
     for (shard, &core) in cores.iter().enumerate() {
         let udp = udp_addr
             .map(|a| linerate::ingest::sockets::bind_udp(a, cfg.syslog.recv_buffer_bytes))
@@ -379,8 +390,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
             .map(|a| linerate::ingest::sockets::bind_tcp_listener(a, cfg.http_input.backlog_max))
             .transpose()
             .with_context(|| format!("binding HTTP input {}", cfg.http_input.listen))?;
-        let buffer = linerate::buffer::open_shard(&cfg.buffer, shard)
-            .with_context(|| format!("opening shard {shard}'s buffer"))?;
+        let buffer = buffers.next().context("one buffer per shard")?;
         let sink = KafkaSink::new(
             &kafka_cfg,
             cfg.enrich.enabled_topic(),
