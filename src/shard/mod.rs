@@ -27,6 +27,13 @@ use pipeline::Pipeline;
 
 /// How often a shard serves librdkafka's delivery reports.
 const KAFKA_POLL_INTERVAL: Duration = Duration::from_millis(1);
+/// The UDP reader's share of the shard's time against each other task queue's (glommio's
+/// default is 1000) when both have work: it takes datagrams from the socket before the
+/// kernel's buffer fills, and only reads and appends to the ring, so it never needs much.
+const UDP_READ_SHARES: usize = 10_000;
+/// How soon a readable UDP socket preempts the task running (at its next
+/// `yield_if_needed`, which the sender reaches every [`pipeline::PUMP_EVENTS_MAX`] events).
+const UDP_READ_LATENCY: Duration = Duration::from_micros(500);
 /// How long shutdown waits for input tasks to notice it.
 const INPUTS_STOP_WAIT: Duration = Duration::from_secs(5);
 
@@ -182,6 +189,17 @@ async fn run_spill(p: Rc<Pipeline>, mut w: SpillWriter, cfg: Arc<Config>) {
     }
 }
 
+/// The UDP reader's task queue: latency-sensitive (its readiness wait completes on glommio's
+/// latency ring, which preempts the running task) and with [`UDP_READ_SHARES`], so a
+/// readable socket is drained before the shard goes on producing.
+fn udp_read_queue() -> glommio::TaskQueueHandle {
+    glommio::executor().create_task_queue(
+        glommio::Shares::Static(UDP_READ_SHARES),
+        glommio::Latency::Matters(UDP_READ_LATENCY),
+        "udp-read",
+    )
+}
+
 /// A running shard; join it to wait for its shutdown to finish.
 pub type ShardHandle = glommio::ExecutorJoinHandle<()>;
 
@@ -242,13 +260,21 @@ pub fn spawn(
             if let Some(sock) = udp {
                 // SAFETY: the fd comes from a socket we own and hand over whole.
                 let sock = unsafe { glommio::net::UdpSocket::from_raw_fd(sock.into_raw_fd()) };
-                glommio::spawn_local(crate::ingest::udp::serve(
+                let reader = crate::ingest::udp::serve(
                     p.clone(),
                     sock,
                     cfg.syslog.udp_batch_max,
                     paused.udp.clone(),
-                ))
-                .detach();
+                );
+                match glommio::spawn_local_into(reader, udp_read_queue()) {
+                    Ok(t) => {
+                        t.detach();
+                    }
+                    Err(e) => {
+                        tracing::error!(shard, error = %e, "cannot start the UDP input");
+                        return;
+                    }
+                }
             }
             if let Some(sock) = tcp {
                 // SAFETY: as above.
@@ -321,10 +347,11 @@ pub fn spawn(
                 let interval = Duration::from_millis(cfg.buffer.fsync_interval_ms);
                 glommio::spawn_local(run_ring_sync(p.clone(), path, interval)).detach();
             }
-            // The poller serves delivery reports, which free ring space and end each event's
-            // receive→ack latency: in a latency-sensitive queue of its own, so socket readers
-            // busy with a backlog yield to it (their `yield_if_needed`) at least every
-            // `KAFKA_POLL_INTERVAL` instead of it waiting for the readers' turn to end.
+            // The sender (the poller) serves delivery reports, which free ring space and end
+            // each event's receive→ack latency, and sends what the inputs appended: in a
+            // latency-sensitive queue of its own, so socket readers busy with a backlog yield
+            // to it (their `yield_if_needed`) at least every `KAFKA_POLL_INTERVAL` instead of
+            // it waiting for the readers' turn to end.
             let poll_queue = glommio::executor().create_task_queue(
                 glommio::Shares::default(),
                 glommio::Latency::Matters(KAFKA_POLL_INTERVAL),
@@ -334,8 +361,12 @@ pub fn spawn(
             let poll_task = glommio::spawn_local_into(
                 async move {
                     loop {
-                        poller.service();
-                        glommio::timer::sleep(KAFKA_POLL_INTERVAL).await;
+                        // A backlog is sent a turn at a time, letting the readers in between.
+                        if poller.service() {
+                            glommio::yield_if_needed().await;
+                        } else {
+                            glommio::timer::sleep(KAFKA_POLL_INTERVAL).await;
+                        }
                     }
                 },
                 poll_queue,
