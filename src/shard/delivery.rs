@@ -733,6 +733,61 @@ fn add_gauge(stats: &ShardStats, d: &Delivery) {
 mod tests {
     use super::*;
 
+    /// A batch the producer's queue cannot take whole: every event is in flight, each record
+    /// the queue refused is marked failed (resent after the backoff, never dropped), the
+    /// ones it took are pending their delivery report, and the sender stops for the backoff.
+    #[test]
+    fn records_a_full_queue_refuses_in_a_batch_are_marked_for_resending() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = BufferConfig {
+            data_dir: dir.path().to_path_buf(),
+            spill_enabled: false,
+            ..BufferConfig::default()
+        };
+        let ring = Ring::open(&dir.path().join("ring"), 1 << 20).unwrap().0;
+        let mut d = Delivery::new(0, ring, None, &cfg, 64, None);
+        let kafka = crate::config::KafkaConfig {
+            queue_messages_max: 3,
+            ..crate::config::KafkaConfig::default()
+        };
+        // No broker: records stay queued in the producer, which is all this test needs.
+        let sink = KafkaSink::new(&kafka, None, "127.0.0.1:1", 0, 64).unwrap();
+        let stats = ShardStats::default();
+        let meta = ReceiveMeta {
+            received_unix_micros: 0,
+            peer: None,
+        };
+        for i in 0..5 {
+            let raw = format!("<13>1 2026-12-05T00:00:00Z host app - - - event {i}");
+            d.append(
+                &meta,
+                Transport::Udp,
+                false,
+                RecordKind::Syslog,
+                &[],
+                raw.as_bytes(),
+                &stats,
+            )
+            .unwrap();
+        }
+        let more = d.pump(&sink, &stats, &ParseOptions::default(), 1024);
+        assert!(!more);
+        assert_eq!(d.in_flight(), 5);
+        let acks = sink.acks();
+        let (raw, normalized) = (Topic::Raw as usize, Topic::Normalized as usize);
+        // The raw topic's call comes first: its first three records fill the queue.
+        for seq in 0..5 {
+            let st = acks.state(seq);
+            assert_eq!(st.topic_failed(raw), seq >= 3, "seq {seq}");
+            assert!(st.topic_failed(normalized), "seq {seq}");
+            assert!(!st.free(), "seq {seq}");
+        }
+        assert_eq!(acks.failures(), 7);
+        assert_eq!(stats.backpressure_waits.get(), 7);
+        assert_eq!(stats.produced[raw].get(), 3);
+        assert!(d.retry_due.is_some(), "a resend is scheduled");
+    }
+
     #[test]
     fn ip_key_formats_v4_and_v6() {
         let mut b = [0u8; 64];
