@@ -493,9 +493,6 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         );
     }
     drop(stats_tx);
-    if let Err(e) = linerate::sink::kafka_threads::spawn_renicer(shutdown.clone()) {
-        tracing::warn!(error = %e, "librdkafka's threads keep the shards' priority");
-    }
     tracing::info!(
         shards = cores.len(),
         cores = ?cores,

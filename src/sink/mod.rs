@@ -2,4 +2,3 @@
 
 pub mod dead_letter;
 pub mod kafka;
-pub mod kafka_threads;
