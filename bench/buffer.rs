@@ -217,14 +217,16 @@ fn bench_kafka(c: &mut Criterion) {
                 {
                     buffered.poll_batch();
                     delivery.settle(&buffered, &stats, &opts);
+                    delivery.pump(&buffered, &stats, &opts, usize::MAX);
                 }
-                delivery.pump(&buffered, &stats, &opts);
             }
+            // As a shard's sender does: the inputs only append; a turn sends the batch.
+            delivery.pump(&buffered, &stats, &opts, usize::MAX);
             let start = std::time::Instant::now();
             loop {
                 buffered.poll_batch();
                 delivery.settle(&buffered, &stats, &opts);
-                delivery.pump(&buffered, &stats, &opts);
+                delivery.pump(&buffered, &stats, &opts, usize::MAX);
                 if delivery.in_flight() as u64 <= WINDOW {
                     break;
                 }

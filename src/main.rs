@@ -456,6 +456,18 @@ fn http_input(
     Ok(Some(input))
 }
 
+/// Every shard's ring and spill, opened (its pages populated) before any socket is bound: a
+/// socket that is bound already takes datagrams and connections, which would wait (or, UDP,
+/// be dropped) while a later shard's ring is still being faulted in.
+fn open_buffers(cfg: &Config, shards: usize) -> Result<Vec<linerate::buffer::ShardBuffer>> {
+    (0..shards)
+        .map(|shard| {
+            linerate::buffer::open_shard(&cfg.buffer, shard)
+                .with_context(|| format!("opening shard {shard}'s buffer"))
+        })
+        .collect()
+}
+
 /// Everything each shard owns, made on the main thread so start-up errors (a port in use, a
 /// damaged buffer, a bad certificate) stop the process before any shard runs.
 fn shard_setups(
@@ -473,6 +485,7 @@ fn shard_setups(
     let (tcp_balance, tcp_inboxes) =
         linerate::ingest::tcp_balance::TcpBalance::new(cores.len(), cfg.syslog.tcp_balance);
     let mut tcp_inboxes = tcp_inboxes.into_iter();
+    let mut buffers = open_buffers(cfg, cores.len())?.into_iter();
     let syslog = &cfg.syslog;
     let bind_tcp = |a| {
         linerate::ingest::sockets::bind_tcp(a, syslog.recv_buffer_bytes, syslog.tcp_backlog_max)
@@ -500,8 +513,7 @@ fn shard_setups(
             .map(|a| linerate::ingest::sockets::bind_tcp_listener(a, cfg.http_input.backlog_max))
             .transpose()
             .with_context(|| format!("binding HTTP input {}", cfg.http_input.listen))?;
-        let buffer = linerate::buffer::open_shard(&cfg.buffer, shard)
-            .with_context(|| format!("opening shard {shard}'s buffer"))?;
+        let buffer = buffers.next().context("one buffer per shard")?;
         let sink = KafkaSink::new(
             kafka_cfg,
             cfg.enrich.enabled_topic(),

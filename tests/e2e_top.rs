@@ -61,8 +61,15 @@ fn top_shows_a_running_and_a_down_appliance_and_q_quits() {
     // The running appliance: a receive rate above zero while the load runs, Kafka ok, and a
     // row per shard under it.
     let screen = tmux.wait_screen("a receive rate", bound, |s| {
+        // Not while a shard has not reported yet: its row reads "all (1 down)", whose words
+        // would shift the columns (the first snapshot comes one stats interval after start).
         line_cells(s, &target).is_some_and(|c| {
-            c.len() >= 9 && c[1] == "all" && c[2] != "-" && c[2] != "0" && c[2] != "0.0"
+            c.len() >= 9
+                && c[1] == "all"
+                && !c.contains(&"down)")
+                && c[2] != "-"
+                && c[2] != "0"
+                && c[2] != "0.0"
         })
     });
     let row = line_cells(&screen, &target).unwrap();

@@ -148,7 +148,7 @@ impl AckSlots {
     }
 
     /// The sequence number an opaque carries.
-    fn opaque_seq(opaque: usize) -> u64 {
+    pub fn opaque_seq(opaque: usize) -> u64 {
         (opaque >> OPAQUE_SHIFT) as u64
     }
 

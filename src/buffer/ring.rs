@@ -185,6 +185,7 @@ impl Ring {
         }
         // SAFETY: the file is ours (flocked) and sized above; nothing else maps it.
         let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(io_err(path))?;
+        populate(&map, path);
         if fresh {
             map[..8].copy_from_slice(RING_MAGIC);
             map[CAPACITY_AT..CAPACITY_AT + 8].copy_from_slice(&cap.to_le_bytes());
@@ -537,6 +538,28 @@ fn read_header(file: &File) -> std::io::Result<Option<HeaderPage>> {
         write: get_u64(&page, WRITE_AT),
         ack: get_u64(&page, ACK_AT),
     }))
+}
+
+/// Fault every page of the ring in, writable, now: otherwise each event on the ring's first
+/// lap pays a page fault that zeroes (fresh, fallocated) or reads (restart) its page, which a
+/// `perf record` of the peer benchmark put at 28% of the appliance's CPU. After one lap the
+/// whole ring is resident anyway, so this moves that cost to start-up without adding memory.
+/// Kernels before 5.14 lack MADV_POPULATE_WRITE: the ring then works as before (logged).
+fn populate(map: &MmapMut, path: &Path) {
+    let started = std::time::Instant::now();
+    match map.advise(memmap2::Advice::PopulateWrite) {
+        Ok(()) => tracing::debug!(
+            ring = %path.display(),
+            bytes = map.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "ring pages populated"
+        ),
+        Err(e) => tracing::info!(
+            ring = %path.display(),
+            error = %e,
+            "ring pages not populated at open (MADV_POPULATE_WRITE): first-lap page faults"
+        ),
+    }
 }
 
 fn open_locked(path: &Path) -> Result<File, RingError> {

@@ -1,5 +1,8 @@
 //! A shard's UDP input: io_uring waits for readability (a 1-byte MSG_PEEK recvmsg through glommio),
-//! then `recvmmsg` drains whole batches without blocking.
+//! then `recvmmsg` drains whole batches without blocking, until the socket is empty, before
+//! anything else of the shard runs. The shard runs it in a task queue of its own with
+//! priority (see `crate::shard`), and it only appends to the ring, so the socket's buffer
+//! does not fill while the shard is busy producing.
 //!
 //! Kernel drops (a full receive buffer) are counted from two readings of the socket's one
 //! drop counter: the SO_RXQ_OVFL value datagrams carry, and SO_MEMINFO read every
@@ -22,6 +25,11 @@ use crate::stats::{add, sub, DropReason};
 
 /// How often an idle input checks for shutdown.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
+/// Datagrams read without yielding: the reader drains the socket until it would block
+/// (reading and appending to the ring only; the shard's sender sends them later) unless
+/// more than this keeps arriving, more than the kernel's buffer holds (8 MiB is about 6,500
+/// small datagrams), so a flood cannot starve the sender that frees the ring.
+const DRAIN_DATAGRAMS_MAX: usize = 16_384;
 /// How often the socket's kernel drop counter is read (besides with each datagram).
 pub const KERNEL_DROPS_CHECK: Duration = Duration::from_millis(250);
 
@@ -63,6 +71,7 @@ pub async fn serve<P: Intake + 'static>(
     let mut kernel_drops = KernelDrops::default();
     let mut drops_checked = Instant::now();
     let fd = socket.as_raw_fd();
+    let mut drained = 0;
     let count_drops = |drops: &mut KernelDrops, total: u32| {
         add(
             &p.stats().dropped[DropReason::UdpReceiveBufferFull as usize],
@@ -86,6 +95,7 @@ pub async fn serve<P: Intake + 'static>(
             }
         };
         if n == 0 {
+            drained = 0;
             let mut probe = [0u8; 1];
             let waited = future::or(
                 async { socket.peek_from(&mut probe).await.map(|_| ()) },
@@ -111,7 +121,11 @@ pub async fn serve<P: Intake + 'static>(
             // The first report covers drops before we looked; the counter is per socket.
             count_drops(&mut kernel_drops, total);
         }
-        glommio::yield_if_needed().await;
+        drained += n;
+        if drained >= DRAIN_DATAGRAMS_MAX {
+            drained = 0;
+            glommio::yield_if_needed().await;
+        }
     }
     sub(&p.stats().inputs_active, 1);
 }

@@ -39,12 +39,15 @@ use crate::normalize::enrich::{self, EnrichTable};
 use crate::normalize::Normalized;
 use crate::parse::ParseOptions;
 use crate::sink::dead_letter::{self, DeadLetterFile};
-use crate::sink::kafka::{KafkaSink, SendError, Topic, TOPIC_COUNT};
+use crate::sink::kafka::{KafkaSink, ProduceBatch, SendError, Topic, TOPIC_COUNT};
 use crate::stats::{add, DropReason, ShardStats};
 
 /// First wait before resending failures.
 const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const TOPICS: [Topic; TOPIC_COUNT] = [Topic::Raw, Topic::Normalized, Topic::Enriched];
+/// Events normalized before their records are handed to the producer in one call per topic
+/// ([`KafkaSink::send_batch`]).
+const PRODUCE_BATCH_EVENTS_MAX: usize = 256;
 
 /// What the sender writes an event into, reused for every event, and the table it enriches
 /// with (read-only, loaded at start-up).
@@ -78,6 +81,8 @@ pub struct Delivery {
     spilling: bool,
     in_flight: VecDeque<InFlight>,
     enc: Encoder,
+    /// The records of the events being pumped, handed over together.
+    batch: ProduceBatch,
     fsync: FsyncPolicy,
     retry_backoff: Duration,
     retry_backoff_max: Duration,
@@ -145,6 +150,7 @@ impl Delivery {
                 enriched: Vec::with_capacity(if table.is_some() { 64 << 10 } else { 0 }),
                 table,
             },
+            batch: ProduceBatch::default(),
             fsync: cfg.fsync,
             retry_backoff: RETRY_BACKOFF_MIN,
             retry_backoff_max: Duration::from_millis(cfg.retry_backoff_ms_max)
@@ -202,11 +208,23 @@ impl Delivery {
     }
 
     /// Hand unsent events to the producer until the ring is empty, the in-flight bound is
-    /// reached or the producer's queue is full.
-    pub fn pump(&mut self, sink: &KafkaSink, stats: &ShardStats, parse: &ParseOptions) {
+    /// reached, the producer's queue is full or `events_max` events were handed over (then
+    /// returns true: more may wait). Records go over in batches of
+    /// [`PRODUCE_BATCH_EVENTS_MAX`] events, one producer call per topic; an event is in
+    /// flight from when it joins a batch, and a record the producer refuses is marked (to be
+    /// resent, or dead-lettered when refused for good) before this returns.
+    pub fn pump(
+        &mut self,
+        sink: &KafkaSink,
+        stats: &ShardStats,
+        parse: &ParseOptions,
+        events_max: usize,
+    ) -> bool {
         let acks = sink.acks();
         let window = acks.capacity().min(self.in_flight.capacity());
-        while self.in_flight.len() < window {
+        let mut handed = 0;
+        let mut queue_full = false;
+        while self.in_flight.len() < window && handed < events_max && !queue_full {
             // The ring's next event, past copies of what was already sent (a spill write
             // the ring had not let go of when the process stopped).
             let ring_seq = loop {
@@ -233,23 +251,34 @@ impl Delivery {
                 break;
             }
             let all = [true; TOPIC_COUNT];
-            let (queue_full, pos, received_unix_micros) = if from_spill {
+            let to = Handoff::Batch(&mut self.batch);
+            let (pos, received_unix_micros) = if from_spill {
                 let sp = self.spill.as_mut().expect("spill_seq came from it");
                 if sp.is_replay(seq) {
                     add(&stats.replayed, 1);
                 }
                 let e = sp.event(seq).expect("just found");
-                let full = send(sink, acks, stats, parse, &mut self.enc, &e, all, true);
-                (full, None, e.meta.received_unix_micros)
+                send(sink, acks, stats, parse, &mut self.enc, &e, all, true, to);
+                (None, e.meta.received_unix_micros)
             } else {
                 let u = self.ring.next_unsent().expect("just found");
                 if u.replayed {
                     add(&stats.replayed, 1);
                 }
                 let (pos, end, received) = (u.pos, u.end, u.event.meta.received_unix_micros);
-                let full = send(sink, acks, stats, parse, &mut self.enc, &u.event, all, true);
+                send(
+                    sink,
+                    acks,
+                    stats,
+                    parse,
+                    &mut self.enc,
+                    &u.event,
+                    all,
+                    true,
+                    to,
+                );
                 self.ring.advance_read(end);
-                (full, Some(pos), received)
+                (Some(pos), received)
             };
             self.next_seq = seq + 1;
             self.in_flight.push_back(InFlight {
@@ -257,12 +286,19 @@ impl Delivery {
                 pos,
                 received_unix_micros,
             });
-            if queue_full {
-                self.schedule_retry(Instant::now());
-                break;
+            handed += 1;
+            if handed % PRODUCE_BATCH_EVENTS_MAX == 0 {
+                queue_full = flush_batch(sink, acks, stats, &mut self.batch);
             }
         }
+        if !self.batch.is_empty() {
+            queue_full |= flush_batch(sink, acks, stats, &mut self.batch);
+        }
+        if queue_full {
+            self.schedule_retry(Instant::now());
+        }
         add_gauge(stats, self);
+        handed == events_max
     }
 
     /// Serve what the delivery reports said: free the acknowledged prefix of the ring and
@@ -495,6 +531,7 @@ impl Delivery {
                 &event,
                 topics,
                 false,
+                Handoff::Now,
             ) {
                 still_failing = true;
                 break;
@@ -527,8 +564,60 @@ fn buffered_event<'b>(
     }
 }
 
-/// Normalize `event` and hand the chosen topics to the producer. Returns whether the
-/// producer's queue was full (those topics are marked failed, to be resent).
+/// Where [`send`] hands an event's records: to the producer now, or to a batch handed over
+/// later ([`flush_batch`]).
+enum Handoff<'b> {
+    Now,
+    Batch(&'b mut ProduceBatch),
+}
+
+/// Hand every record of `batch` to the producer and mark each in `acks` as
+/// [`record_outcome`] says. Returns whether the producer's queue was full.
+fn flush_batch(
+    sink: &KafkaSink,
+    acks: &AckSlots,
+    stats: &ShardStats,
+    batch: &mut ProduceBatch,
+) -> bool {
+    let mut queue_full = false;
+    sink.send_batch(batch, |topic, opaque, result| {
+        let seq = AckSlots::opaque_seq(opaque);
+        queue_full |= record_outcome(acks, stats, seq, topic as usize, result);
+    });
+    queue_full
+}
+
+/// Mark topic `t` of event `seq` as the producer took it: in flight, failed (the queue was
+/// full: resent after a backoff; returns true) or rejected for good (dead-lettered).
+fn record_outcome(
+    acks: &AckSlots,
+    stats: &ShardStats,
+    seq: u64,
+    t: usize,
+    result: Result<(), SendError>,
+) -> bool {
+    match result {
+        Ok(()) => {
+            acks.sent(seq, t);
+            add(&stats.produced[t], 1);
+            false
+        }
+        Err(SendError::QueueFull) => {
+            acks.fail(seq, t);
+            add(&stats.backpressure_waits, 1);
+            true
+        }
+        Err(SendError::Rejected(code)) => {
+            // Refused for good (e.g. over message.max.bytes): dead-lettered, not retried.
+            acks.reject(seq, t, code as i32);
+            false
+        }
+    }
+}
+
+/// Normalize `event` and hand the chosen topics to the producer (or to a batch, see
+/// [`Handoff`]). Returns whether the producer's queue was full (those topics are marked
+/// failed, to be resent); always false for a batch, whose outcome [`flush_batch`] marks.
 #[allow(clippy::too_many_arguments)]
 fn send(
     sink: &KafkaSink,
@@ -539,6 +628,7 @@ fn send(
     event: &Event<'_>,
     topics: [bool; TOPIC_COUNT],
     first_time: bool,
+    to: Handoff<'_>,
 ) -> bool {
     let scratch = &mut enc.normalized;
     scratch.clear();
@@ -601,6 +691,7 @@ fn send(
     let mut key_buf = [0u8; 64];
     let key = key(hostname, event.meta.peer, &mut key_buf);
     let mut queue_full = false;
+    let mut to = to;
     for topic in TOPICS {
         let t = topic as usize;
         if !topics[t] || !sink.enabled(topic) {
@@ -611,19 +702,12 @@ fn send(
             Topic::Normalized => scratch,
             Topic::Enriched => &enc.enriched,
         };
-        match sink.try_send(topic, key, payload, AckSlots::opaque(event.seq, t)) {
-            Ok(()) => {
-                acks.sent(event.seq, t);
-                add(&stats.produced[t], 1);
-            }
-            Err(SendError::QueueFull) => {
-                acks.fail(event.seq, t);
-                add(&stats.backpressure_waits, 1);
-                queue_full = true;
-            }
-            Err(SendError::Rejected(code)) => {
-                // Refused for good (e.g. over message.max.bytes): dead-lettered, not retried.
-                acks.reject(event.seq, t, code as i32);
+        let opaque = AckSlots::opaque(event.seq, t);
+        match &mut to {
+            Handoff::Batch(batch) => batch.push(topic, key, payload, opaque),
+            Handoff::Now => {
+                let result = sink.try_send(topic, key, payload, opaque);
+                queue_full |= record_outcome(acks, stats, event.seq, t, result);
             }
         }
     }
@@ -648,6 +732,61 @@ fn add_gauge(stats: &ShardStats, d: &Delivery) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch the producer's queue cannot take whole: every event is in flight, each record
+    /// the queue refused is marked failed (resent after the backoff, never dropped), the
+    /// ones it took are pending their delivery report, and the sender stops for the backoff.
+    #[test]
+    fn records_a_full_queue_refuses_in_a_batch_are_marked_for_resending() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = BufferConfig {
+            data_dir: dir.path().to_path_buf(),
+            spill_enabled: false,
+            ..BufferConfig::default()
+        };
+        let ring = Ring::open(&dir.path().join("ring"), 1 << 20).unwrap().0;
+        let mut d = Delivery::new(0, ring, None, &cfg, 64, None);
+        let kafka = crate::config::KafkaConfig {
+            queue_messages_max: 3,
+            ..crate::config::KafkaConfig::default()
+        };
+        // No broker: records stay queued in the producer, which is all this test needs.
+        let sink = KafkaSink::new(&kafka, None, "127.0.0.1:1", 0, 64).unwrap();
+        let stats = ShardStats::default();
+        let meta = ReceiveMeta {
+            received_unix_micros: 0,
+            peer: None,
+        };
+        for i in 0..5 {
+            let raw = format!("<13>1 2026-12-05T00:00:00Z host app - - - event {i}");
+            d.append(
+                &meta,
+                Transport::Udp,
+                false,
+                RecordKind::Syslog,
+                &[],
+                raw.as_bytes(),
+                &stats,
+            )
+            .unwrap();
+        }
+        let more = d.pump(&sink, &stats, &ParseOptions::default(), 1024);
+        assert!(!more);
+        assert_eq!(d.in_flight(), 5);
+        let acks = sink.acks();
+        let (raw, normalized) = (Topic::Raw as usize, Topic::Normalized as usize);
+        // The raw topic's call comes first: its first three records fill the queue.
+        for seq in 0..5 {
+            let st = acks.state(seq);
+            assert_eq!(st.topic_failed(raw), seq >= 3, "seq {seq}");
+            assert!(st.topic_failed(normalized), "seq {seq}");
+            assert!(!st.free(), "seq {seq}");
+        }
+        assert_eq!(acks.failures(), 7);
+        assert_eq!(stats.backpressure_waits.get(), 7);
+        assert_eq!(stats.produced[raw].get(), 3);
+        assert!(d.retry_due.is_some(), "a resend is scheduled");
+    }
 
     #[test]
     fn ip_key_formats_v4_and_v6() {

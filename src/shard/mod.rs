@@ -27,6 +27,13 @@ use pipeline::Pipeline;
 
 /// How often a shard serves librdkafka's delivery reports.
 const KAFKA_POLL_INTERVAL: Duration = Duration::from_millis(1);
+/// The UDP reader's share of the shard's time against each other task queue's (glommio's
+/// default is 1000) when both have work: it takes datagrams from the socket before the
+/// kernel's buffer fills, and only reads and appends to the ring, so it never needs much.
+const UDP_READ_SHARES: usize = 10_000;
+/// How soon a readable UDP socket preempts the task running (at its next
+/// `yield_if_needed`, which the sender reaches every [`pipeline::PUMP_EVENTS_MAX`] events).
+const UDP_READ_LATENCY: Duration = Duration::from_micros(500);
 /// How long shutdown waits for input tasks to notice it.
 const INPUTS_STOP_WAIT: Duration = Duration::from_secs(5);
 
@@ -182,6 +189,17 @@ async fn run_spill(p: Rc<Pipeline>, mut w: SpillWriter, cfg: Arc<Config>) {
     }
 }
 
+/// The UDP reader's task queue: latency-sensitive (its readiness wait completes on glommio's
+/// latency ring, which preempts the running task) and with [`UDP_READ_SHARES`], so a
+/// readable socket is drained before the shard goes on producing.
+fn udp_read_queue() -> glommio::TaskQueueHandle {
+    glommio::executor().create_task_queue(
+        glommio::Shares::Static(UDP_READ_SHARES),
+        glommio::Latency::Matters(UDP_READ_LATENCY),
+        "udp-read",
+    )
+}
+
 /// A running shard; join it to wait for its shutdown to finish.
 pub type ShardHandle = glommio::ExecutorJoinHandle<()>;
 
@@ -267,7 +285,10 @@ pub fn spawn(
                 delivery: std::cell::RefCell::new(delivery),
                 shutdown,
             });
-            start_inputs(&p, inputs, &cfg);
+            if let Err(e) = start_inputs(&p, inputs, &cfg) {
+                tracing::error!(shard, error = %e, "cannot start the inputs");
+                return;
+            }
             start_buffer_tasks(&p, &cfg);
             if let Err(e) = start_kafka_poller(&p) {
                 tracing::error!(shard, error = %e, "cannot start the Kafka poller");
@@ -283,8 +304,13 @@ pub fn spawn(
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// Spawn the shard's input tasks: UDP, TCP, TLS, HTTP, EVTX directories.
-fn start_inputs(p: &Rc<Pipeline>, inputs: ShardInputs, cfg: &Config) {
+/// Spawn the shard's input tasks: UDP (in its own priority queue), TCP, TLS, HTTP, EVTX
+/// directories.
+fn start_inputs(
+    p: &Rc<Pipeline>,
+    inputs: ShardInputs,
+    cfg: &Config,
+) -> Result<(), glommio::GlommioError<()>> {
     let ShardInputs {
         udp,
         tcp,
@@ -298,13 +324,9 @@ fn start_inputs(p: &Rc<Pipeline>, inputs: ShardInputs, cfg: &Config) {
     if let Some(sock) = udp {
         // SAFETY: the fd comes from a socket we own and hand over whole.
         let sock = unsafe { glommio::net::UdpSocket::from_raw_fd(sock.into_raw_fd()) };
-        glommio::spawn_local(crate::ingest::udp::serve(
-            p.clone(),
-            sock,
-            cfg.syslog.udp_batch_max,
-            paused.udp.clone(),
-        ))
-        .detach();
+        let reader =
+            crate::ingest::udp::serve(p.clone(), sock, cfg.syslog.udp_batch_max, paused.udp);
+        glommio::spawn_local_into(reader, udp_read_queue())?.detach();
     }
     if let Some(sock) = tcp {
         // SAFETY: as above.
@@ -357,6 +379,7 @@ fn start_inputs(p: &Rc<Pipeline>, inputs: ShardInputs, cfg: &Config) {
     for input in evtx {
         glommio::spawn_local(crate::ingest::evtx_poll::serve(p.clone(), input)).detach();
     }
+    Ok(())
 }
 
 /// Spawn the buffer's background tasks: the spill writer and, with `fsync = "interval"`,
@@ -379,10 +402,11 @@ fn start_buffer_tasks(p: &Rc<Pipeline>, cfg: &Arc<Config>) {
     }
 }
 
-/// Spawn the Kafka poller. It serves delivery reports, which free ring space and end each
-/// event's receive→ack latency: in a latency-sensitive queue of its own, so socket readers
-/// busy with a backlog yield to it (their `yield_if_needed`) at least every
-/// `KAFKA_POLL_INTERVAL` instead of it waiting for the readers' turn to end.
+/// Spawn the sender (the Kafka poller). It serves delivery reports, which free ring space and
+/// end each event's receive→ack latency, and sends what the inputs appended: in a
+/// latency-sensitive queue of its own, so socket readers busy with a backlog yield to it
+/// (their `yield_if_needed`) at least every `KAFKA_POLL_INTERVAL` instead of it waiting for
+/// the readers' turn to end.
 fn start_kafka_poller(p: &Rc<Pipeline>) -> Result<(), glommio::GlommioError<()>> {
     let poll_queue = glommio::executor().create_task_queue(
         glommio::Shares::default(),
@@ -393,8 +417,12 @@ fn start_kafka_poller(p: &Rc<Pipeline>) -> Result<(), glommio::GlommioError<()>>
     glommio::spawn_local_into(
         async move {
             loop {
-                poller.service();
-                glommio::timer::sleep(KAFKA_POLL_INTERVAL).await;
+                // A backlog is sent a turn at a time, letting the readers in between.
+                if poller.service() {
+                    glommio::yield_if_needed().await;
+                } else {
+                    glommio::timer::sleep(KAFKA_POLL_INTERVAL).await;
+                }
             }
         },
         poll_queue,

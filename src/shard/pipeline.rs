@@ -1,5 +1,7 @@
-//! The per-event path of a shard: count → append to the ring → hand to Kafka (see
-//! [`crate::shard::delivery`], which normalizes as it sends).
+//! The per-event path of a shard: count → append to the ring. The shard's sender task
+//! ([`Pipeline::service`]) then hands what the ring holds to Kafka in batches (see
+//! [`crate::shard::delivery`], which normalizes as it sends), so an input's read loop
+//! only reads and appends.
 //!
 //! Runs on the shard's thread only. No allocation per event.
 
@@ -21,6 +23,9 @@ use crate::stats::{add, DropReason, ShardStats};
 
 /// How long a TCP input waits before retrying a full ring.
 const RING_FULL_RETRY: Duration = Duration::from_millis(1);
+/// Events the sender normalizes and hands to the producer per turn before it lets the
+/// shard's other tasks (the UDP reader first) run: about a millisecond of work.
+pub const PUMP_EVENTS_MAX: usize = 1024;
 
 /// Everything a shard's inputs share (single-threaded; held in an `Rc`).
 pub struct Pipeline {
@@ -65,7 +70,7 @@ impl Pipeline {
         Some(kind)
     }
 
-    /// Take one framed message into the ring, then send what can be sent. When the ring is
+    /// Take one framed message into the ring (the sender task sends it). When the ring is
     /// full a TCP input waits (yielding to the shard's other tasks), so pressure reaches the
     /// socket; a UDP datagram is dropped and counted (`buffer_full`). Returns whether the
     /// message is in the ring (not: dropped, also at shutdown with the ring still full).
@@ -133,9 +138,6 @@ impl Pipeline {
                 return false;
             }
         }
-        self.delivery
-            .borrow_mut()
-            .pump(&self.sink, &self.stats, &self.parse);
         true
     }
 
@@ -155,19 +157,17 @@ impl Pipeline {
         add(&self.stats.received[t], records.len() as u64);
         let bytes: usize = records.iter().map(|(_, r)| r.len()).sum();
         add(&self.stats.received_bytes[t], bytes as u64);
-        self.delivery
-            .borrow_mut()
-            .pump(&self.sink, &self.stats, &self.parse);
         Ok(())
     }
 
-    /// Serve delivery reports, free acknowledged ring space, resend failures and send
-    /// what is waiting. Called by the shard's poller and by inputs waiting for space.
-    pub fn service(&self) {
+    /// Serve delivery reports, free acknowledged ring space, resend failures and send up
+    /// to [`PUMP_EVENTS_MAX`] waiting events. Returns whether more may wait (call again
+    /// after yielding). Called by the shard's sender task and by inputs waiting for space.
+    pub fn service(&self) -> bool {
         self.sink.poll_batch();
         let mut d = self.delivery.borrow_mut();
         d.settle(&self.sink, &self.stats, &self.parse);
-        d.pump(&self.sink, &self.stats, &self.parse);
+        d.pump(&self.sink, &self.stats, &self.parse, PUMP_EVENTS_MAX)
     }
 }
 

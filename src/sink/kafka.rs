@@ -276,6 +276,68 @@ impl KafkaSink {
         }
     }
 
+    /// Queue every record of `batch`, one `rd_kafka_produce_batch` call per topic (the
+    /// partitioner still chooses each record's partition by its key), and empty the batch.
+    /// `outcome` is told every record's opaque and whether it was queued: `QueueFull` for
+    /// the records after the producer's queue filled (to be resent), `Rejected` for a record
+    /// refused for good; never blocks. Records of a topic switched off are dropped silently,
+    /// as [`KafkaSink::try_send`] does.
+    pub fn send_batch(
+        &self,
+        batch: &mut ProduceBatch,
+        mut outcome: impl FnMut(Topic, usize, Result<(), SendError>),
+    ) {
+        for topic in [Topic::Raw, Topic::Normalized, Topic::Enriched] {
+            let t = topic as usize;
+            if batch.records[t].is_empty() {
+                continue;
+            }
+            let Some(handle) = &self.topics[t] else {
+                continue;
+            };
+            let base = batch.bytes.as_ptr();
+            // The librdkafka view of the topic's records (raw pointers: built per call, so
+            // the batch stays `Send` and moves to its shard's thread).
+            let mut messages = Vec::with_capacity(batch.records[t].len());
+            for r in &batch.records[t] {
+                // SAFETY: all-zero is a valid rd_kafka_message_t (null pointers, no error).
+                let mut m: rdkafka::bindings::rd_kafka_message_t = unsafe { std::mem::zeroed() };
+                m.partition = -1; // RD_KAFKA_PARTITION_UA: the partitioner chooses (by key)
+                                  // SAFETY: the ranges were pushed inside `bytes`, which is not touched until
+                                  // the call below has returned.
+                m.payload = unsafe { base.add(r.payload.0) } as *mut std::ffi::c_void;
+                m.len = r.payload.1;
+                m.key = unsafe { base.add(r.key.0) } as *mut std::ffi::c_void;
+                m.key_len = r.key.1;
+                m._private = r.opaque as *mut std::ffi::c_void;
+                messages.push(m);
+            }
+            for chunk in messages.chunks_mut(i32::MAX as usize) {
+                // SAFETY: a live topic handle; every message points into `batch.bytes`, only
+                // read (RD_KAFKA_MSG_F_COPY copies payload and key before returning); the
+                // call writes each message's `err` and nothing else we read.
+                unsafe {
+                    rdkafka::bindings::rd_kafka_produce_batch(
+                        handle.rkt,
+                        -1,
+                        rdkafka::bindings::RD_KAFKA_MSG_F_COPY,
+                        chunk.as_mut_ptr(),
+                        chunk.len() as i32,
+                    )
+                };
+            }
+            for m in &messages {
+                let result = match RDKafkaErrorCode::from(m.err) {
+                    RDKafkaErrorCode::NoError => Ok(()),
+                    RDKafkaErrorCode::QueueFull => Err(SendError::QueueFull),
+                    other => Err(SendError::Rejected(other)),
+                };
+                outcome(topic, m._private as usize, result);
+            }
+        }
+        batch.clear();
+    }
+
     /// Whether a dead-letter topic is configured.
     pub fn has_dead_letter_topic(&self) -> bool {
         self.dead_letter.is_some()
@@ -333,6 +395,58 @@ impl KafkaSink {
     /// Block until everything queued is delivered or `timeout` passes (shutdown only).
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.producer.flush(timeout)
+    }
+}
+
+/// Records waiting to be handed to the producer together, one `rd_kafka_produce_batch`
+/// call per topic ([`KafkaSink::send_batch`]): one call, one topic lock and one clock read
+/// per batch instead of per record. Payloads and keys are copied into one reused buffer, so
+/// the batch borrows nothing (librdkafka copies them again, `RD_KAFKA_MSG_F_COPY`, before
+/// the call returns). Reused: [`ProduceBatch::clear`] keeps the allocations.
+#[derive(Debug, Default)]
+pub struct ProduceBatch {
+    bytes: Vec<u8>,
+    records: [Vec<BatchRecord>; TOPIC_COUNT],
+}
+
+/// One record of a [`ProduceBatch`]: where its payload and key are in the batch's buffer.
+#[derive(Debug, Clone, Copy)]
+struct BatchRecord {
+    payload: (usize, usize),
+    key: (usize, usize),
+    opaque: usize,
+}
+
+impl ProduceBatch {
+    /// Add a record for `topic` (its delivery report carries `opaque`).
+    pub fn push(&mut self, topic: Topic, key: &[u8], payload: &[u8], opaque: usize) {
+        let p = self.bytes.len();
+        self.bytes.extend_from_slice(payload);
+        let k = self.bytes.len();
+        self.bytes.extend_from_slice(key);
+        self.records[topic as usize].push(BatchRecord {
+            payload: (p, payload.len()),
+            key: (k, key.len()),
+            opaque,
+        });
+    }
+
+    /// Records waiting, over all topics.
+    pub fn len(&self) -> usize {
+        self.records.iter().map(Vec::len).sum()
+    }
+
+    /// Whether no record waits.
+    pub fn is_empty(&self) -> bool {
+        self.records.iter().all(Vec::is_empty)
+    }
+
+    /// Forget every record, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        for r in &mut self.records {
+            r.clear();
+        }
     }
 }
 
@@ -431,6 +545,53 @@ mod tests {
                 producer_config(&resolved, "127.0.0.1:1", "t").create();
             assert!(made.is_ok(), "{protocol} {mechanism}: {:?}", made.err());
         }
+    }
+
+    /// Every record of a batch gets its own outcome: queued, refused for good (too large),
+    /// or refused because the producer's queue filled (that record and every one after it
+    /// in the topic's call), in order, with its opaque; the batch is empty afterwards.
+    #[test]
+    fn a_batch_reports_each_record_queued_rejected_or_queue_full() {
+        let mut cfg = KafkaConfig {
+            queue_messages_max: 3,
+            ..KafkaConfig::default()
+        };
+        cfg.properties
+            .insert("message.max.bytes".into(), "1000".into());
+        // No broker: the producer queues locally, which is all a produce call does.
+        let sink = KafkaSink::new(&cfg, None, "127.0.0.1:1", 0, 64).unwrap();
+        let mut batch = ProduceBatch::default();
+        let big = vec![b'x'; 2000];
+        batch.push(Topic::Normalized, b"k", b"n0", 10);
+        batch.push(Topic::Normalized, b"k", &big, 11);
+        batch.push(Topic::Raw, b"k", b"r0", 20);
+        batch.push(Topic::Normalized, b"", b"n1", 12);
+        batch.push(Topic::Normalized, b"k", b"n2", 13);
+        batch.push(Topic::Normalized, b"k", b"n3", 14);
+        assert_eq!(batch.len(), 6);
+        let mut seen = Vec::new();
+        sink.send_batch(&mut batch, |topic, opaque, r| {
+            let r = match r {
+                Ok(()) => "queued".to_string(),
+                Err(SendError::QueueFull) => "full".to_string(),
+                Err(SendError::Rejected(c)) => format!("rejected {c:?}"),
+            };
+            seen.push((topic, opaque, r));
+        });
+        let expected = [
+            (Topic::Raw, 20, "queued"),
+            (Topic::Normalized, 10, "queued"),
+            (Topic::Normalized, 11, "rejected MessageSizeTooLarge"),
+            (Topic::Normalized, 12, "queued"),
+            (Topic::Normalized, 13, "full"),
+            (Topic::Normalized, 14, "full"),
+        ];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(t, o, r)| (*t, *o, r.to_string()))
+            .collect();
+        assert_eq!(seen, expected);
+        assert!(batch.is_empty());
     }
 
     #[test]
