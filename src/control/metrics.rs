@@ -11,7 +11,8 @@ use crate::control::inputs::{InputState, Inputs};
 use crate::event::TRANSPORT_NAMES;
 use crate::http_server::REJECT_NAMES;
 use crate::latency::buckets::{le_label, BUCKET_BOUNDS_MICROS};
-use crate::stats::{ShardSnapshot, DROP_REASON_NAMES, TLS_FAILURE_NAMES};
+use crate::stats::{ShardSnapshot, DROP_REASON_NAMES};
+use crate::tls::failure::{TLS_FAILURE_NAMES, TLS_LISTENER_NAMES};
 
 /// Reads one per-topic counter (by topic index) from a shard snapshot.
 type TopicCounter = fn(&ShardSnapshot, usize) -> u64;
@@ -55,7 +56,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             );
         }
     }
-    let per_shard: [(&str, &str, &str, Getter); 33] = [
+    let per_shard: [(&str, &str, &str, Getter); 32] = [
         (
             "linerate_nesting_too_deep_total",
             "counter",
@@ -248,12 +249,6 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             "Records an input's Windows filter dropped (not buffered, not sent).",
             |s| s.filtered,
         ),
-        (
-            "linerate_tls_handshakes_total",
-            "counter",
-            "TLS handshakes of the syslog TLS listener completed (connections then served).",
-            |s| s.tls_handshakes,
-        ),
     ];
     for (name, kind, help, get) in per_shard {
         family(&mut out, name, kind, help);
@@ -276,36 +271,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
             );
         }
     }
-    family(
-        &mut out,
-        "linerate_tls_handshake_failures_total",
-        "counter",
-        "Connections the syslog TLS listener refused before or during the handshake, by reason.",
-    );
-    for s in &snaps {
-        for (i, reason) in TLS_FAILURE_NAMES.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "linerate_tls_handshake_failures_total{{shard=\"{}\",reason=\"{reason}\"}} {}",
-                s.shard, s.tls_handshake_failures[i]
-            );
-        }
-    }
-    family(
-        &mut out,
-        "linerate_tls_certificate_reloads_total",
-        "counter",
-        "Reloads of the syslog TLS certificate (SIGHUP or changed files), by result: loaded (new connections use it) or refused (the previous one stays).",
-    );
-    let (loaded, refused) = crate::ingest::tls_config::reload_counts();
-    let _ = writeln!(
-        out,
-        "linerate_tls_certificate_reloads_total{{result=\"loaded\"}} {loaded}"
-    );
-    let _ = writeln!(
-        out,
-        "linerate_tls_certificate_reloads_total{{result=\"refused\"}} {refused}"
-    );
+    tls(&mut out, &snaps);
     family(
         &mut out,
         "linerate_events_dead_lettered_total",
@@ -441,6 +407,58 @@ pub fn render_control_http(out: &mut String, counts: &[u64]) {
 
 /// `linerate_receive_to_ack_latency_seconds`: a histogram per shard, bounds in
 /// [`BUCKET_BOUNDS_MICROS`].
+/// The TLS listeners' families: handshakes and refusals per shard, listener (`syslog`,
+/// `http_input`) and reason, and the certificate reloads.
+fn tls(out: &mut String, snaps: &[&ShardSnapshot]) {
+    family(
+        out,
+        "linerate_tls_handshakes_total",
+        "counter",
+        "TLS handshakes completed (connections then served), by listener: syslog (tls_listen) or http_input (HTTPS).",
+    );
+    for s in snaps {
+        for (l, listener) in TLS_LISTENER_NAMES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "linerate_tls_handshakes_total{{shard=\"{}\",listener=\"{listener}\"}} {}",
+                s.shard, s.tls_handshakes[l]
+            );
+        }
+    }
+    family(
+        out,
+        "linerate_tls_handshake_failures_total",
+        "counter",
+        "Connections a TLS listener refused before or during the handshake (plaintext ones included), by listener and reason.",
+    );
+    for s in snaps {
+        for (l, listener) in TLS_LISTENER_NAMES.iter().enumerate() {
+            for (i, reason) in TLS_FAILURE_NAMES.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "linerate_tls_handshake_failures_total{{shard=\"{}\",listener=\"{listener}\",reason=\"{reason}\"}} {}",
+                    s.shard, s.tls_handshake_failures[l][i]
+                );
+            }
+        }
+    }
+    family(
+        out,
+        "linerate_tls_certificate_reloads_total",
+        "counter",
+        "Reloads of a TLS listener's certificate (SIGHUP or changed files; syslog's and HTTPS's together), by result: loaded (new connections use it) or refused (the previous one stays).",
+    );
+    let (loaded, refused) = crate::tls::config::reload_counts();
+    let _ = writeln!(
+        out,
+        "linerate_tls_certificate_reloads_total{{result=\"loaded\"}} {loaded}"
+    );
+    let _ = writeln!(
+        out,
+        "linerate_tls_certificate_reloads_total{{result=\"refused\"}} {refused}"
+    );
+}
+
 fn latency(out: &mut String, state: &State) {
     const NAME: &str = "linerate_receive_to_ack_latency_seconds";
     family(

@@ -47,7 +47,7 @@ pub struct ShardSetup {
     /// `[syslog] tls_listen` is set.
     pub tls: Option<(
         socket2::Socket,
-        Arc<crate::ingest::tls_config::ReloadableTls>,
+        Arc<crate::tls::config::ReloadableTls>,
     )>,
     /// The HTTP input's listener (bound), when `[http_input] listen` is set.
     pub http: Option<socket2::Socket>,
@@ -284,11 +284,10 @@ pub fn spawn(
                     handshake_timeout: Duration::from_millis(cfg.syslog.tls_handshake_timeout_ms),
                     idle_timeout: Duration::from_millis(cfg.syslog.tls_idle_timeout_ms),
                 };
-                // The TCP input's pause covers its TLS listener too.
                 glommio::spawn_local(crate::ingest::tls::serve(
                     p.clone(),
                     input,
-                    paused.tcp.clone(),
+                    paused.tls.clone(),
                 ))
                 .detach();
             }
