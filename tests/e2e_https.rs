@@ -150,10 +150,18 @@ fn curl_posts_over_mutual_tls_and_refused_clients_are_counted() {
     assert!(r.text.contains("4a7c2e91"), "{r:?}");
     let pubsub = sample("cloud/gcp/pubsub-push.json");
     let r = curl(&https(port, "/pubsub"), &good, &[], &pubsub, dir);
-    assert_eq!((r.status, r.text.as_str()), (200, "{\"accepted\":1}"), "{r:?}");
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (200, "{\"accepted\":1}"),
+        "{r:?}"
+    );
     let windows = sample("windows/nxlog.ndjson");
     let r = curl(&https(port, "/windows"), &good, &[], &windows, dir);
-    assert_eq!((r.status, r.text.as_str()), (200, "{\"accepted\":7}"), "{r:?}");
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (200, "{\"accepted\":7}"),
+        "{r:?}"
+    );
 
     // Refused, each without an HTTP answer: plain HTTP to the HTTPS port, no client
     // certificate, a certificate of an unknown CA.
@@ -162,7 +170,10 @@ fn curl_posts_over_mutual_tls_and_refused_clients_are_counted() {
     assert_eq!(r.status, 0, "plain HTTP was answered: {r:?}");
     let no_cert = tls_args(port, &pki.ca.pem, None);
     let r = curl(&https(port, "/pubsub"), &no_cert, &[], &pubsub, dir);
-    assert_eq!(r.status, 0, "a client without a certificate was answered: {r:?}");
+    assert_eq!(
+        r.status, 0,
+        "a client without a certificate was answered: {r:?}"
+    );
     let stranger = tls_args(port, &pki.ca.pem, Some(&pki.stranger));
     let r = curl(&https(port, "/pubsub"), &stranger, &[], &pubsub, dir);
     assert_eq!(r.status, 0, "a client of an unknown CA was answered: {r:?}");
@@ -181,7 +192,10 @@ fn curl_posts_over_mutual_tls_and_refused_clients_are_counted() {
         f("not_tls") >= 1
             && f("no_client_cert") >= 1
             && f("bad_client_cert") >= 1
-            && m.sum("linerate_tls_handshakes_total", &["listener=\"http_input\""]) >= 4
+            && m.sum(
+                "linerate_tls_handshakes_total",
+                &["listener=\"http_input\""],
+            ) >= 4
             && m.sum("linerate_http_requests_total", &[]) >= 4
     });
     let handshakes = m.sum(
@@ -213,7 +227,12 @@ fn curl_posts_over_mutual_tls_and_refused_clients_are_counted() {
     // What arrived: 4 CloudTrail, 2 GCP, 7 Windows; nothing of the refused requests (the
     // consumer waits past the count for strays).
     let want = 4 + 2 + 7;
-    let events = consume(&kafka.bootstrap(), "logs.normalized", want + 1, CONSUME_IDLE);
+    let events = consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        want + 1,
+        CONSUME_IDLE,
+    );
     assert_eq!(events.len(), want, "{events:#?}");
     let datasets = |prefix: &str| {
         events
@@ -311,12 +330,19 @@ fn a_certificate_swapped_under_an_open_keep_alive_connection_applies_to_the_next
         )
     };
     let refused_before = refused(&a);
-    std::fs::write(&pki.server.cert, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
+    std::fs::write(
+        &pki.server.cert,
+        "-----BEGIN CERTIFICATE-----\nnot base64\n",
+    )
+    .unwrap();
     // SAFETY: plain kill(2) on our own child's pid.
     unsafe { libc::kill(a.child.id() as i32, libc::SIGHUP) };
     let start = Instant::now();
     while refused(&a) <= refused_before {
-        assert!(start.elapsed() < WAIT, "the broken certificate was not refused");
+        assert!(
+            start.elapsed() < WAIT,
+            "the broken certificate was not refused"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(presented_subject(port, &pki.ca.pem, &pki.client).contains("CN = linerate-b"));

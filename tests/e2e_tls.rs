@@ -10,7 +10,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,10 +18,11 @@ use common::openssl::{
     client_args, presented_subject, replace, s_client, s_client_run, wait_output, WAIT,
 };
 use common::pki::{sha256_hex, Ca, Leaf};
-use common::{consume, free_port, loadgen, seq_of, start_up_error, Appliance, Kafka, Keys};
+use common::{
+    consume, free_port, http_get, loadgen, seq_of, start_up_error, Appliance, Kafka, Keys,
+};
 
 const CONSUME_IDLE: Duration = Duration::from_secs(20);
-
 
 /// The PKI of a test: a CA, the server's certificate, a permitted client, a client the CA
 /// signed but not permitted, and a client of an unknown CA.
@@ -339,6 +340,18 @@ fn refused_clients_are_counted_and_the_good_client_keeps_working() {
                 &[&format!("reason=\"{r}\"")]
             ) >= 1,
             "{r} not counted (stranger: {stranger}; anonymous: {anonymous}; other: {other})"
+        );
+    }
+    // The listener is an input of its own in the control API, with the same counts.
+    let (status, body) = http_get(a.http_port, "/api/v1/inputs/syslog_tls").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let input: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(input["transport"], "tls", "{input}");
+    assert_eq!(input["mutual_tls"], true, "{input}");
+    for r in reasons {
+        assert!(
+            input["tls_handshake_failures"][r].as_u64() >= Some(1),
+            "{r}: {input}"
         );
     }
     // The refused connections were closed by the appliance.

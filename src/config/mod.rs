@@ -1008,10 +1008,17 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Line of the first `key =` assignment (the key bare or quoted, as a dotted property name
 /// must be), for semantic errors that serde has no span for.
 fn find_key(text: &str, key: &str) -> (usize, usize) {
-    // `section.key`: the key under `[section]` (two sections may have a key of one name).
+    // `section.key`: the key under `[section]` (two sections may have a key of one name),
+    // when the file has that section (a dotted key such as a librdkafka property is whole).
     let (mut in_section, key) = match key.split_once('.') {
-        Some((section, key)) => (Some(format!("[{section}]")), key),
-        None => (None, key),
+        Some((section, rest))
+            if text
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("[{section}]"))) =>
+        {
+            (Some(format!("[{section}]")), rest)
+        }
+        _ => (None, key),
     };
     let quoted = [format!("\"{key}\""), format!("'{key}'")];
     for (i, line) in text.lines().enumerate() {

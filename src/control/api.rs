@@ -413,7 +413,11 @@ fn input_json(input: &Input, st: &State) -> Value {
         }
         InputKind::SyslogTls { listen, mutual } => {
             let counters = tls_counters(st, TlsListener::Syslog);
-            ("tls", json!({ "listen": listen, "mutual_tls": mutual }), counters)
+            (
+                "tls",
+                json!({ "listen": listen, "mutual_tls": mutual }),
+                counters,
+            )
         }
         InputKind::Http { listen, tls } => {
             let mut counters = json!({

@@ -153,7 +153,10 @@ impl Inputs {
             let h = &cfg.http_input;
             let kind = InputKind::Http {
                 listen: h.listen.clone(),
-                tls: h.tls_cert_file.as_ref().map(|_| h.tls_client_ca_file.is_some()),
+                tls: h
+                    .tls_cert_file
+                    .as_ref()
+                    .map(|_| h.tls_client_ca_file.is_some()),
             };
             push(HTTP.into(), kind, &flags.http);
         }

@@ -39,8 +39,8 @@ use crate::ingest::framing::{Framer, Step};
 use crate::ingest::intake::Intake;
 use crate::ingest::pause::PauseFlag;
 use crate::stats::{add, sub};
-use crate::tls::failure::TlsListener;
 use crate::tls::config::{certificate_names, sha256, ReloadableTls};
+use crate::tls::failure::TlsListener;
 use crate::tls::handshake::{self, Handshake, RefusalLog};
 
 /// How often a listener waiting for a connection checks for shutdown and pause; the pending

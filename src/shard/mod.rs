@@ -45,10 +45,7 @@ pub struct ShardSetup {
     ),
     /// The syslog TLS listener (bound) and its reloadable server configuration, when
     /// `[syslog] tls_listen` is set.
-    pub tls: Option<(
-        socket2::Socket,
-        Arc<crate::tls::config::ReloadableTls>,
-    )>,
+    pub tls: Option<(socket2::Socket, Arc<crate::tls::config::ReloadableTls>)>,
     /// The HTTP input's listener (bound), when `[http_input] listen` is set.
     pub http: Option<socket2::Socket>,
     /// The HTTP input's settings (with the Firehose key already read).

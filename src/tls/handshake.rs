@@ -14,8 +14,8 @@ use futures_rustls::server::TlsStream;
 use futures_rustls::TlsAcceptor;
 use glommio::net::TcpStream;
 
-use crate::tls::failure::{TlsFailure, TlsListener, TLS_FAILURE_NAMES, TLS_LISTENER_NAMES};
 use crate::tls::config::ReloadableTls;
+use crate::tls::failure::{TlsFailure, TlsListener, TLS_FAILURE_NAMES, TLS_LISTENER_NAMES};
 
 /// A refusal is logged at most this often per listener and shard (the rest are counted).
 pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -123,7 +123,13 @@ impl RefusalLog {
 
     /// Log a refusal, unless one was logged within [`REFUSAL_LOG_INTERVAL`] (then it is only
     /// counted toward the next line's `not_logged`).
-    pub fn refused(&self, shard: usize, peer: Option<SocketAddr>, reason: TlsFailure, detail: &str) {
+    pub fn refused(
+        &self,
+        shard: usize,
+        peer: Option<SocketAddr>,
+        reason: TlsFailure,
+        detail: &str,
+    ) {
         let now = Instant::now();
         if self
             .last

@@ -97,4 +97,3 @@ pub fn replace(from: &Path, to: &Path) {
     std::fs::copy(from, &tmp).unwrap();
     std::fs::rename(&tmp, to).unwrap();
 }
-
