@@ -32,4 +32,5 @@ pub mod shard;
 pub mod sink;
 pub mod stats;
 pub mod store;
+pub mod tls;
 pub mod top;

@@ -176,6 +176,20 @@ fn doctor(profile: &str, config: Option<PathBuf>, json: bool) -> Result<()> {
 /// The EVTX directory inputs of each shard: input `i` is polled by shard `i % shards`, with
 /// its filter compiled, its pause flag `paused[i]` and its state directory
 /// (`data_dir/evtx-state`) created.
+/// A TLS listener's reloadable server configuration, loaded now (fail closed: an unreadable,
+/// invalid or mismatched file stops start-up naming it), with its reload watcher started.
+fn load_tls(
+    keys: linerate::config::TlsKeys,
+    what: &str,
+) -> anyhow::Result<std::sync::Arc<linerate::tls::config::ReloadableTls>> {
+    let files = linerate::tls::config::TlsFiles::from_keys(keys).context(what.to_string())?;
+    let tls = linerate::tls::config::ReloadableTls::load(files)
+        .with_context(|| format!("{what}: loading the certificate"))?;
+    tls.spawn_watcher(Duration::from_millis(keys.reload_check_ms))
+        .with_context(|| format!("{what}: starting the certificate reload watcher"))?;
+    Ok(tls)
+}
+
 fn evtx_inputs(
     cfg: &Config,
     shards: usize,
@@ -416,17 +430,11 @@ impl Listen {
 fn syslog_tls(
     cfg: &Config,
     listen: &Listen,
-) -> Result<Option<Arc<linerate::ingest::tls_config::ReloadableTls>>> {
+) -> Result<Option<Arc<linerate::tls::config::ReloadableTls>>> {
     if listen.tls.is_none() {
         return Ok(None);
     }
-    let files =
-        linerate::ingest::tls_config::TlsFiles::from_config(&cfg.syslog).context("syslog TLS")?;
-    let tls = linerate::ingest::tls_config::ReloadableTls::load(files)
-        .context("syslog TLS: loading the certificate")?;
-    tls.spawn_watcher(Duration::from_millis(cfg.syslog.tls_reload_check_ms))
-        .context("syslog TLS: starting the certificate reload watcher")?;
-    Ok(Some(tls))
+    Ok(Some(load_tls(cfg.syslog.tls_keys(), "syslog TLS")?))
 }
 
 /// The HTTP input's settings (the Firehose key read from its file), when it listens.
@@ -449,6 +457,13 @@ fn http_input(
             .firehose_access_key()
             .context("reading http_input.firehose_access_key_file")?,
         paused: inputs.flags().http,
+        tls: match cfg.http_input.tls_cert_file {
+            Some(_) => Some(linerate::http_server::Tls {
+                config: load_tls(cfg.http_input.tls_keys(), "http_input HTTPS")?,
+                handshake_timeout: Duration::from_millis(cfg.http_input.tls_handshake_timeout_ms),
+            }),
+            None => None,
+        },
     };
     if input.firehose_access_key.is_none() {
         tracing::warn!("http_input: no firehose_access_key: POST /firehose is not authenticated");

@@ -10,6 +10,7 @@ use std::cell::Cell;
 use serde::Serialize;
 
 use crate::event::TRANSPORT_COUNT;
+use crate::tls::failure::{TLS_FAILURE_COUNT, TLS_LISTENER_COUNT};
 
 /// Why an event was dropped (every drop is counted under one of these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,46 +33,6 @@ pub const DROP_REASON_NAMES: [&str; DROP_REASON_COUNT] = [
     "buffer_full",
     "udp_receive_buffer_full",
     "paused",
-];
-
-/// Why a TLS connection was refused before or during its handshake (every refusal is counted
-/// under one of these).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsFailure {
-    /// The first byte was not a TLS handshake record (a plaintext client).
-    NotTls = 0,
-    /// The handshake did not complete within `tls_handshake_timeout_ms`.
-    Timeout = 1,
-    /// The client closed the connection before the handshake completed.
-    Closed = 2,
-    /// Mutual TLS: the client presented no certificate.
-    NoClientCert = 3,
-    /// Mutual TLS: the client's certificate did not verify against the CA (unknown issuer,
-    /// expired, wrong usage...).
-    BadClientCert = 4,
-    /// Mutual TLS: a valid certificate that no `tls_permitted_peers` entry matches.
-    PeerNotPermitted = 5,
-    /// The client aborted the handshake with an alert (e.g. it does not trust our certificate).
-    ClientAlert = 6,
-    /// No protocol version or cipher suite in common.
-    Incompatible = 7,
-    /// Any other handshake error (malformed messages, I/O errors).
-    Protocol = 8,
-}
-
-/// Number of [`TlsFailure`] variants.
-pub const TLS_FAILURE_COUNT: usize = 9;
-/// Label values of [`TlsFailure`], by index.
-pub const TLS_FAILURE_NAMES: [&str; TLS_FAILURE_COUNT] = [
-    "not_tls",
-    "timeout",
-    "closed",
-    "no_client_cert",
-    "bad_client_cert",
-    "peer_not_permitted",
-    "client_alert",
-    "incompatible",
-    "protocol",
 ];
 
 /// The live counters of one shard (single-threaded; see module docs).
@@ -150,10 +111,10 @@ pub struct ShardStats {
     pub nesting_too_deep: Cell<u64>,
     /// Records of accepted HTTP input requests (appended or filtered out).
     pub http_records_accepted: Cell<u64>,
-    /// TLS handshakes completed (connections then served).
-    pub tls_handshakes: Cell<u64>,
-    /// TLS connections refused, by [`TlsFailure`].
-    pub tls_handshake_failures: [Cell<u64>; TLS_FAILURE_COUNT],
+    /// TLS handshakes completed (connections then served), by [`crate::tls::failure::TlsListener`].
+    pub tls_handshakes: [Cell<u64>; TLS_LISTENER_COUNT],
+    /// TLS connections refused, by [`crate::tls::failure::TlsListener`] and [`crate::tls::failure::TlsFailure`].
+    pub tls_handshake_failures: [[Cell<u64>; TLS_FAILURE_COUNT]; TLS_LISTENER_COUNT],
     /// Receive→ack latency of the events Kafka acknowledged this interval.
     pub latency: crate::latency::Recorder,
 }
@@ -218,8 +179,10 @@ pub struct ShardSnapshot {
     pub http_rejected: [u64; crate::http_server::REJECT_COUNT],
     pub http_records_accepted: u64,
     pub nesting_too_deep: u64,
-    pub tls_handshakes: u64,
-    pub tls_handshake_failures: [u64; TLS_FAILURE_COUNT],
+    /// By [`crate::tls::failure::TlsListener`].
+    pub tls_handshakes: [u64; TLS_LISTENER_COUNT],
+    /// By listener, then refusal reason.
+    pub tls_handshake_failures: [[u64; TLS_FAILURE_COUNT]; TLS_LISTENER_COUNT],
     /// Set on the last snapshot a shard sends, after its producer was flushed.
     pub stopped: bool,
     /// Receive→ack latencies since the previous snapshot (not cumulative, unlike the
@@ -294,8 +257,8 @@ impl ShardStats {
             http_rejected: copy(&self.http_rejected),
             http_records_accepted: self.http_records_accepted.get(),
             nesting_too_deep: self.nesting_too_deep.get(),
-            tls_handshakes: self.tls_handshakes.get(),
-            tls_handshake_failures: copy(&self.tls_handshake_failures),
+            tls_handshakes: copy(&self.tls_handshakes),
+            tls_handshake_failures: std::array::from_fn(|l| copy(&self.tls_handshake_failures[l])),
             stopped: false,
             latency: Some(self.latency.take_interval()),
         }

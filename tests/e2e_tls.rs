@@ -10,15 +10,19 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::openssl::{
+    client_args, presented_subject, replace, s_client, s_client_run, wait_output, WAIT,
+};
 use common::pki::{sha256_hex, Ca, Leaf};
-use common::{consume, free_port, loadgen, seq_of, start_up_error, Appliance, Kafka, Keys};
+use common::{
+    consume, free_port, http_get, loadgen, seq_of, start_up_error, Appliance, Kafka, Keys,
+};
 
 const CONSUME_IDLE: Duration = Duration::from_secs(20);
-const WAIT: Duration = Duration::from_secs(60);
 
 /// The PKI of a test: a CA, the server's certificate, a permitted client, a client the CA
 /// signed but not permitted, and a client of an unknown CA.
@@ -82,85 +86,6 @@ fn start(kafka: &Kafka, pki: &Pki, port: u16, extra: &str) -> Appliance {
 fn octet_counted(seq: u64, via: &str) -> String {
     let msg = format!("<134>1 2025-01-08T10:00:00Z host1 app 7 - - seq={seq} via {via}");
     format!("{} {msg}", msg.len())
-}
-
-/// `openssl s_client` connected to `port` with `args`, its stdin a pipe (closing it ends
-/// the session with a close_notify), stdout and stderr captured.
-fn s_client(port: u16, args: &[&str]) -> Child {
-    Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
-        .args(["-quiet", "-no_ign_eof"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("openssl s_client (Debian package openssl)")
-}
-
-fn client_args(leaf: &Leaf, ca: &Path) -> Vec<String> {
-    vec![
-        "-cert".into(),
-        leaf.cert.display().to_string(),
-        "-key".into(),
-        leaf.key.display().to_string(),
-        "-CAfile".into(),
-        ca.display().to_string(),
-    ]
-}
-
-/// Run `s_client` to completion with `input` on its stdin: (exit success, stdout+stderr).
-fn s_client_run(port: u16, args: &[String], input: &[u8]) -> (bool, String) {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut child = s_client(port, &args);
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = stdin.write_all(input);
-    drop(stdin);
-    wait_output(child, WAIT)
-}
-
-/// Wait for `child` (killed after `limit`): (exit success, stdout+stderr).
-fn wait_output(mut child: Child, limit: Duration) -> (bool, String) {
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut text = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut text);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut text);
-    }
-    (status.is_some_and(|s| s.success()), text)
-}
-
-/// The subject of the certificate the server at `port` presents now (a fresh handshake).
-fn presented_subject(port: u16, ca: &Path, client: &Leaf) -> String {
-    let mut args = client_args(client, ca);
-    args.retain(|a| a != "-quiet");
-    let mut child = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdin.take());
-    let (_, text) = wait_output(child, WAIT);
-    text.lines()
-        .find(|l| l.starts_with("subject="))
-        .unwrap_or_default()
-        .to_string()
 }
 
 fn normalized_by_seq(
@@ -417,6 +342,18 @@ fn refused_clients_are_counted_and_the_good_client_keeps_working() {
             "{r} not counted (stranger: {stranger}; anonymous: {anonymous}; other: {other})"
         );
     }
+    // The listener is an input of its own in the control API, with the same counts.
+    let (status, body) = http_get(a.http_port, "/api/v1/inputs/syslog_tls").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let input: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(input["transport"], "tls", "{input}");
+    assert_eq!(input["mutual_tls"], true, "{input}");
+    for r in reasons {
+        assert!(
+            input["tls_handshake_failures"][r].as_u64() >= Some(1),
+            "{r}: {input}"
+        );
+    }
     // The refused connections were closed by the appliance.
     for s in [&mut silent, &mut plain] {
         s.set_read_timeout(Some(WAIT)).unwrap();
@@ -548,13 +485,6 @@ fn a_certificate_swapped_while_a_connection_is_open_applies_to_the_next_handshak
         seqs.contains(&1) && seqs.contains(&2),
         "{seqs:?} ({open_out})"
     );
-}
-
-/// Replace `to` by `from`'s contents through a rename (a new inode, as renewal tools do).
-fn replace(from: &Path, to: &Path) {
-    let tmp: PathBuf = to.with_extension("tmp");
-    std::fs::copy(from, &tmp).unwrap();
-    std::fs::rename(&tmp, to).unwrap();
 }
 
 #[test]

@@ -264,6 +264,34 @@ impl Default for SyslogConfig {
     }
 }
 
+/// The server TLS keys of one listener (`[syslog] tls_*`, `[http_input] tls_*`), borrowed:
+/// what [`crate::tls::config::TlsFiles`] is built from and what the shared checks look at.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsKeys<'a> {
+    pub cert_file: Option<&'a Path>,
+    pub key_file: Option<&'a Path>,
+    pub client_ca_file: Option<&'a Path>,
+    pub permitted_peers: &'a [String],
+    pub min_version: &'a str,
+    pub handshake_timeout_ms: u64,
+    pub reload_check_ms: u64,
+}
+
+impl SyslogConfig {
+    /// The TLS listener's keys.
+    pub fn tls_keys(&self) -> TlsKeys<'_> {
+        TlsKeys {
+            cert_file: self.tls_cert_file.as_deref(),
+            key_file: self.tls_key_file.as_deref(),
+            client_ca_file: self.tls_client_ca_file.as_deref(),
+            permitted_peers: &self.tls_permitted_peers,
+            min_version: &self.tls_min_version,
+            handshake_timeout_ms: self.tls_handshake_timeout_ms,
+            reload_check_ms: self.tls_reload_check_ms,
+        }
+    }
+}
+
 /// Kafka output: one producer per shard.
 ///
 /// `Debug` shows secret `properties` (see [`is_secret_property`]) as [`REDACTED`]: after
@@ -586,6 +614,40 @@ pub struct HttpInputConfig {
     pub request_timeout_ms: u64,
     /// Longest a connection may move no byte, milliseconds; then it is closed.
     pub idle_timeout_ms: u64,
+    /// The server's certificate chain (PEM, leaf first): when set, `listen` serves HTTPS
+    /// only (a plaintext request is refused and counted). Needs `tls_key_file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
+    /// CA bundle (PEM) for mutual TLS: when set, every client must present a certificate
+    /// that chains to one of these, or its handshake is refused.
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Under mutual TLS, the clients let in (empty: any the CA signed); the patterns and
+    /// fingerprints of `[syslog] tls_permitted_peers`.
+    pub tls_permitted_peers: Vec<String>,
+    /// Lowest TLS version accepted: `1.2` or `1.3`.
+    pub tls_min_version: String,
+    /// Time a client has to complete its handshake; then the connection is closed and
+    /// counted (`reason="timeout"`).
+    pub tls_handshake_timeout_ms: u64,
+    /// How often the certificate, key and CA files are checked for changes (a change is
+    /// loaded for new connections); 0: only on SIGHUP.
+    pub tls_reload_check_ms: u64,
+}
+
+impl HttpInputConfig {
+    /// The HTTPS keys (HTTPS is on when `tls_cert_file` is set).
+    pub fn tls_keys(&self) -> TlsKeys<'_> {
+        TlsKeys {
+            cert_file: self.tls_cert_file.as_deref(),
+            key_file: self.tls_key_file.as_deref(),
+            client_ca_file: self.tls_client_ca_file.as_deref(),
+            permitted_peers: &self.tls_permitted_peers,
+            min_version: &self.tls_min_version,
+            handshake_timeout_ms: self.tls_handshake_timeout_ms,
+            reload_check_ms: self.tls_reload_check_ms,
+        }
+    }
 }
 
 impl Default for HttpInputConfig {
@@ -600,6 +662,13 @@ impl Default for HttpInputConfig {
             windows_filter: Default::default(),
             request_timeout_ms: 60_000,
             idle_timeout_ms: 60_000,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_permitted_peers: Vec::new(),
+            tls_min_version: "1.2".into(),
+            tls_handshake_timeout_ms: 10_000,
+            tls_reload_check_ms: 5_000,
         }
     }
 }
@@ -617,7 +686,9 @@ impl std::fmt::Debug for HttpInputConfig {
             )
             .field("firehose_access_key_file", &self.firehose_access_key_file)
             .field("windows_filter", &self.windows_filter)
-            .finish()
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_client_ca_file", &self.tls_client_ca_file)
+            .finish_non_exhaustive()
     }
 }
 
@@ -942,9 +1013,27 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Line of the first `key =` assignment (the key bare or quoted, as a dotted property name
 /// must be), for semantic errors that serde has no span for.
 fn find_key(text: &str, key: &str) -> (usize, usize) {
+    // `section.key`: the key under `[section]` (two sections may have a key of one name),
+    // when the file has that section (a dotted key such as a librdkafka property is whole).
+    let (mut in_section, key) = match key.split_once('.') {
+        Some((section, rest))
+            if text
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("[{section}]"))) =>
+        {
+            (Some(format!("[{section}]")), rest)
+        }
+        _ => (None, key),
+    };
     let quoted = [format!("\"{key}\""), format!("'{key}'")];
     for (i, line) in text.lines().enumerate() {
         let t = line.trim_start();
+        if let Some(header) = &in_section {
+            if t.starts_with(header.as_str()) {
+                in_section = None;
+            }
+            continue;
+        }
         let assigns = |k: &str| {
             t.strip_prefix(k)
                 .is_some_and(|rest| rest.trim_start().starts_with('='))

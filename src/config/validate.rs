@@ -13,6 +13,7 @@ impl Config {
         self.validate_enrich()?;
         self.validate_syslog()?;
         self.validate_tls()?;
+        self.validate_https()?;
         self.validate_kafka_security()?;
         self.validate_kafka()?;
         self.validate_buffer()?;
@@ -286,45 +287,34 @@ impl Config {
                 "set tls_cert_file and tls_key_file (a TLS listener needs a certificate)".into(),
             ));
         }
-        if s.tls_key_file.is_none() {
-            return Err((
-                "tls_cert_file",
-                "set tls_key_file too (the certificate's private key)".into(),
-            ));
-        }
-        if !s.tls_permitted_peers.is_empty() && s.tls_client_ca_file.is_none() {
-            return Err((
-                "tls_permitted_peers",
-                "needs tls_client_ca_file (peers are matched after their certificate is verified)"
-                    .into(),
-            ));
-        }
-        for peer in &s.tls_permitted_peers {
-            crate::ingest::tls_config::PermittedPeer::parse(peer)
-                .map_err(|reason| ("tls_permitted_peers", format!("`{peer}`: {reason}")))?;
-        }
-        if !["1.2", "1.3"].contains(&s.tls_min_version.as_str()) {
-            return Err((
-                "tls_min_version",
-                format!("`{}`: use 1.2 or 1.3", s.tls_min_version),
-            ));
-        }
-        if !(100..=300_000).contains(&s.tls_handshake_timeout_ms) {
-            return Err((
-                "tls_handshake_timeout_ms",
-                "must be between 100 and 300000".into(),
-            ));
-        }
+        validate_tls_keys(s.tls_keys())?;
         if s.tls_idle_timeout_ms < 1000 {
             return Err(("tls_idle_timeout_ms", "must be at least 1000".into()));
         }
-        if s.tls_reload_check_ms != 0 && s.tls_reload_check_ms < 100 {
-            return Err((
-                "tls_reload_check_ms",
-                "must be 0 (SIGHUP only) or at least 100".into(),
-            ));
-        }
         Ok(())
+    }
+
+    /// The HTTP input's TLS keys: HTTPS when `tls_cert_file` is set, checked as syslog's;
+    /// another TLS key without it is an error (it would silently serve plain HTTP).
+    fn validate_https(&self) -> Result<(), (&'static str, String)> {
+        let h = &self.http_input;
+        if h.listen.is_empty() {
+            return Ok(());
+        }
+        if h.tls_cert_file.is_none() {
+            if h.tls_key_file.is_some()
+                || h.tls_client_ca_file.is_some()
+                || !h.tls_permitted_peers.is_empty()
+            {
+                return Err((
+                    "http_input.listen",
+                    "set tls_cert_file (a TLS key without a certificate would serve plain HTTP)"
+                        .into(),
+                ));
+            }
+            return Ok(());
+        }
+        validate_tls_keys(h.tls_keys()).map_err(|(key, reason)| (in_http_input(key), reason))
     }
 
     /// The first-class Kafka security keys: known values, and what each needs.
@@ -420,5 +410,58 @@ impl Config {
                 .map_err(|e| (e.key, format!("evtx_input {}: {}", i + 1, e.reason)))?;
         }
         Ok(())
+    }
+}
+
+/// The checks every TLS listener's keys get, given a certificate is set: the key, the CA
+/// peers need, the peers' syntax, the version and the timings.
+fn validate_tls_keys(k: TlsKeys) -> Result<(), (&'static str, String)> {
+    if k.key_file.is_none() {
+        return Err((
+            "tls_cert_file",
+            "set tls_key_file too (the certificate's private key)".into(),
+        ));
+    }
+    if !k.permitted_peers.is_empty() && k.client_ca_file.is_none() {
+        return Err((
+            "tls_permitted_peers",
+            "needs tls_client_ca_file (peers are matched after their certificate is verified)"
+                .into(),
+        ));
+    }
+    for peer in k.permitted_peers {
+        crate::tls::config::PermittedPeer::parse(peer)
+            .map_err(|reason| ("tls_permitted_peers", format!("`{peer}`: {reason}")))?;
+    }
+    if !["1.2", "1.3"].contains(&k.min_version) {
+        return Err((
+            "tls_min_version",
+            format!("`{}`: use 1.2 or 1.3", k.min_version),
+        ));
+    }
+    if !(100..=300_000).contains(&k.handshake_timeout_ms) {
+        return Err((
+            "tls_handshake_timeout_ms",
+            "must be between 100 and 300000".into(),
+        ));
+    }
+    if k.reload_check_ms != 0 && k.reload_check_ms < 100 {
+        return Err((
+            "tls_reload_check_ms",
+            "must be 0 (SIGHUP only) or at least 100".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `key` of [`validate_tls_keys`] as `[http_input]`'s (so the error names that section's line).
+fn in_http_input(key: &'static str) -> &'static str {
+    match key {
+        "tls_cert_file" => "http_input.tls_cert_file",
+        "tls_permitted_peers" => "http_input.tls_permitted_peers",
+        "tls_min_version" => "http_input.tls_min_version",
+        "tls_handshake_timeout_ms" => "http_input.tls_handshake_timeout_ms",
+        "tls_reload_check_ms" => "http_input.tls_reload_check_ms",
+        other => other,
     }
 }

@@ -22,6 +22,7 @@ use crate::control::inputs::{Input, InputKind, InputState, Inputs};
 use crate::event::{Transport, TRANSPORT_NAMES};
 use crate::http_server::REJECT_NAMES;
 use crate::stats::{DropReason, ShardSnapshot, DROP_REASON_NAMES};
+use crate::tls::failure::{TlsListener, TLS_FAILURE_NAMES};
 
 /// Path prefix of every API route.
 pub const API_PREFIX: &str = "/api/v1";
@@ -342,6 +343,21 @@ fn counters_json(s: &ShardSnapshot, topics: &[String]) -> Value {
     Value::Object(m)
 }
 
+/// A TLS listener's handshakes and refusals by reason, summed over the shards.
+fn tls_counters(st: &State, listener: TlsListener) -> Value {
+    let l = listener as usize;
+    let snaps = || st.shards.iter().flatten().map(|(_, s)| s);
+    let mut failures = Map::new();
+    for (i, reason) in TLS_FAILURE_NAMES.iter().enumerate() {
+        let n: u64 = snaps().map(|s| s.tls_handshake_failures[l][i]).sum();
+        failures.insert((*reason).into(), n.into());
+    }
+    json!({
+        "tls_handshakes": snaps().map(|s| s.tls_handshakes[l]).sum::<u64>(),
+        "tls_handshake_failures": failures,
+    })
+}
+
 /// One input with its counters: a syslog or the HTTP input's summed over the shards' latest
 /// snapshots, an EVTX input's from its shard's (shared by that shard's EVTX inputs when
 /// there are more EVTX inputs than shards).
@@ -395,13 +411,30 @@ fn input_json(input: &Input, st: &State) -> Value {
             let setup = json!({ "dir": dir.display().to_string(), "shard": shard });
             ("evtx", setup, counters)
         }
-        InputKind::Http { listen } => {
-            let counters = json!({
+        InputKind::SyslogTls { listen, mutual } => {
+            let counters = tls_counters(st, TlsListener::Syslog);
+            (
+                "tls",
+                json!({ "listen": listen, "mutual_tls": mutual }),
+                counters,
+            )
+        }
+        InputKind::Http { listen, tls } => {
+            let mut counters = json!({
                 "requests": sum(|s| s.http_requests),
                 "requests_rejected": sum(|s| s.http_rejected.iter().sum()),
                 "records_accepted": sum(|s| s.http_records_accepted),
             });
-            ("http", json!({ "listen": listen }), counters)
+            let mut setup = json!({ "listen": listen, "https": tls.is_some() });
+            if let Some(mutual) = tls {
+                setup["mutual_tls"] = (*mutual).into();
+                if let (Value::Object(out), Value::Object(more)) =
+                    (&mut counters, tls_counters(st, TlsListener::HttpInput))
+                {
+                    out.extend(more);
+                }
+            }
+            ("http", setup, counters)
         }
     };
     let mut v = json!({ "name": input.name, "transport": transport });

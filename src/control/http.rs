@@ -72,7 +72,7 @@ pub fn spawn(cfg: &HttpConfig, state: SharedState, api: Api) -> std::io::Result<
                 api,
                 rejected: Default::default(),
             });
-            http_server::serve(listener, limits, control).await;
+            http_server::serve(listener, limits, control, None).await;
         })?;
     ready_rx
         .recv_timeout(Duration::from_secs(10))

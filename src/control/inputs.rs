@@ -19,6 +19,8 @@ use crate::ingest::pause::{PauseFlag, PauseFlags};
 pub const SYSLOG_UDP: &str = "syslog_udp";
 /// Name of the TCP syslog input in the API and in metric labels.
 pub const SYSLOG_TCP: &str = "syslog_tcp";
+/// Name of the syslog-over-TLS input in the API.
+pub const SYSLOG_TLS: &str = "syslog_tls";
 /// Name of the HTTP input (`[http_input]`) in the API and in metric labels.
 pub const HTTP: &str = "http";
 
@@ -51,14 +53,25 @@ pub enum InputKind {
         /// The shard that polls it.
         shard: usize,
     },
+    /// `[syslog] tls_listen`; every shard binds `listen` with SO_REUSEPORT. Its messages are
+    /// counted with plain TCP's (`syslog_tcp`'s `received`).
+    SyslogTls {
+        listen: String,
+        /// Clients must present a certificate (`tls_client_ca_file` set).
+        mutual: bool,
+    },
     /// `[http_input]`; every shard binds `listen` with SO_REUSEPORT.
-    Http { listen: String },
+    Http {
+        listen: String,
+        /// HTTPS (`tls_cert_file` set), and whether clients must present a certificate.
+        tls: Option<bool>,
+    },
 }
 
 /// One enabled input.
 #[derive(Debug)]
 pub struct Input {
-    /// Stable name (`syslog_udp`, `syslog_tcp`, `evtx_0`..., `http`).
+    /// Stable name (`syslog_udp`, `syslog_tcp`, `syslog_tls`, `evtx_0`..., `http`).
     pub name: String,
     pub kind: InputKind,
     flag: PauseFlag,
@@ -75,7 +88,8 @@ impl Input {
     }
 }
 
-/// Every enabled input, in a fixed order (UDP, TCP, the EVTX inputs in config order, HTTP).
+/// Every enabled input, in a fixed order (UDP, TCP, TLS, the EVTX inputs in config order,
+/// HTTP).
 /// Shared by the HTTP server, the metrics and, through [`Inputs::flags`], the shards.
 #[derive(Debug, Default)]
 pub struct Inputs {
@@ -88,7 +102,7 @@ impl Inputs {
     /// input `i` belongs to shard `i % shards` (as the shards are set up).
     pub fn from_config(cfg: &Config, shards: usize) -> Self {
         let mut flags = PauseFlags::default();
-        let mut inputs = Vec::with_capacity(3 + cfg.evtx_input.len());
+        let mut inputs = Vec::with_capacity(4 + cfg.evtx_input.len());
         let mut push = |name: String, kind: InputKind, flag: &PauseFlag| {
             inputs.push(Input {
                 name,
@@ -115,6 +129,13 @@ impl Inputs {
                 push(name.into(), InputKind::Syslog { transport, listen }, flag);
             }
         }
+        if !cfg.syslog.tls_listen.is_empty() {
+            let kind = InputKind::SyslogTls {
+                listen: cfg.syslog.tls_listen.clone(),
+                mutual: cfg.syslog.tls_client_ca_file.is_some(),
+            };
+            push(SYSLOG_TLS.into(), kind, &flags.tls);
+        }
         flags.evtx = cfg
             .evtx_input
             .iter()
@@ -129,8 +150,15 @@ impl Inputs {
             push(evtx_name(index), kind, flag);
         }
         if !cfg.http_input.listen.is_empty() {
-            let listen = cfg.http_input.listen.clone();
-            push(HTTP.into(), InputKind::Http { listen }, &flags.http);
+            let h = &cfg.http_input;
+            let kind = InputKind::Http {
+                listen: h.listen.clone(),
+                tls: h
+                    .tls_cert_file
+                    .as_ref()
+                    .map(|_| h.tls_client_ca_file.is_some()),
+            };
+            push(HTTP.into(), kind, &flags.http);
         }
         Self { inputs, flags }
     }
@@ -195,6 +223,7 @@ mod tests {
     fn evtx_and_http_inputs_are_listed_with_their_own_flags() {
         let mut cfg = Config::default();
         cfg.http_input.listen = "127.0.0.1:8088".into();
+        cfg.syslog.tls_listen = "127.0.0.1:6514".into();
         cfg.evtx_input = ["a", "b", "c"]
             .into_iter()
             .map(|d| EvtxInputConfig {
@@ -206,7 +235,7 @@ mod tests {
         let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(
             names,
-            [SYSLOG_UDP, SYSLOG_TCP, "evtx_0", "evtx_1", "evtx_2", HTTP]
+            [SYSLOG_UDP, SYSLOG_TCP, SYSLOG_TLS, "evtx_0", "evtx_1", "evtx_2", HTTP]
         );
         let shards: Vec<usize> = inputs
             .iter()
@@ -222,5 +251,7 @@ mod tests {
         let evtx: Vec<bool> = flags.evtx.iter().map(PauseFlag::is_paused).collect();
         assert_eq!(evtx, [false, true, false]);
         assert!(flags.http.is_paused() && !flags.tcp.is_paused());
+        assert_eq!(inputs.set_paused(SYSLOG_TLS, true), Some(true));
+        assert!(flags.tls.is_paused() && !flags.tcp.is_paused());
     }
 }

@@ -11,7 +11,8 @@ use crate::control::inputs::{InputState, Inputs};
 use crate::event::TRANSPORT_NAMES;
 use crate::http_server::REJECT_NAMES;
 use crate::latency::buckets::{le_label, BUCKET_BOUNDS_MICROS};
-use crate::stats::{ShardSnapshot, DROP_REASON_NAMES, TLS_FAILURE_NAMES};
+use crate::stats::{ShardSnapshot, DROP_REASON_NAMES};
+use crate::tls::failure::{TLS_FAILURE_NAMES, TLS_LISTENER_NAMES};
 
 /// Reads one per-topic counter (by topic index) from a shard snapshot.
 type TopicCounter = fn(&ShardSnapshot, usize) -> u64;
@@ -52,14 +53,6 @@ const HTTP_REJECTED: Labelled = Labelled {
     get: |s, r| s.http_rejected[r],
 };
 
-const TLS_FAILURES: Labelled = Labelled {
-    name: "linerate_tls_handshake_failures_total",
-    help: "Connections the syslog TLS listener refused before or during the handshake, by reason.",
-    label: "reason",
-    values: &TLS_FAILURE_NAMES,
-    get: |s, i| s.tls_handshake_failures[i],
-};
-
 const DEAD_LETTERED: Labelled = Labelled {
     name: "linerate_events_dead_lettered_total",
     help: "Records Kafka rejected for good (too large, invalid topic...), by where they went: the dead-letter topic or the dead-letter file.",
@@ -96,7 +89,7 @@ const PER_TOPIC: [(&str, &str, TopicCounter); 3] = [
 ];
 
 /// The families with one sample per shard: name, type, help, the snapshot's value.
-const PER_SHARD: [(&str, &str, &str, Getter); 33] = [
+const PER_SHARD: [(&str, &str, &str, Getter); 32] = [
     (
         "linerate_nesting_too_deep_total",
         "counter",
@@ -289,12 +282,6 @@ const PER_SHARD: [(&str, &str, &str, Getter); 33] = [
         "Records an input's Windows filter dropped (not buffered, not sent).",
         |s| s.filtered,
     ),
-    (
-        "linerate_tls_handshakes_total",
-        "counter",
-        "TLS handshakes of the syslog TLS listener completed (connections then served).",
-        |s| s.tls_handshakes,
-    ),
 ];
 
 /// Render every metric of `state` and the inputs' states as Prometheus text (passes
@@ -311,8 +298,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
         }
     }
     labelled(&mut out, &snaps, &HTTP_REJECTED);
-    labelled(&mut out, &snaps, &TLS_FAILURES);
-    tls_reloads(&mut out);
+    tls(&mut out, &snaps);
     labelled(&mut out, &snaps, &DEAD_LETTERED);
     backpressure_seconds(&mut out, &snaps);
     per_topic(&mut out, state, &snaps);
@@ -339,15 +325,48 @@ fn labelled(out: &mut String, snaps: &[&ShardSnapshot], f: &Labelled) {
     }
 }
 
-/// `linerate_tls_certificate_reloads_total`, by result (process-wide counts).
-fn tls_reloads(out: &mut String) {
+/// The TLS listeners' families: handshakes and refusals per shard, listener (`syslog`,
+/// `http_input`) and reason, and the certificate reloads.
+fn tls(out: &mut String, snaps: &[&ShardSnapshot]) {
+    family(
+        out,
+        "linerate_tls_handshakes_total",
+        "counter",
+        "TLS handshakes completed (connections then served), by listener: syslog (tls_listen) or http_input (HTTPS).",
+    );
+    for s in snaps {
+        for (l, listener) in TLS_LISTENER_NAMES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "linerate_tls_handshakes_total{{shard=\"{}\",listener=\"{listener}\"}} {}",
+                s.shard, s.tls_handshakes[l]
+            );
+        }
+    }
+    family(
+        out,
+        "linerate_tls_handshake_failures_total",
+        "counter",
+        "Connections a TLS listener refused before or during the handshake (plaintext ones included), by listener and reason.",
+    );
+    for s in snaps {
+        for (l, listener) in TLS_LISTENER_NAMES.iter().enumerate() {
+            for (i, reason) in TLS_FAILURE_NAMES.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "linerate_tls_handshake_failures_total{{shard=\"{}\",listener=\"{listener}\",reason=\"{reason}\"}} {}",
+                    s.shard, s.tls_handshake_failures[l][i]
+                );
+            }
+        }
+    }
     family(
         out,
         "linerate_tls_certificate_reloads_total",
         "counter",
-        "Reloads of the syslog TLS certificate (SIGHUP or changed files), by result: loaded (new connections use it) or refused (the previous one stays).",
+        "Reloads of a TLS listener's certificate (SIGHUP or changed files; syslog's and HTTPS's together), by result: loaded (new connections use it) or refused (the previous one stays).",
     );
-    let (loaded, refused) = crate::ingest::tls_config::reload_counts();
+    let (loaded, refused) = crate::tls::config::reload_counts();
     let _ = writeln!(
         out,
         "linerate_tls_certificate_reloads_total{{result=\"loaded\"}} {loaded}"

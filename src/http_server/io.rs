@@ -1,4 +1,4 @@
-//! A glommio `TcpStream` as hyper's IO (`hyper::rt::Read` / `Write`), noting when bytes
+//! A glommio `TcpStream` (or a TLS session over one) as hyper's IO (`hyper::rt::Read` / `Write`), noting when bytes
 //! last moved and when the request being read began, for the connection's deadlines.
 
 use std::cell::Cell;
@@ -43,20 +43,20 @@ impl Default for Activity {
     }
 }
 
-/// The stream with its [`Activity`].
-pub struct Io {
-    stream: TcpStream,
+/// The stream with its [`Activity`]: a plain `TcpStream` or a TLS session over one.
+pub struct Io<S = TcpStream> {
+    stream: S,
     activity: Rc<Activity>,
 }
 
-impl Io {
+impl<S> Io<S> {
     /// Wrap `stream`, recording into `activity`.
-    pub fn new(stream: TcpStream, activity: Rc<Activity>) -> Self {
+    pub fn new(stream: S, activity: Rc<Activity>) -> Self {
         Self { stream, activity }
     }
 }
 
-impl hyper::rt::Read for Io {
+impl<S: AsyncRead + Unpin> hyper::rt::Read for Io<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -87,7 +87,7 @@ impl hyper::rt::Read for Io {
     }
 }
 
-impl hyper::rt::Write for Io {
+impl<S: AsyncWrite + Unpin> hyper::rt::Write for Io<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -16,6 +16,12 @@
 //!   or the connection idle longest is closed to make room ([`WhenFull`]).
 //! - Every refusal and every connection closed by a limit is reported to the handler once
 //!   ([`Handler::rejected`], by [`Reject`] reason).
+//! - HTTPS when given a [`Tls`]: each connection first completes a TLS handshake within
+//!   [`Tls::handshake_timeout`] ([`crate::tls::handshake`]: fail closed, a plaintext request
+//!   is refused unanswered), every handshake's outcome reported to
+//!   [`Handler::tls_handshake`]; requests are then served over the session as above. The
+//!   configuration is taken once per connection, so a reload applies to the next handshake
+//!   and open (keep-alive) connections keep theirs.
 //!
 //! hyper's own timers are not used: they need a `Send` timer and glommio's are not, so the
 //! deadlines are a watchdog racing the connection on glommio's timer, fed by [`io::Io`].
@@ -25,6 +31,7 @@ pub mod io;
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -34,6 +41,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::{Request, Response};
 
+use crate::tls::config::ReloadableTls;
+use crate::tls::failure::TlsFailure;
+use crate::tls::handshake::{self, Handshake};
 use io::{Activity, Io};
 
 /// The response body type of every handler: the whole body, in memory.
@@ -48,6 +58,15 @@ const READ_BUF_BYTES_MAX: usize = 64 << 10;
 const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 /// Pause after a failed accept (out of descriptors, ...), so the loop does not spin.
 const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// The TLS side of an HTTPS server.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The server configuration, reloadable; taken once per connection.
+    pub config: Arc<ReloadableTls>,
+    /// Longest a client may take to complete its handshake.
+    pub handshake_timeout: Duration,
+}
 
 /// What to do with a new connection when `connections_max` are open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +164,9 @@ pub trait Handler: 'static {
     }
     /// A connection opened (`true`) or closed (`false`).
     fn connection(&self, _open: bool) {}
+    /// An HTTPS connection's handshake ended: completed, or refused with the reason and what
+    /// the error said (the connection is then closed unanswered).
+    fn tls_handshake(&self, _peer: Option<SocketAddr>, _outcome: Result<(), (TlsFailure, &str)>) {}
 }
 
 /// The open connections of a server, for the cap and eviction.
@@ -177,8 +199,14 @@ impl Open {
 }
 
 /// Accept connections on `listener` until the handler says stop; each is served by its
-/// own task on this executor.
-pub async fn serve<H: Handler>(listener: TcpListener, limits: Limits, handler: Rc<H>) {
+/// own task on this executor (over TLS when `tls` is given).
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    limits: Limits,
+    handler: Rc<H>,
+    tls: Option<Tls>,
+) {
+    let tls = tls.map(Rc::new);
     let open = Rc::new(Open::default());
     // Connections marked for eviction still count until they close.
     let evicting = Rc::new(Cell::new(0usize));
@@ -222,9 +250,10 @@ pub async fn serve<H: Handler>(listener: TcpListener, limits: Limits, handler: R
         let activity = Rc::new(Activity::new());
         open.conns.borrow_mut().push(activity.clone());
         let (handler, open, evicting) = (handler.clone(), open.clone(), evicting.clone());
+        let tls = tls.clone();
         glommio::spawn_local(async move {
             handler.connection(true);
-            serve_connection(stream, &limits, &handler, &activity).await;
+            serve_connection(stream, &limits, &handler, &activity, tls.as_deref()).await;
             if activity.evicted.get() {
                 evicting.set(evicting.get().saturating_sub(1));
             }
@@ -269,15 +298,45 @@ async fn watchdog<H: Handler>(activity: &Activity, limits: &Limits, handler: &H)
     }
 }
 
+/// Serve one connection: its TLS handshake first when `tls` is given, then its requests.
 async fn serve_connection<H: Handler>(
     stream: TcpStream,
     limits: &Limits,
     handler: &Rc<H>,
     activity: &Rc<Activity>,
+    tls: Option<&Tls>,
 ) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
-    let io = Io::new(stream, activity.clone());
+    let Some(tls) = tls else {
+        let io = Io::new(stream, activity.clone());
+        return serve_requests(io, peer, limits, handler, activity).await;
+    };
+    let stopping = || handler.stopping();
+    match handshake::accept(&tls.config, stream, tls.handshake_timeout, stopping).await {
+        Handshake::Done(session) => {
+            handler.tls_handshake(peer, Ok(()));
+            // Bytes moved during the handshake: the idle clock starts now.
+            activity.last_io.set(Instant::now());
+            let io = Io::new(*session, activity.clone());
+            serve_requests(io, peer, limits, handler, activity).await;
+        }
+        Handshake::Refused(reason, detail) => handler.tls_handshake(peer, Err((reason, &detail))),
+        Handshake::Stopped => {}
+    }
+}
+
+/// Serve the requests of one connection (plain or TLS) until it ends or a deadline passes.
+async fn serve_requests<H, S>(
+    io: Io<S>,
+    peer: Option<SocketAddr>,
+    limits: &Limits,
+    handler: &Rc<H>,
+    activity: &Rc<Activity>,
+) where
+    H: Handler,
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + 'static,
+{
     let service = {
         let (handler, activity) = (handler.clone(), activity.clone());
         hyper::service::service_fn(move |req| {

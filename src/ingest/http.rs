@@ -21,6 +21,10 @@
 //!   within `request_timeout_ms` (a trickle of bytes does not extend it); a connection that
 //!   moves no byte for `idle_timeout_ms` is closed.
 //! - Every refusal is counted by reason (`linerate_http_requests_rejected_total`).
+//! - HTTPS with `tls_cert_file` set: the listener serves TLS only (the handshake, reload and
+//!   mutual TLS of [`crate::tls`]); a plaintext request or a refused client is closed
+//!   unanswered and counted (`linerate_tls_handshake_failures_total{listener="http_input"}`),
+//!   logged at most once per 10 s per shard.
 //!
 //! `Content-Encoding: gzip` is decompressed. After a refusal that leaves the body unread the
 //! connection is closed (`Connection: close`).
@@ -38,12 +42,14 @@ use crate::event::RecordKind;
 use crate::event::Transport;
 use crate::event::{unix_micros_now, ReceiveMeta};
 use crate::http_server::{
-    self, read_body, response, Body, BodyError, Handler, Limits, Reject, WhenFull,
+    self, read_body, response, Body, BodyError, Handler, Limits, Reject, Tls, WhenFull,
 };
 use crate::ingest::http_routes::{self, Rejection, Route};
 use crate::ingest::intake::Intake;
 use crate::ingest::pause::PauseFlag;
 use crate::stats::{add, sub};
+use crate::tls::failure::{TlsFailure, TlsListener};
+use crate::tls::handshake::RefusalLog;
 
 /// Largest request line and headers, bytes.
 pub const HEAD_BYTES_MAX: usize = 16 << 10;
@@ -68,6 +74,8 @@ pub struct HttpInput {
     pub firehose_access_key: Option<String>,
     /// Set while the input is paused through the control API: requests get a 503.
     pub paused: PauseFlag,
+    /// HTTPS (`[http_input] tls_cert_file`): the listener serves TLS only.
+    pub tls: Option<Tls>,
 }
 
 impl HttpInput {
@@ -88,15 +96,14 @@ impl HttpInput {
 pub async fn serve<P: Intake + 'static>(p: Rc<P>, listener: TcpListener, input: Rc<HttpInput>) {
     add(&p.stats().inputs_active, 1);
     let limits = input.limits();
-    http_server::serve(
-        listener,
-        limits,
-        Rc::new(Input {
-            p: p.clone(),
-            input,
-        }),
-    )
-    .await;
+    let tls = input.tls.clone();
+    let refusals = RefusalLog::new(TlsListener::HttpInput);
+    let handler = Rc::new(Input {
+        p: p.clone(),
+        input,
+        refusals,
+    });
+    http_server::serve(listener, limits, handler, tls).await;
     sub(&p.stats().inputs_active, 1);
 }
 
@@ -104,6 +111,7 @@ pub async fn serve<P: Intake + 'static>(p: Rc<P>, listener: TcpListener, input: 
 struct Input<P> {
     p: Rc<P>,
     input: Rc<HttpInput>,
+    refusals: RefusalLog,
 }
 
 impl<P: Intake + 'static> Handler for Input<P> {
@@ -132,6 +140,20 @@ impl<P: Intake + 'static> Handler for Input<P> {
             add(&self.p.stats().inputs_active, 1);
         } else {
             sub(&self.p.stats().inputs_active, 1);
+        }
+    }
+
+    fn tls_handshake(&self, peer: Option<SocketAddr>, outcome: Result<(), (TlsFailure, &str)>) {
+        let listener = TlsListener::HttpInput as usize;
+        match outcome {
+            Ok(()) => add(&self.p.stats().tls_handshakes[listener], 1),
+            Err((reason, detail)) => {
+                add(
+                    &self.p.stats().tls_handshake_failures[listener][reason as usize],
+                    1,
+                );
+                self.refusals.refused(self.p.shard(), peer, reason, detail);
+            }
         }
     }
 }
@@ -355,6 +377,7 @@ mod tests {
             idle_timeout: Duration::from_secs(1),
             firehose_access_key: key.map(str::to_string),
             paused: PauseFlag::default(),
+            tls: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Inputs: sockets and framing. Each shard binds its own SO_REUSEPORT sockets, so the kernel
 //! spreads datagrams and connections over the shards and no input queue is shared. Each
-//! EVTX directory input is polled by one shard (`evtx_poll`). Syslog over TLS (`tls`, its
-//! certificates in `tls_config`) is a listener of its own beside plain TCP. Inputs hand their
+//! EVTX directory input is polled by one shard (`evtx_poll`). Syslog over TLS (`tls`; its
+//! certificates and handshake in [`crate::tls`]) is a listener of its own beside plain TCP. Inputs hand their
 //! records to the shard through [`intake::Intake`] and know nothing else of it.
 
 pub mod detect;
@@ -19,6 +19,5 @@ pub mod sockets;
 pub mod tcp;
 pub mod tcp_balance;
 pub mod tls;
-pub mod tls_config;
 pub mod udp;
 pub mod udp_batch;

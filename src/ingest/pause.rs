@@ -22,12 +22,14 @@ impl PauseFlag {
     }
 }
 
-/// The pause flags the input tasks read: one per syslog transport, one for the HTTP input and
-/// one per EVTX input (config order). A disabled input's flag is never set.
+/// The pause flags the input tasks read: one per syslog listener (UDP, TCP, TLS), one for the
+/// HTTP input and one per EVTX input (config order). A disabled input's flag is never set.
 #[derive(Debug, Clone, Default)]
 pub struct PauseFlags {
     pub udp: PauseFlag,
     pub tcp: PauseFlag,
+    /// The syslog TLS listener's (paused as TCP is: not accepting, connections not read).
+    pub tls: PauseFlag,
     pub http: PauseFlag,
     pub evtx: Vec<PauseFlag>,
 }

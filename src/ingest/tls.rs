@@ -7,37 +7,39 @@
 //! Fail closed: a connection whose first byte is not a TLS handshake record is closed without
 //! an answer (no plaintext is ever read as syslog); under mutual TLS a client without a
 //! certificate the CA signed, or not in `tls_permitted_peers`, fails its handshake. Every
-//! refusal is counted by reason (`linerate_tls_handshake_failures_total`) and logged, at most
-//! once per [`REFUSAL_LOG_INTERVAL`] per shard with the count of those not logged.
+//! refusal is counted by reason (`linerate_tls_handshake_failures_total{listener="syslog"}`)
+//! and logged, at most once per [`REFUSAL_LOG_INTERVAL`](crate::tls::handshake::REFUSAL_LOG_INTERVAL)
+//! per shard with the count of those not logged (the handshake is [`crate::tls::handshake`]'s).
 //!
 //! Bounds: the handshake must complete within `tls_handshake_timeout_ms` (port scanners and
 //! load-balancer probes do not hold a slot); a connection idle for `tls_idle_timeout_ms` is
 //! closed; connections count against `tcp_connections_max` together with plain TCP's; each
-//! holds one read buffer of `tcp_read_buffer_bytes` plus rustls's record buffers (16 KiB of
-//! received plaintext at most). A refused or failed handshake costs no retry loop: the
-//! connection is dropped and the listener waits for the next one. While the TCP input is
-//! paused through the control API, this listener does not accept and its connections are not
-//! read either.
+//! holds one read buffer that grows up to `tcp_read_buffer_bytes` only while a message needs
+//! it (the read loop is plain TCP's, [`crate::ingest::framed_reader`]) plus rustls's record
+//! buffers (16 KiB of received plaintext at most). A refused or failed handshake costs no retry loop: the
+//! connection is dropped and the listener waits for the next one. While it is paused through
+//! the control API (`syslog_tls`, as TCP's pause), this listener does not accept and its
+//! connections are not read.
 //!
 //! TLS connections are served by the shard that accepted them (the kernel's SO_REUSEPORT
 //! spread; no hand-over between shards).
 
-use std::io::ErrorKind;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_lite::future;
 use futures_rustls::server::TlsStream;
-use futures_rustls::TlsAcceptor;
 use glommio::net::{TcpListener, TcpStream};
 
 use crate::event::tls::{ClientIdentity, TlsSession};
 use crate::ingest::framed_reader::{read_framed, Close, Connection, ConnectionLimits};
 use crate::ingest::intake::Intake;
 use crate::ingest::pause::PauseFlag;
-use crate::ingest::tls_config::{certificate_names, sha256, ReloadableTls};
-use crate::stats::{add, sub, TlsFailure, TLS_FAILURE_NAMES};
+use crate::stats::{add, sub};
+use crate::tls::config::{certificate_names, sha256, ReloadableTls};
+use crate::tls::failure::TlsListener;
+use crate::tls::handshake::{self, Handshake, RefusalLog};
 
 /// How often a listener waiting for a connection checks for shutdown and pause; the pending
 /// accept stays in flight across checks (it is never dropped).
@@ -46,14 +48,8 @@ const ACCEPT_CHECK: Duration = Duration::from_millis(100);
 const IDLE_CHECK: Duration = Duration::from_millis(100);
 /// How often a paused listener or connection checks whether it was resumed.
 const PAUSE_CHECK: Duration = Duration::from_millis(20);
-/// A refusal is logged at most this often per shard (the rest are counted).
-pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a closing connection may take to send its close_notify.
 const CLOSE_NOTIFY_WAIT: Duration = Duration::from_secs(1);
-/// How often a connection in its handshake checks for shutdown.
-const HANDSHAKE_CHECK: Duration = Duration::from_millis(100);
-/// The first byte of a TLS record carrying a handshake message.
-const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// The TLS input of one shard.
 pub struct TlsInput {
@@ -67,48 +63,11 @@ pub struct TlsInput {
     pub idle_timeout: Duration,
 }
 
-/// Rate-limited refusal log of one shard.
-#[derive(Default)]
-struct RefusalLog {
-    last: std::cell::Cell<Option<Instant>>,
-    suppressed: std::cell::Cell<u64>,
-}
-
-impl RefusalLog {
-    fn refused(
-        &self,
-        shard: usize,
-        peer: Option<std::net::SocketAddr>,
-        reason: TlsFailure,
-        detail: &str,
-    ) {
-        let now = Instant::now();
-        if self
-            .last
-            .get()
-            .is_some_and(|t| now.duration_since(t) < REFUSAL_LOG_INTERVAL)
-        {
-            self.suppressed.set(self.suppressed.get() + 1);
-            return;
-        }
-        self.last.set(Some(now));
-        let not_logged = self.suppressed.replace(0);
-        tracing::warn!(
-            shard,
-            ?peer,
-            reason = TLS_FAILURE_NAMES[reason as usize],
-            detail,
-            not_logged,
-            "tls: connection refused (counted in linerate_tls_handshake_failures_total)"
-        );
-    }
-}
-
 /// Accept connections until shutdown; each is served by a task on this shard.
 pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TlsInput, paused: PauseFlag) {
     add(&p.stats().inputs_active, 1);
     let input = Rc::new(input);
-    let log = Rc::new(RefusalLog::default());
+    let log = Rc::new(RefusalLog::new(TlsListener::Syslog));
     let listener = &input.listener;
     // One accept in flight at a time, kept across the shutdown/pause checks: dropping a
     // submitted accept could leave a connection accepted by the kernel and never served.
@@ -152,60 +111,6 @@ pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TlsInput, paused: Pause
     sub(&p.stats().inputs_active, 1);
 }
 
-/// How a handshake ended.
-enum Handshake {
-    Done(Box<TlsStream<TcpStream>>),
-    Refused(TlsFailure, String),
-    /// Shutdown began during the handshake (not a refusal: not counted).
-    Stopped,
-}
-
-/// Check that the client speaks TLS, then run the handshake.
-async fn handshake(config: &ReloadableTls, stream: TcpStream) -> Handshake {
-    let mut first = [0u8; 1];
-    match stream.peek(&mut first).await {
-        Ok(0) => return Handshake::Refused(TlsFailure::Closed, "closed before sending".into()),
-        Ok(_) if first[0] != TLS_HANDSHAKE_RECORD => {
-            return Handshake::Refused(
-                TlsFailure::NotTls,
-                format!("first byte {:#04x} is not a TLS handshake", first[0]),
-            )
-        }
-        Ok(_) => {}
-        Err(e) => return Handshake::Refused(TlsFailure::Closed, e.to_string()),
-    }
-    match TlsAcceptor::from(config.current()).accept(stream).await {
-        Ok(tls) => Handshake::Done(Box::new(tls)),
-        Err(e) => {
-            let reason = classify(&e);
-            Handshake::Refused(reason, e.to_string())
-        }
-    }
-}
-
-/// The refusal reason of a failed handshake's error.
-fn classify(e: &std::io::Error) -> TlsFailure {
-    use rustls::{CertificateError, Error};
-    let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) else {
-        return match e.kind() {
-            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => {
-                TlsFailure::Closed
-            }
-            _ => TlsFailure::Protocol,
-        };
-    };
-    match tls {
-        Error::NoCertificatesPresented => TlsFailure::NoClientCert,
-        Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure) => {
-            TlsFailure::PeerNotPermitted
-        }
-        Error::InvalidCertificate(_) => TlsFailure::BadClientCert,
-        Error::AlertReceived(_) => TlsFailure::ClientAlert,
-        Error::PeerIncompatible(_) => TlsFailure::Incompatible,
-        _ => TlsFailure::Protocol,
-    }
-}
-
 /// The session block every message of the connection carries.
 fn session_of(tls: &TlsStream<TcpStream>) -> TlsSession {
     let (_, conn) = tls.get_ref();
@@ -239,30 +144,18 @@ async fn serve_connection<P: Intake + 'static>(
     add(&p.stats().inputs_active, 1);
     add(&p.stats().tcp_connections_open, 1);
     let peer = stream.peer_addr().ok();
-    let started = Instant::now();
-    let outcome = future::or(handshake(&input.config, stream), async {
-        loop {
-            let left = input.handshake_timeout.saturating_sub(started.elapsed());
-            if left.is_zero() {
-                return Handshake::Refused(
-                    TlsFailure::Timeout,
-                    format!("no handshake within {:?}", input.handshake_timeout),
-                );
-            }
-            glommio::timer::sleep(left.min(HANDSHAKE_CHECK)).await;
-            if p.stopping() {
-                return Handshake::Stopped;
-            }
-        }
+    let outcome = handshake::accept(&input.config, stream, input.handshake_timeout, || {
+        p.stopping()
     })
     .await;
     match outcome {
         Handshake::Done(tls) => {
-            add(&p.stats().tls_handshakes, 1);
+            add(&p.stats().tls_handshakes[TlsListener::Syslog as usize], 1);
             read_messages(&*p, &input, *tls, peer, &paused).await;
         }
         Handshake::Refused(reason, detail) => {
-            add(&p.stats().tls_handshake_failures[reason as usize], 1);
+            let failures = &p.stats().tls_handshake_failures[TlsListener::Syslog as usize];
+            add(&failures[reason as usize], 1);
             log.refused(p.shard(), peer, reason, &detail);
         }
         Handshake::Stopped => {}

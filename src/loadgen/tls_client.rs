@@ -22,7 +22,7 @@ pub fn client_config(ca: &Path, cert_and_key: Option<(&Path, &Path)>) -> Result<
             .add(c.with_context(|| format!("{}: not PEM certificates", ca.display()))?)
             .with_context(|| format!("{}: not a usable CA certificate", ca.display()))?;
     }
-    // The same provider as the server side (see `ingest::tls_config`).
+    // The same provider as the server side (see `tls::config`).
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)

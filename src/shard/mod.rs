@@ -52,10 +52,7 @@ pub struct ShardSetup {
     ),
     /// The syslog TLS listener (bound) and its reloadable server configuration, when
     /// `[syslog] tls_listen` is set.
-    pub tls: Option<(
-        socket2::Socket,
-        Arc<crate::ingest::tls_config::ReloadableTls>,
-    )>,
+    pub tls: Option<(socket2::Socket, Arc<crate::tls::config::ReloadableTls>)>,
     /// The HTTP input's listener (bound), when `[http_input] listen` is set.
     pub http: Option<socket2::Socket>,
     /// The HTTP input's settings (with the Firehose key already read).
@@ -211,10 +208,7 @@ struct ShardInputs {
         Arc<crate::ingest::tcp_balance::TcpBalance<glommio::net::AcceptedTcpStream>>,
         crate::ingest::tcp_balance::Inbox<glommio::net::AcceptedTcpStream>,
     ),
-    tls: Option<(
-        socket2::Socket,
-        Arc<crate::ingest::tls_config::ReloadableTls>,
-    )>,
+    tls: Option<(socket2::Socket, Arc<crate::tls::config::ReloadableTls>)>,
     http: Option<socket2::Socket>,
     http_input: Option<crate::ingest::http::HttpInput>,
     evtx: Vec<crate::ingest::evtx_poll::EvtxInput>,
@@ -358,11 +352,10 @@ fn start_inputs(
             handshake_timeout: Duration::from_millis(cfg.syslog.tls_handshake_timeout_ms),
             idle_timeout: Duration::from_millis(cfg.syslog.tls_idle_timeout_ms),
         };
-        // The TCP input's pause covers its TLS listener too.
         glommio::spawn_local(crate::ingest::tls::serve(
             p.clone(),
             input,
-            paused.tcp.clone(),
+            paused.tls.clone(),
         ))
         .detach();
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http_client;
+pub mod openssl;
 pub mod pki;
 pub mod tmux;
 

@@ -1,8 +1,8 @@
-//! The syslog TLS listener's server configuration: certificate and key loading (fail closed:
+//! A TLS listener's server configuration (syslog's and HTTPS's alike): certificate and key loading (fail closed:
 //! a missing, unreadable or mismatched file is an error naming it), the optional client CA
 //! and permitted peers of mutual TLS, and reload without a restart.
 //!
-//! One [`ReloadableTls`] is shared by every shard; a shard takes [`ReloadableTls::current`]
+//! One [`ReloadableTls`] per listener is shared by every shard; a shard takes [`ReloadableTls::current`]
 //! once per accepted connection (never per event), so a reload applies to new connections
 //! while open ones keep the session they have. A reload is triggered by SIGHUP or by a change
 //! of any file's size, modification time or inode (checked every `tls_reload_check_ms`, which
@@ -25,7 +25,7 @@ use rustls::{
     SignatureScheme,
 };
 
-use crate::config::SyslogConfig;
+use crate::config::TlsKeys;
 
 /// Reload attempts since start, process-wide: `[loaded, refused]` (start-up's load not
 /// counted). Read by the metrics (`linerate_tls_certificate_reloads_total{result}`).
@@ -166,13 +166,13 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
-    /// The TLS settings of `[syslog]` (validated by the config).
-    pub fn from_config(s: &SyslogConfig) -> Result<Self, TlsConfigError> {
-        let (Some(cert), Some(key)) = (&s.tls_cert_file, &s.tls_key_file) else {
+    /// The files and settings of a listener's TLS keys (validated by the config).
+    pub fn from_keys(k: TlsKeys) -> Result<Self, TlsConfigError> {
+        let (Some(cert), Some(key)) = (k.cert_file, k.key_file) else {
             return Err(TlsConfigError::Missing);
         };
-        let permitted = s
-            .tls_permitted_peers
+        let permitted = k
+            .permitted_peers
             .iter()
             .map(|p| PermittedPeer::parse(p))
             .collect::<Result<Vec<_>, _>>()
@@ -181,11 +181,11 @@ impl TlsFiles {
                 reason,
             })?;
         Ok(Self {
-            cert: cert.clone(),
-            key: key.clone(),
-            client_ca: s.tls_client_ca_file.clone(),
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            client_ca: k.client_ca_file.map(Path::to_owned),
             permitted,
-            tls13_only: s.tls_min_version == "1.3",
+            tls13_only: k.min_version == "1.3",
         })
     }
 
@@ -255,8 +255,8 @@ impl TlsFiles {
                         other => other.to_string(),
                     },
                 })?;
-        // Syslog connections are long-lived: no tickets to write, no session cache shared
-        // (and locked) across shards.
+        // Syslog connections are long-lived, HTTP senders keep theirs alive: no tickets to
+        // write, no session cache shared (and locked) across shards.
         config.send_tls13_tickets = 0;
         config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         Ok(Arc::new(config))

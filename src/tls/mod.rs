@@ -1,0 +1,8 @@
+//! The server side of TLS, shared by every TLS listener (syslog over TLS in
+//! [`crate::ingest::tls`], HTTPS in [`crate::http_server`]): the reloadable certificate, key
+//! and client CA ([`config`]), and one connection's handshake with its refusal reasons and
+//! rate-limited refusal log ([`handshake`]).
+
+pub mod config;
+pub mod failure;
+pub mod handshake;
