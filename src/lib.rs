@@ -25,6 +25,7 @@ pub mod logging;
 pub mod nesting;
 pub mod normalize;
 pub mod parse;
+pub mod poll_on_wake;
 pub mod report;
 pub mod retention;
 pub mod rlimit;

@@ -41,6 +41,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::{Request, Response};
 
+use crate::poll_on_wake::PollOnWake;
 use crate::tls::config::ReloadableTls;
 use crate::tls::failure::TlsFailure;
 use crate::tls::handshake::{self, Handshake};
@@ -214,7 +215,9 @@ pub async fn serve<H: Handler>(
     // accept is kept, not dropped. Dropping a submitted io_uring accept (glommio 0.9) loses
     // a connection the kernel had already accepted: nobody would read or close it (see
     // `ingest::tcp`'s test of exactly that).
-    let accept = listener.accept();
+    // Wrapped in PollOnWake: glommio keeps a waker clone per poll of a pending accept, and
+    // the loop polls it at every timer tick (see `crate::poll_on_wake`).
+    let accept = PollOnWake::new(listener.accept());
     futures_lite::pin!(accept);
     while !handler.stopping() {
         let accepted = future::or(async { Some(accept.as_mut().await) }, async {
@@ -223,7 +226,7 @@ pub async fn serve<H: Handler>(
         })
         .await;
         let Some(accepted) = accepted else { continue };
-        accept.set(listener.accept());
+        accept.set(PollOnWake::new(listener.accept()));
         let stream = match accepted {
             Ok(s) => s,
             Err(e) => {

@@ -28,6 +28,7 @@ use crate::ingest::framed_reader::{read_framed, Connection, ConnectionLimits};
 use crate::ingest::intake::Intake;
 use crate::ingest::pause::PauseFlag;
 use crate::ingest::tcp_balance::{ConnectionSlot, Inbox, Placed, TcpBalance};
+use crate::poll_on_wake::PollOnWake;
 use crate::stats::{add, sub};
 
 /// How often an idle connection checks for shutdown.
@@ -78,7 +79,9 @@ pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TcpInput, paused: Pause
     // `Source`'s drop queues an async cancel) loses any connection the kernel had already
     // accepted: the completion's fd lands in the dropped source and nobody reads or closes
     // it, so the sender's bytes sit unread and the socket stays in CLOSE_WAIT.
-    let accept = input.listener.shared_accept();
+    // Wrapped in PollOnWake: glommio keeps a waker clone per poll of a pending accept, and
+    // the loop polls it at every timer tick (see `crate::poll_on_wake`).
+    let accept = PollOnWake::new(input.listener.shared_accept());
     futures_lite::pin!(accept);
     while !p.stopping() {
         while let Some((stream, slot)) = input.inbox.try_take() {
@@ -97,7 +100,7 @@ pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TcpInput, paused: Pause
         .await;
         let Some(accepted) = accepted else { continue };
         // The accept completed: the next one goes in flight at once.
-        accept.set(input.listener.shared_accept());
+        accept.set(PollOnWake::new(input.listener.shared_accept()));
         match accepted {
             Ok(stream) => {
                 add(&p.stats().tcp_connections_accepted, 1);

@@ -36,6 +36,7 @@ use crate::event::tls::{ClientIdentity, TlsSession};
 use crate::ingest::framed_reader::{read_framed, Close, Connection, ConnectionLimits};
 use crate::ingest::intake::Intake;
 use crate::ingest::pause::PauseFlag;
+use crate::poll_on_wake::PollOnWake;
 use crate::stats::{add, sub};
 use crate::tls::config::{certificate_names, sha256, ReloadableTls};
 use crate::tls::failure::TlsListener;
@@ -71,7 +72,9 @@ pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TlsInput, paused: Pause
     let listener = &input.listener;
     // One accept in flight at a time, kept across the shutdown/pause checks: dropping a
     // submitted accept could leave a connection accepted by the kernel and never served.
-    let mut accept = Box::pin(listener.accept());
+    // Wrapped in PollOnWake: glommio keeps a waker clone per poll of a pending accept, and
+    // the loop polls it at every timer tick (see `crate::poll_on_wake`).
+    let mut accept = Box::pin(PollOnWake::new(listener.accept()));
     while !p.stopping() {
         if paused.is_paused() {
             // New connections wait in the listen backlog (or in the pending accept).
@@ -84,7 +87,7 @@ pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TlsInput, paused: Pause
         })
         .await;
         let Some(result) = accepted else { continue };
-        accept.set(listener.accept());
+        accept.set(PollOnWake::new(listener.accept()));
         match result {
             Ok(_stream) if p.stopping() => break,
             Ok(stream) => {
