@@ -1020,8 +1020,9 @@ fn with_enrichment_each_event_is_one_row_with_its_labels() {
         "rows_max = 100",
         "",
     );
+    // (With --exit-idle-ms, a build that accepted the list would exit 0 rather than run on.)
     let out = Command::new(common::bin())
-        .args(["store", "--config"])
+        .args(["store", "--exit-idle-ms", "3000", "--config"])
         .arg(&both.path)
         .output()
         .unwrap();
