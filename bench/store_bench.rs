@@ -164,7 +164,8 @@ fn run(bin: &Path, events: &Path, rounds: usize, url: &str, tmp: &Path) -> serde
         psql_rates.push(rate);
     }
     // Bytes per event in each tier, from `linerate retention status`.
-    pg.batch_execute("VACUUM ANALYZE linerate.events_rows").unwrap();
+    pg.batch_execute("VACUUM ANALYZE linerate.events_rows")
+        .unwrap();
     let day_status = |cfg: &Path| -> serde_json::Value {
         let out = sh(Command::new(bin)
             .args(["retention", "status", "--json", "--config"])

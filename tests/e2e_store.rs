@@ -722,7 +722,11 @@ fn a_day_walks_through_every_tier_with_the_same_answers() {
         "warm {warm} hot {hot}"
     );
     assert_eq!(answers(&pg), (raw0.clone(), raw0.clone()));
-    assert_eq!(between(&pg), between0, "every column of every row, in time order");
+    assert_eq!(
+        between(&pg),
+        between0,
+        "every column of every row, in time order"
+    );
 
     // A late event for the warm day lands in its empty partition; the next run packs it.
     produce(
@@ -1056,7 +1060,11 @@ fn with_enrichment_each_event_is_one_row_with_its_labels() {
         lines.len(),
         Duration::from_secs(30),
     );
-    assert_eq!(normalized.len(), lines.len(), "the appliance wrote both topics");
+    assert_eq!(
+        normalized.len(),
+        lines.len(),
+        "the appliance wrote both topics"
+    );
     // Every message of logs.enriched stored (its offsets moved past them), each once.
     wait_for(Duration::from_secs(60), "the enriched topic stored", || {
         (pg.count(

@@ -102,25 +102,7 @@ pub fn collect(client: &mut Client) -> Result<Vec<PartitionStatus>, postgres::Er
             });
             continue;
         }
-        let (source, packed) = match day.parse() {
-            Ok(date) => (
-                super::tiers::day_rows_sql(client, date)?,
-                Some(format!("linerate.{}", schema::packed_name(date))),
-            ),
-            Err(_) => (format!("linerate.{name} AS e"), None),
-        };
-        let r = client.query_one(
-            &format!(
-                "SELECT count(*), coalesce(sum(octet_length(e.event::text)), 0)::bigint,
-                        pg_total_relation_size('linerate.{name}'::regclass)
-                          + coalesce(pg_total_relation_size(to_regclass($1)), 0),
-                        coalesce((SELECT t.spcname FROM pg_class c
-                                    JOIN pg_tablespace t ON t.oid = c.reltablespace
-                                   WHERE c.oid = 'linerate.{name}'::regclass), 'pg_default')
-                   FROM {source}"
-            ),
-            &[&packed],
-        )?;
+        let r = measure(client, &day, &name)?;
         let rows: i64 = r.get(0);
         let json: i64 = r.get(1);
         let bytes: i64 = r.get(2);
@@ -145,6 +127,30 @@ pub fn collect(client: &mut Client) -> Result<Vec<PartitionStatus>, postgres::Er
         });
     }
     Ok(out)
+}
+
+/// Rows, JSON text bytes, bytes on disk and tablespace of `day` (`YYYY-MM-DD`, or `default`)
+/// whose partition is `name`: the partition's rows and, for a packed day, its blocks.
+fn measure(client: &mut Client, day: &str, name: &str) -> Result<postgres::Row, postgres::Error> {
+    let (source, packed) = match day.parse() {
+        Ok(date) => (
+            super::tiers::day_rows_sql(client, date)?,
+            Some(format!("linerate.{}", schema::packed_name(date))),
+        ),
+        Err(_) => (format!("linerate.{name} AS e"), None),
+    };
+    client.query_one(
+        &format!(
+            "SELECT count(*), coalesce(sum(octet_length(e.event::text)), 0)::bigint,
+                    pg_total_relation_size('linerate.{name}'::regclass)
+                      + coalesce(pg_total_relation_size(to_regclass($1)), 0),
+                    coalesce((SELECT t.spcname FROM pg_class c
+                                JOIN pg_tablespace t ON t.oid = c.reltablespace
+                               WHERE c.oid = 'linerate.{name}'::regclass), 'pg_default')
+               FROM {source}"
+        ),
+        &[&packed],
+    )
 }
 
 /// The status as an aligned text table.

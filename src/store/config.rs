@@ -126,7 +126,7 @@ impl Default for StoreHttpConfig {
 pub struct RetentionConfig {
     /// Days up to this age stay hot (btree + GIN indexes).
     pub hot_days: u32,
-    /// Days up to this age are warm (rewritten lz4, BRIN only).
+    /// Days up to this age are warm (packed into lz4-compressed blocks of rows).
     pub warm_days: u32,
     /// Days up to this age are cold (in `cold_tablespace`); older days are frozen (rolled up,
     /// raw rows dropped).
@@ -272,10 +272,16 @@ topics = [\"logs.normalized\", \"logs.enriched\"]
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("s.toml:3: topics: `logs.enriched` carries"), "{e}");
-        let ok = StoreConfig::parse("[kafka]
+        assert!(
+            e.starts_with("s.toml:3: topics: `logs.enriched` carries"),
+            "{e}"
+        );
+        let ok = StoreConfig::parse(
+            "[kafka]
 topics = [\"logs.enriched\"]
-", Path::new("s.toml"));
+",
+            Path::new("s.toml"),
+        );
         assert_eq!(ok.unwrap().kafka.topics, ["logs.enriched"]);
     }
 
