@@ -113,7 +113,7 @@ fn run(bin: &Path, events: &Path, rounds: usize, url: &str, tmp: &Path) -> serde
     let cfg0 = config("setup");
     retention(&cfg0, &format!("{first_day}T12:00:00Z"));
     let truncate = |pg: &mut postgres::Client| {
-        pg.batch_execute("TRUNCATE linerate.events, linerate.kafka_offsets; CHECKPOINT;")
+        pg.batch_execute("TRUNCATE linerate.events_rows, linerate.kafka_offsets; CHECKPOINT;")
             .unwrap();
     };
     let psql = |sql: &str| {
@@ -148,7 +148,7 @@ fn run(bin: &Path, events: &Path, rounds: usize, url: &str, tmp: &Path) -> serde
         truncate(&mut pg);
         let start = Instant::now();
         psql(&format!(
-            "\\copy linerate.events ({COLUMNS}) FROM '{}'",
+            "\\copy linerate.events_rows ({COLUMNS}) FROM '{}'",
             psql_file.display()
         ));
         let secs = start.elapsed().as_secs_f64();
@@ -164,7 +164,8 @@ fn run(bin: &Path, events: &Path, rounds: usize, url: &str, tmp: &Path) -> serde
         psql_rates.push(rate);
     }
     // Bytes per event in each tier, from `linerate retention status`.
-    pg.batch_execute("VACUUM ANALYZE linerate.events").unwrap();
+    pg.batch_execute("VACUUM ANALYZE linerate.events_rows")
+        .unwrap();
     let day_status = |cfg: &Path| -> serde_json::Value {
         let out = sh(Command::new(bin)
             .args(["retention", "status", "--json", "--config"])

@@ -94,13 +94,7 @@ struct StoreCfg {
 }
 
 fn store_config(pg: &Postgres, bootstrap: &str, batch: &str, retention: &str) -> StoreCfg {
-    store_config_topics(
-        pg,
-        bootstrap,
-        "[\"logs.normalized\", \"logs.enriched\"]",
-        batch,
-        retention,
-    )
+    store_config_topics(pg, bootstrap, "[\"logs.normalized\"]", batch, retention)
 }
 
 fn store_config_topics(
@@ -551,6 +545,30 @@ fn answers(pg: &Postgres) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
     (raw, rollup)
 }
 
+/// Every column of the day's rows (as text), in time order, through `events_between`; and the
+/// same rows through the view `linerate.events`.
+fn between(pg: &Postgres) -> Vec<String> {
+    let rows = |sql: &str| -> Vec<String> {
+        pg.client()
+            .query(sql, &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let b = rows(
+        "SELECT e::text FROM linerate.events_between('2026-01-10 00:00+00', '2026-01-11 00:00+00') e
+          ORDER BY \"timestamp\", message",
+    );
+    let v = rows(
+        "SELECT ROW(e.*)::text FROM linerate.events e
+          WHERE \"timestamp\" BETWEEN '2026-01-10 00:00+00' AND '2026-01-10 23:59:59.999999+00'
+          ORDER BY \"timestamp\", message",
+    );
+    assert_eq!(b, v, "events_between and the view agree");
+    b
+}
+
 fn retention(cfg: &StoreCfg, now: &str) -> serde_json::Value {
     let out = Command::new(common::bin())
         .args(["retention", "run", "--config"])
@@ -671,7 +689,10 @@ fn a_day_walks_through_every_tier_with_the_same_answers() {
     assert_eq!(answers(&pg), (raw0.clone(), raw0.clone()));
     let hot = day_status(&cfg);
 
-    // Warm: rewritten with lz4 and only a BRIN index; same answers; a second run is a no-op.
+    // Warm: packed into lz4 blocks of 1,000 rows, the partition left empty with only a BRIN
+    // index; same answers, through the view and through events_between; a second run is a
+    // no-op.
+    let between0 = between(&pg);
     retention(&cfg, "2026-01-18T12:00:00Z");
     let again = retention(&cfg, "2026-01-18T12:00:00Z");
     assert!(!again.to_string().contains("\"warm\""), "{again}");
@@ -684,30 +705,75 @@ fn a_day_walks_through_every_tier_with_the_same_answers() {
         "{:?}",
         indexes(&pg)
     );
+    assert_eq!(pg.count("SELECT count(*) FROM linerate.events_20260110"), 0);
     assert_eq!(
-        pg.count("SELECT count(*) FROM pg_attribute WHERE attrelid = 'linerate.events_20260110'::regclass
-                   AND attcompression = 'l'"),
-        2
+        pg.count("SELECT count(*) FROM linerate.events_packed_20260110"),
+        EVENTS.div_ceil(1000) as i64
+    );
+    assert_eq!(
+        pg.count(
+            "SELECT count(*) FROM linerate.events_packed_20260110
+              WHERE pg_column_compression(rows) = 'lz4'"
+        ),
+        EVENTS.div_ceil(1000) as i64
     );
     assert!(
-        warm["bytes"].as_i64() < hot["bytes"].as_i64(),
+        warm["bytes"].as_i64().unwrap() * 3 < hot["bytes"].as_i64().unwrap(),
         "warm {warm} hot {hot}"
     );
     assert_eq!(answers(&pg), (raw0.clone(), raw0.clone()));
+    assert_eq!(
+        between(&pg),
+        between0,
+        "every column of every row, in time order"
+    );
+
+    // A late event for the warm day lands in its empty partition; the next run packs it.
+    produce(
+        &producer(&kafka.bootstrap()),
+        [event(EVENTS + 7, "2026-01-10T07:45:00Z")],
+    );
+    wait_for(Duration::from_secs(60), "the late row", || {
+        (pg.count("SELECT count(*) FROM linerate.events_20260110") == 1).then_some(())
+    });
+    let (raw1, _) = answers(&pg);
+    assert_eq!(raw1.values().sum::<i64>() as u64, EVENTS + 1);
+    let a = retention(&cfg, "2026-01-18T12:00:00Z");
+    assert!(a.to_string().contains("\"packed_late\""), "{a}");
+    assert_eq!(pg.count("SELECT count(*) FROM linerate.events_20260110"), 0);
+    assert_eq!(day_status(&cfg)["rows"].as_u64(), Some(EVENTS + 1));
+    assert_eq!(
+        answers(&pg),
+        (raw1.clone(), raw1.clone()),
+        "the late row's hour was re-aggregated"
+    );
+    let raw0 = raw1;
+    let between0 = between(&pg);
+    const EVENTS_LATE: u64 = EVENTS + 1;
 
     // Cold: in the cold tablespace; same answers.
     retention(&cfg, "2026-02-10T12:00:00Z");
     let cold = day_status(&cfg);
     assert_eq!(cold["tier"], "cold");
     assert_eq!(cold["tablespace"], "cold");
+    assert_eq!(
+        pg.count(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'linerate'
+              AND tablename IN ('events_20260110', 'events_packed_20260110')
+              AND tablespace = 'cold'"
+        ),
+        2
+    );
     assert_eq!(answers(&pg), (raw0.clone(), raw0.clone()));
+    assert_eq!(between(&pg), between0);
 
     // Frozen: exported, dropped; the rollup keeps every count.
     retention(&cfg, "2026-04-11T12:00:00Z");
     let frozen = day_status(&cfg);
     assert_eq!(frozen["tier"], "frozen");
-    assert_eq!(frozen["rows"].as_u64(), Some(EVENTS));
-    assert_eq!(frozen["rollup_events"].as_u64(), Some(EVENTS));
+    assert_eq!(frozen["rows"].as_u64(), Some(EVENTS_LATE));
+    assert_eq!(frozen["rollup_events"].as_u64(), Some(EVENTS_LATE));
+    assert_eq!(pg.count("SELECT count(*) FROM linerate.events_packed"), 0);
     assert_eq!(pg.count("SELECT count(*) FROM linerate.events"), 0);
     let (raw, rollup) = answers(&pg);
     assert!(raw.is_empty());
@@ -721,13 +787,13 @@ fn a_day_walks_through_every_tier_with_the_same_answers() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(exported.len() as u64, EVENTS);
+    assert_eq!(exported.len() as u64, EVENTS_LATE);
     assert_eq!(exported[0]["@timestamp"], "2026-01-10T00:00:00.000000Z");
 
     // A late event for the frozen day lands (default partition), then joins the rollup.
     produce(
         &producer(&kafka.bootstrap()),
-        [event(EVENTS, "2026-01-10T05:30:00Z")],
+        [event(EVENTS + 8, "2026-01-10T05:30:00Z")],
     );
     wait_for(Duration::from_secs(60), "the late row", || {
         (pg.count("SELECT count(*) FROM linerate.events_default") == 1).then_some(())
@@ -735,7 +801,7 @@ fn a_day_walks_through_every_tier_with_the_same_answers() {
     retention(&cfg, "2026-04-11T12:00:00Z");
     let late = day_status(&cfg);
     assert_eq!(late["tier"], "frozen");
-    assert_eq!(late["rollup_events"].as_u64(), Some(EVENTS + 1));
+    assert_eq!(late["rollup_events"].as_u64(), Some(EVENTS_LATE + 1));
     assert_eq!(pg.count("SELECT count(*) FROM linerate.events"), 0);
     assert!(export_dir
         .path()
@@ -819,14 +885,14 @@ fn retention_runs_overlapping_each_other_and_the_loader_lose_nothing() {
         2 * PER_DAY
     );
     assert_eq!(pg.count("SELECT count(*) FROM linerate.events_default"), 0);
-    assert_eq!(
-        pg.count("SELECT count(*) FROM linerate.events_20260110") as u64,
-        PER_DAY
-    );
-    assert_eq!(
-        pg.count("SELECT count(*) FROM linerate.events_20260118") as u64,
-        PER_DAY
-    );
+    for day in ["2026-01-10", "2026-01-18"] {
+        assert_eq!(
+            pg.count(&format!(
+                "SELECT count(*) FROM linerate.events_between('{day}', '{day}'::date + 1)"
+            )) as u64,
+            PER_DAY
+        );
+    }
     let tiers: BTreeMap<String, String> = pg
         .client()
         .query(
@@ -935,4 +1001,97 @@ fn a_replayed_batch_is_skipped_by_its_stored_offsets() {
     // Another group stores its own copy: offsets are per group.
     let w = writer::write_batch(&mut c, "other", &replay, false).unwrap();
     assert_eq!((w.rows, w.skipped), (40, 0));
+}
+
+#[test]
+fn with_enrichment_each_event_is_one_row_with_its_labels() {
+    let _g = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
+    let pg = Postgres::start();
+    let kafka = Kafka::start();
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("owners.csv");
+    std::fs::write(&table, "match,owner,site\nweb-1,web team,fra1\n").unwrap();
+    // The appliance writes every event to logs.normalized and, enriched, to logs.enriched.
+    let app = Appliance::start(
+        &kafka.bootstrap(),
+        &format!("[enrich]\ntable = \"{}\"\n", table.display()),
+    );
+    // Reading both topics is refused at start-up, naming the line.
+    let both = store_config_topics(
+        &pg,
+        &kafka.bootstrap(),
+        "[\"logs.normalized\", \"logs.enriched\"]",
+        "rows_max = 100",
+        "",
+    );
+    // (With --exit-idle-ms, a build that accepted the list would exit 0 rather than run on.)
+    let out = Command::new(common::bin())
+        .args(["store", "--exit-idle-ms", "3000", "--config"])
+        .arg(&both.path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("store.toml:9: topics: `logs.enriched` carries every event"),
+        "{err}"
+    );
+    let cfg = store_config_topics(
+        &pg,
+        &kafka.bootstrap(),
+        "[\"logs.enriched\"]",
+        "rows_max = 100\nlinger_ms = 100",
+        "",
+    );
+    let store = Store::start(&cfg);
+    let lines = [
+        "<34>1 2026-12-04T10:00:00Z web-1 sshd 123 - - Failed password for bob\n",
+        "<13>1 2026-12-04T11:30:00Z db-2 cron - - - job done\n",
+        "<165>1 2026-12-04T12:00:00Z web-1 nginx - - - GET /\n",
+    ];
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", app.syslog_port)).unwrap();
+    for l in lines {
+        tcp.write_all(l.as_bytes()).unwrap();
+    }
+    drop(tcp);
+    let normalized = common::consume(
+        &kafka.bootstrap(),
+        "logs.normalized",
+        lines.len(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        normalized.len(),
+        lines.len(),
+        "the appliance wrote both topics"
+    );
+    // Every message of logs.enriched stored (its offsets moved past them), each once.
+    wait_for(Duration::from_secs(60), "the enriched topic stored", || {
+        (pg.count(
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM linerate.kafka_offsets
+              WHERE topic = 'logs.enriched'",
+        ) == lines.len() as i64)
+            .then_some(())
+    });
+    assert_eq!(
+        pg.count("SELECT count(*) FROM linerate.events"),
+        lines.len() as i64
+    );
+    assert_eq!(
+        pg.count("SELECT count(DISTINCT message) FROM linerate.events"),
+        lines.len() as i64
+    );
+    assert_eq!(
+        pg.count(
+            "SELECT count(*) FROM linerate.events
+              WHERE host = 'web-1' AND event->'labels'->>'owner' = 'web team'"
+        ),
+        2
+    );
+    assert_eq!(
+        pg.count("SELECT count(*) FROM linerate.events WHERE event ? 'labels'"),
+        2
+    );
+    drop(store);
+    drop(app);
 }

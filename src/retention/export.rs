@@ -1,5 +1,5 @@
-//! The optional export of a day before its raw rows are dropped: every event of the
-//! partition, in time order, one JSON object per line, gzip-compressed, written to a
+//! The optional export of a day before its raw rows are dropped: every event of the day
+//! (partition and packed blocks), in time order, one JSON object per line, gzip-compressed, written to a
 //! temporary name, fsynced and renamed, so a file under its final name is always whole.
 
 use std::io::Write;
@@ -10,9 +10,16 @@ use postgres::Transaction;
 
 use super::RetentionError;
 
-/// Write partition `name` (e.g. `events_20261205`) to `dir/name.ndjson.gz` (or
-/// `name.N.ndjson.gz` when a late batch of that day was exported before); returns the path.
-pub fn day(tx: &mut Transaction<'_>, name: &str, dir: &Path) -> Result<PathBuf, RetentionError> {
+/// Write the rows of `source` (a FROM item with an `event` and a `timestamp` column: a day's
+/// partition and packed blocks) to `dir/name.ndjson.gz` (or `name.N.ndjson.gz` when a late
+/// batch of that day was exported before), `name` being the day's partition name (e.g.
+/// `events_20261205`); returns the path.
+pub fn day(
+    tx: &mut Transaction<'_>,
+    name: &str,
+    source: &str,
+    dir: &Path,
+) -> Result<PathBuf, RetentionError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| RetentionError::Export { path, source }
@@ -31,7 +38,7 @@ pub fn day(tx: &mut Transaction<'_>, name: &str, dir: &Path) -> Result<PathBuf, 
         flate2::Compression::default(),
     );
     let rows = tx.query_raw(
-        &format!("SELECT event::text FROM linerate.{name} ORDER BY \"timestamp\""),
+        &format!("SELECT event::text FROM {source} ORDER BY \"timestamp\""),
         std::iter::empty::<i32>(),
     )?;
     let mut rows = rows;

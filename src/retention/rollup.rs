@@ -13,7 +13,8 @@
 use jiff::Timestamp;
 use postgres::Client;
 
-/// The grouping of the rollup, over `linerate.events`.
+/// The grouping of the rollup, over rows of `linerate.events` (read through
+/// `linerate.events_between`, which skips packed blocks outside the hours refreshed).
 pub const GROUP_SQL: &str = "date_trunc('hour', \"timestamp\", 'UTC'), dataset, host, severity, event_code, event->'event'->>'outcome'";
 
 /// Bring the rollup up to the hour `lag_ms` before `now`; returns the rows aggregated.
@@ -69,9 +70,9 @@ pub fn recompute(
                 "WITH agg AS (
                     INSERT INTO linerate.events_hourly_live
                         (bucket, dataset, host, severity, event_code, outcome, events)
-                    SELECT {GROUP_SQL}, count(*) FROM linerate.events
-                     WHERE \"timestamp\" >= to_timestamp($1::float8)
-                       AND \"timestamp\" < to_timestamp($2::float8)
+                    SELECT {GROUP_SQL}, count(*)
+                      FROM linerate.events_between(to_timestamp($1::float8),
+                                                   to_timestamp($2::float8))
                      GROUP BY 1, 2, 3, 4, 5, 6
                     RETURNING events)
                  SELECT coalesce(sum(events), 0)::bigint FROM agg"

@@ -1,5 +1,5 @@
 //! `linerate retention status`: every day the catalog knows (and the default partition), its
-//! tier, rows, bytes on disk (table, TOAST and indexes), bytes per row, and its compression
+//! tier, rows, bytes on disk (partition and packed blocks: tables, TOAST and indexes), bytes per row, and its compression
 //! ratio: the bytes of its events as JSON text over the bytes on disk. Frozen days show the
 //! rows they had when dropped and what their rollup holds. Exact counts: it scans each day.
 
@@ -18,7 +18,7 @@ pub struct PartitionStatus {
     pub tier: String,
     /// Rows now (exact count); for a frozen day, the rows it had when dropped.
     pub rows: i64,
-    /// Bytes on disk: table, TOAST and indexes (0 once frozen).
+    /// Bytes on disk: partition and packed blocks, with TOAST and indexes (0 once frozen).
     pub bytes: i64,
     /// `bytes / rows`.
     pub bytes_per_row: f64,
@@ -102,17 +102,7 @@ pub fn collect(client: &mut Client) -> Result<Vec<PartitionStatus>, postgres::Er
             });
             continue;
         }
-        let r = client.query_one(
-            &format!(
-                "SELECT count(*), coalesce(sum(octet_length(event::text)), 0)::bigint,
-                        pg_total_relation_size('linerate.{name}'::regclass),
-                        coalesce((SELECT t.spcname FROM pg_class c
-                                    JOIN pg_tablespace t ON t.oid = c.reltablespace
-                                   WHERE c.oid = 'linerate.{name}'::regclass), 'pg_default')
-                   FROM linerate.{name}"
-            ),
-            &[],
-        )?;
+        let r = measure(client, &day, &name)?;
         let rows: i64 = r.get(0);
         let json: i64 = r.get(1);
         let bytes: i64 = r.get(2);
@@ -137,6 +127,30 @@ pub fn collect(client: &mut Client) -> Result<Vec<PartitionStatus>, postgres::Er
         });
     }
     Ok(out)
+}
+
+/// Rows, JSON text bytes, bytes on disk and tablespace of `day` (`YYYY-MM-DD`, or `default`)
+/// whose partition is `name`: the partition's rows and, for a packed day, its blocks.
+fn measure(client: &mut Client, day: &str, name: &str) -> Result<postgres::Row, postgres::Error> {
+    let (source, packed) = match day.parse() {
+        Ok(date) => (
+            super::tiers::day_rows_sql(client, date)?,
+            Some(format!("linerate.{}", schema::packed_name(date))),
+        ),
+        Err(_) => (format!("linerate.{name} AS e"), None),
+    };
+    client.query_one(
+        &format!(
+            "SELECT count(*), coalesce(sum(octet_length(e.event::text)), 0)::bigint,
+                    pg_total_relation_size('linerate.{name}'::regclass)
+                      + coalesce(pg_total_relation_size(to_regclass($1)), 0),
+                    coalesce((SELECT t.spcname FROM pg_class c
+                                JOIN pg_tablespace t ON t.oid = c.reltablespace
+                               WHERE c.oid = 'linerate.{name}'::regclass), 'pg_default')
+               FROM {source}"
+        ),
+        &[&packed],
+    )
 }
 
 /// The status as an aligned text table.

@@ -2,23 +2,29 @@
 //! lock that re-reads the day's tier from `linerate.partitions` first (idempotent, safe to
 //! overlap with another run and with the loader):
 //!
-//! - hot → warm: the day is copied (sorted by time) into a new table whose `message` and
-//!   `event` columns use lz4 TOAST compression, with one BRIN index on `timestamp` instead of
-//!   the btrees and the GIN index; then detached / attached / renamed in the same transaction,
-//!   so a reader sees the old partition or the new one, never neither. The old partition is
-//!   locked `SHARE` meanwhile: a late row for that day waits for the swap instead of being lost.
-//! - warm → cold: `SET TABLESPACE` to `cold_tablespace` (table and its BRIN index).
+//! - hot → warm: the day's rows are packed, in time order, into blocks of
+//!   [`schema::PACK_ROWS_MAX`] rows (one `linerate.event_row[]` per block, lz4-compressed
+//!   across its events) in `events_packed_YYYYMMDD`, and the day's partition is swapped for an
+//!   empty one with a BRIN index on `timestamp` (detach / attach / rename in the same
+//!   transaction), so a reader of `linerate.events` sees the rows or the blocks, never neither.
+//!   The old partition is locked `SHARE` meanwhile: a late row for that day waits for the swap.
+//! - warm / cold days: rows that arrived late in the (empty) partition are packed too, each
+//!   run, as their own blocks (`DELETE ... RETURNING` into the blocks, one statement).
+//! - warm → cold: `SET TABLESPACE` to `cold_tablespace` (partition, blocks, their indexes).
 //! - any → frozen: the day's rows are added to `events_hourly_frozen`, exported to gzip NDJSON
-//!   when `export_dir` is set, and the partition is dropped; the live rollup of its hours is
-//!   recomputed from what raw rows remain (late rows waiting in the default partition).
+//!   when `export_dir` is set, and the partition and blocks are dropped; the live rollup of its
+//!   hours is recomputed from what raw rows remain (late rows waiting in the default
+//!   partition).
 
 use jiff::civil::Date;
 use postgres::{Client, Transaction};
 
 use super::{export, rollup, Action, RetentionError};
 use crate::store::config::RetentionConfig;
+use crate::store::copy_binary::COLUMNS;
 use crate::store::schema::{
-    self, day_bounds, day_number, day_start_literal, partition_name, to_pg_date, DAY_LOCK_KEY,
+    self, day_bounds, day_number, day_start_literal, packed_name, partition_name, to_pg_date,
+    DAY_LOCK_KEY, PACK_ROWS_MAX,
 };
 
 /// A tier, by age.
@@ -103,6 +109,16 @@ pub fn apply(
             }
             have = step;
         }
+        if matches!(have, Tier::Warm | Tier::Cold) {
+            let rows = with_retries(|| pack_late(client, date, have))?;
+            if rows > 0 {
+                actions.push(Action {
+                    day: day.clone(),
+                    action: "packed_late".into(),
+                    rows,
+                });
+            }
+        }
     }
     Ok(actions)
 }
@@ -155,23 +171,30 @@ fn move_day(
     if !schema::table_exists(&mut tx, &name)? {
         return Ok(None);
     }
-    let before = size(&mut tx, &name)?;
+    let before = size(&mut tx, day)?;
     let (rows, detail, exported) = match to {
         Tier::Warm => (
             to_warm(&mut tx, day, &name)?,
-            "lz4, BRIN on timestamp".to_string(),
+            format!("packed in blocks of {PACK_ROWS_MAX} rows (lz4); BRIN on timestamp"),
             None,
         ),
         Tier::Cold => {
-            let rows = count(&mut tx, &name)?;
+            let rows = count(&mut tx, day)?;
             if cfg.cold_tablespace.is_empty() {
                 (rows, "no cold_tablespace: stays in place".to_string(), None)
             } else {
                 let ts = &cfg.cold_tablespace;
+                let packed = packed_name(day);
                 tx.batch_execute(&format!(
                     "ALTER TABLE linerate.{name} SET TABLESPACE \"{ts}\";
                      ALTER INDEX linerate.{name}_timestamp_brin SET TABLESPACE \"{ts}\";"
                 ))?;
+                if schema::table_exists(&mut tx, &packed)? {
+                    tx.batch_execute(&format!(
+                        "ALTER TABLE linerate.{packed} SET TABLESPACE \"{ts}\";
+                         ALTER INDEX linerate.{packed}_first SET TABLESPACE \"{ts}\";"
+                    ))?;
+                }
                 (rows, format!("tablespace {ts}"), None)
             }
         }
@@ -179,11 +202,9 @@ fn move_day(
             let file = if cfg.export_dir.is_empty() {
                 None
             } else {
-                Some(export::day(
-                    &mut tx,
-                    &name,
-                    std::path::Path::new(&cfg.export_dir),
-                )?)
+                let source = day_rows_sql(&mut tx, day)?;
+                let dir = std::path::Path::new(&cfg.export_dir);
+                Some(export::day(&mut tx, &name, &source, dir)?)
             };
             let rows = freeze(&mut tx, day, &name)?;
             let detail = match &file {
@@ -197,7 +218,7 @@ fn move_day(
     let after = if to == Tier::Frozen {
         0
     } else {
-        size(&mut tx, &name)?
+        size(&mut tx, day)?
     };
     tx.execute(
         "UPDATE linerate.partitions SET tier = $2, changed = now(), rows = $3,
@@ -215,23 +236,82 @@ fn move_day(
     Ok(Some(rows))
 }
 
-fn size(tx: &mut Transaction<'_>, name: &str) -> Result<i64, postgres::Error> {
+/// Bytes on disk of `day`: its partition and its packed blocks (tables, TOAST, indexes).
+fn size(tx: &mut Transaction<'_>, day: Date) -> Result<i64, postgres::Error> {
     Ok(tx
         .query_one(
-            "SELECT pg_total_relation_size(('linerate.' || quote_ident($1))::regclass)",
-            &[&name],
+            "SELECT coalesce(pg_total_relation_size(to_regclass('linerate.' || quote_ident($1))), 0)
+                  + coalesce(pg_total_relation_size(to_regclass('linerate.' || quote_ident($2))), 0)",
+            &[&partition_name(day), &packed_name(day)],
         )?
         .get(0))
 }
 
-fn count(tx: &mut Transaction<'_>, name: &str) -> Result<u64, postgres::Error> {
-    let n: i64 = tx
-        .query_one(&format!("SELECT count(*) FROM linerate.{name}"), &[])?
-        .get(0);
+/// Rows of `day`: in its partition and in its packed blocks.
+fn count(tx: &mut Transaction<'_>, day: Date) -> Result<u64, postgres::Error> {
+    let sql = format!("SELECT count(*) FROM {}", day_rows_sql(tx, day)?);
+    let n: i64 = tx.query_one(&sql, &[])?.get(0);
     Ok(n as u64)
 }
 
-/// Rewrite `day` compressed and swap it in; returns its rows.
+/// A FROM item (`(...) AS e`) of `day`'s rows, with the columns of `linerate.event_row`: its
+/// partition's rows and, when the day has packed blocks, their rows.
+pub fn day_rows_sql(
+    tx: &mut impl postgres::GenericClient,
+    day: Date,
+) -> Result<String, postgres::Error> {
+    let name = partition_name(day);
+    let packed = packed_name(day);
+    let mut sql = format!("(SELECT {COLUMNS} FROM linerate.{name}");
+    if schema::table_exists(tx, &packed)? {
+        sql.push_str(&format!(
+            " UNION ALL SELECT r.* FROM linerate.{packed} p CROSS JOIN LATERAL unnest(p.rows) AS r"
+        ));
+    }
+    sql.push_str(") AS e");
+    Ok(sql)
+}
+
+/// Create `day`'s packed-block table (attached to `linerate.events_packed`) if missing.
+fn ensure_packed(tx: &mut Transaction<'_>, day: Date) -> Result<String, postgres::Error> {
+    let packed = packed_name(day);
+    if !schema::table_exists(tx, &packed)? {
+        let start = day_start_literal(day);
+        let end = day_start_literal(day.tomorrow().unwrap_or(day));
+        tx.batch_execute(&format!(
+            "CREATE TABLE linerate.{packed} (LIKE linerate.events_packed);
+             ALTER TABLE linerate.{packed} ALTER COLUMN rows SET COMPRESSION lz4,
+                 ADD CONSTRAINT {packed}_day CHECK (first >= {start} AND first < {end});
+             CREATE INDEX {packed}_first ON linerate.{packed} (first, last);
+             ALTER TABLE linerate.events_packed ATTACH PARTITION linerate.{packed} {bounds};",
+            bounds = day_bounds(day),
+        ))?;
+    }
+    Ok(packed)
+}
+
+/// Pack the rows `source` yields (a FROM item with the columns of `linerate.event_row`, or a
+/// CTE name) into `packed` as blocks of [`PACK_ROWS_MAX`] rows in time order. The SQL of the
+/// statement's tail, after any `WITH`.
+fn pack_sql(packed: &str, source: &str) -> String {
+    format!(
+        "INSERT INTO linerate.{packed} (first, last, events, rows)
+         SELECT min(t), max(t), count(*), array_agg(r ORDER BY t, o)
+           FROM (SELECT s.\"timestamp\" AS t,
+                        ROW({cols})::linerate.event_row AS r,
+                        row_number() OVER (ORDER BY s.\"timestamp\") AS o
+                   FROM {source} s) AS b
+          GROUP BY (o - 1) / {PACK_ROWS_MAX}",
+        cols = COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+/// Pack `day`'s rows into blocks and swap its partition for an empty one with a BRIN index;
+/// returns the rows packed.
 fn to_warm(tx: &mut Transaction<'_>, day: Date, name: &str) -> Result<u64, postgres::Error> {
     let start = day_start_literal(day);
     let end = day_start_literal(day.tomorrow().unwrap_or(day));
@@ -239,38 +319,84 @@ fn to_warm(tx: &mut Transaction<'_>, day: Date, name: &str) -> Result<u64, postg
     tx.batch_execute(&format!(
         "LOCK TABLE linerate.{name} IN SHARE MODE;
          DROP TABLE IF EXISTS linerate.{new};
-         CREATE TABLE linerate.{new} (LIKE linerate.events INCLUDING DEFAULTS);
-         ALTER TABLE linerate.{new} ALTER COLUMN message SET COMPRESSION lz4,
-                                    ALTER COLUMN event SET COMPRESSION lz4;"
+         CREATE TABLE linerate.{new} (LIKE linerate.events_rows INCLUDING DEFAULTS);"
     ))?;
-    let rows = tx.execute(
-        &format!("INSERT INTO linerate.{new} SELECT * FROM linerate.{name} ORDER BY \"timestamp\""),
-        &[],
-    )?;
+    let packed = ensure_packed(tx, day)?;
+    tx.execute(&pack_sql(&packed, &format!("linerate.{name}")), &[])?;
+    let rows = count(tx, day)?;
     tx.batch_execute(&format!(
         "ALTER TABLE linerate.{new} ADD CONSTRAINT {name}_day
              CHECK (\"timestamp\" >= {start} AND \"timestamp\" < {end});
          CREATE INDEX {new}_brin ON linerate.{new} USING brin (\"timestamp\");
-         ALTER TABLE linerate.events DETACH PARTITION linerate.{name};
-         ALTER TABLE linerate.events ATTACH PARTITION linerate.{new} {bounds};
+         ALTER TABLE linerate.events_rows DETACH PARTITION linerate.{name};
+         ALTER TABLE linerate.events_rows ATTACH PARTITION linerate.{new} {bounds};
          DROP TABLE linerate.{name};
          ALTER TABLE linerate.{new} RENAME TO {name};
          ALTER INDEX linerate.{new}_brin RENAME TO {name}_timestamp_brin;
-         ANALYZE linerate.{name};",
+         ANALYZE linerate.{name}, linerate.{packed};",
         bounds = day_bounds(day),
     ))?;
     Ok(rows)
 }
 
-/// Add `day`'s rows to the frozen rollup, drop its partition, recompute the live rollup of
-/// its hours from what is left; returns the rows dropped.
+/// Pack the rows that arrived late in a warm or cold `day`'s partition (unless the day moved
+/// on meanwhile); returns the rows packed.
+fn pack_late(client: &mut Client, day: Date, tier: Tier) -> Result<u64, RetentionError> {
+    let name = partition_name(day);
+    let mut tx = client.transaction()?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&DAY_LOCK_KEY, &day_number(day)],
+    )?;
+    let date = to_pg_date(day);
+    let now: Option<String> = tx
+        .query_opt(
+            "SELECT tier FROM linerate.partitions WHERE day = $1::text::date",
+            &[&date],
+        )?
+        .map(|r| r.get(0));
+    if now.as_deref() != Some(tier.name()) || !schema::table_exists(&mut tx, &name)? {
+        return Ok(0);
+    }
+    tx.batch_execute(&format!("LOCK TABLE linerate.{name} IN SHARE MODE"))?;
+    let late: i64 = tx
+        .query_one(&format!("SELECT count(*) FROM linerate.{name}"), &[])?
+        .get(0);
+    if late == 0 {
+        return Ok(0);
+    }
+    let packed = ensure_packed(&mut tx, day)?;
+    tx.execute(
+        &format!(
+            "WITH late AS (DELETE FROM linerate.{name} RETURNING *) {}",
+            pack_sql(&packed, "late")
+        ),
+        &[],
+    )?;
+    let rows = count(&mut tx, day)? as i64;
+    tx.execute(
+        "UPDATE linerate.partitions SET rows = $2 WHERE day = $1::text::date",
+        &[&date, &rows],
+    )?;
+    tx.execute(
+        "INSERT INTO linerate.retention_log (day, action, rows, detail)
+         VALUES ($1::text::date, 'packed_late', $2, 'late rows packed')",
+        &[&date, &late],
+    )?;
+    tx.commit()?;
+    Ok(late as u64)
+}
+
+/// Add `day`'s rows to the frozen rollup, drop its partition and blocks, recompute the live
+/// rollup of its hours from what is left; returns the rows dropped.
 fn freeze(tx: &mut Transaction<'_>, day: Date, name: &str) -> Result<u64, postgres::Error> {
-    let n = count(tx, name)?;
+    let n = count(tx, day)?;
+    let source = day_rows_sql(tx, day)?;
     tx.execute(
         &format!(
             "INSERT INTO linerate.events_hourly_frozen AS f
                  (bucket, dataset, host, severity, event_code, outcome, events)
-             SELECT {g}, count(*) FROM linerate.{name} GROUP BY 1, 2, 3, 4, 5, 6
+             SELECT {g}, count(*) FROM {source} GROUP BY 1, 2, 3, 4, 5, 6
              ON CONFLICT (bucket, dataset, host, severity, event_code, outcome)
              DO UPDATE SET events = f.events + excluded.events",
             g = rollup::GROUP_SQL
@@ -278,9 +404,16 @@ fn freeze(tx: &mut Transaction<'_>, day: Date, name: &str) -> Result<u64, postgr
         &[],
     )?;
     tx.batch_execute(&format!(
-        "ALTER TABLE linerate.events DETACH PARTITION linerate.{name};
+        "ALTER TABLE linerate.events_rows DETACH PARTITION linerate.{name};
          DROP TABLE linerate.{name};"
     ))?;
+    let packed = packed_name(day);
+    if schema::table_exists(tx, &packed)? {
+        tx.batch_execute(&format!(
+            "ALTER TABLE linerate.events_packed DETACH PARTITION linerate.{packed};
+             DROP TABLE linerate.{packed};"
+        ))?;
+    }
     let from = day_epoch(day);
     rollup::recompute(tx, from, from + 86_400.0)?;
     Ok(n)

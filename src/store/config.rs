@@ -52,9 +52,10 @@ pub struct StoreKafkaConfig {
     /// Consumer group; the offsets of each group are kept in PostgreSQL
     /// (`linerate.kafka_offsets`), not committed to Kafka.
     pub group_id: String,
-    /// Topics read. Both by default: the appliance writes each event to `logs.enriched` or to
-    /// `logs.normalized`, or to both when `[kafka] normalized_enabled` stays on with enrichment
-    /// (then list only `logs.enriched` here, or every event is stored twice).
+    /// Topics read; each message becomes one row. With an enrichment table the appliance
+    /// writes every event to `logs.enriched` as well as to `logs.normalized` (events carry no
+    /// id to tell the copies apart), so list `logs.enriched` alone then: the two default names
+    /// together are refused, as they would store each event twice.
     pub topics: Vec<String>,
     /// Cap on librdkafka's prefetched messages per partition set (`queued.max.messages.kbytes`):
     /// with the batch bounds, what bounds the loader's memory.
@@ -68,12 +69,18 @@ impl Default for StoreKafkaConfig {
         Self {
             brokers: "127.0.0.1:9092".into(),
             group_id: "linerate-store".into(),
-            topics: vec!["logs.normalized".into(), "logs.enriched".into()],
+            topics: vec![NORMALIZED_TOPIC.into()],
             queued_bytes_max: 16 << 20,
             session_timeout_ms: 10_000,
         }
     }
 }
+
+/// The appliance's default topic of normalized events (`[kafka] normalized_topic`).
+pub const NORMALIZED_TOPIC: &str = "logs.normalized";
+/// The appliance's default topic of enriched events (`[enrich] topic`): the normalized events
+/// again, with labels.
+pub const ENRICHED_TOPIC: &str = "logs.enriched";
 
 /// Batch bounds: a batch is written when any bound is reached.
 #[derive(Debug, Clone, Deserialize)]
@@ -119,7 +126,7 @@ impl Default for StoreHttpConfig {
 pub struct RetentionConfig {
     /// Days up to this age stay hot (btree + GIN indexes).
     pub hot_days: u32,
-    /// Days up to this age are warm (rewritten lz4, BRIN only).
+    /// Days up to this age are warm (packed into lz4-compressed blocks of rows).
     pub warm_days: u32,
     /// Days up to this age are cold (in `cold_tablespace`); older days are frozen (rolled up,
     /// raw rows dropped).
@@ -223,6 +230,18 @@ impl StoreConfig {
         if self.kafka.topics.is_empty() {
             return Err(("topics", "name at least one topic".into()));
         }
+        let reads = |t: &str| self.kafka.topics.iter().any(|x| x == t);
+        if reads(NORMALIZED_TOPIC) && reads(ENRICHED_TOPIC) {
+            return Err((
+                "topics",
+                format!(
+                    "`{ENRICHED_TOPIC}` carries every event of `{NORMALIZED_TOPIC}` again \
+                     (with labels): reading both stores each event twice; list \
+                     `{ENRICHED_TOPIC}` alone when the appliance enriches, else \
+                     `{NORMALIZED_TOPIC}`"
+                ),
+            ));
+        }
         if !self.http.listen.is_empty() && self.http.listen.parse::<std::net::SocketAddr>().is_err()
         {
             return Err(("listen", format!("`{}` is not host:port", self.http.listen)));
@@ -239,7 +258,31 @@ mod tests {
     fn defaults_are_valid() {
         let c = StoreConfig::parse("", Path::new("s.toml")).unwrap();
         assert_eq!(c.retention.hot_days, 7);
-        assert_eq!(c.kafka.topics, ["logs.normalized", "logs.enriched"]);
+        assert_eq!(c.kafka.topics, ["logs.normalized"]);
+    }
+
+    #[test]
+    fn normalized_and_enriched_together_are_refused() {
+        let e = StoreConfig::parse(
+            "[kafka]
+group_id = \"g\"
+topics = [\"logs.normalized\", \"logs.enriched\"]
+",
+            Path::new("s.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.toml:3: topics: `logs.enriched` carries"),
+            "{e}"
+        );
+        let ok = StoreConfig::parse(
+            "[kafka]
+topics = [\"logs.enriched\"]
+",
+            Path::new("s.toml"),
+        );
+        assert_eq!(ok.unwrap().kafka.topics, ["logs.enriched"]);
     }
 
     #[test]

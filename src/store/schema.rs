@@ -2,10 +2,13 @@
 //! applied in order, each in its own transaction under an advisory lock, recorded in
 //! `linerate.schema_version` (so concurrent `store` and `retention` start-ups migrate once).
 //!
-//! `linerate.events` is partitioned by `RANGE (timestamp)`, one partition per UTC day
-//! (`events_YYYYMMDD`), plus `events_default` for days that have no partition yet (late or
-//! early events); the retention job moves such rows out into their day. Indexes are per
-//! partition (none on the parent), because each tier keeps different ones.
+//! `linerate.events_rows` (the loader's COPY target) is partitioned by `RANGE (timestamp)`,
+//! one partition per UTC day (`events_YYYYMMDD`), plus `events_default` for days that have no
+//! partition yet (late or early events); the retention job moves such rows out into their
+//! day. Indexes are per partition (none on the parent), because each tier keeps different
+//! ones. A warm or cold day's rows are packed into `events_packed_YYYYMMDD` (blocks of
+//! [`PACK_ROWS_MAX`] rows, lz4-compressed); the view `linerate.events` reads both, and
+//! `linerate.events_between(lo, hi)` reads a time range skipping the blocks outside it.
 
 use jiff::civil::Date;
 use postgres::{Client, GenericClient};
@@ -16,6 +19,11 @@ const MIGRATION_LOCK_KEY: i64 = 0x6c69_6e65_7261_7465; // "linerate"
 /// The first key of a day's advisory lock (`pg_advisory_xact_lock(DAY_LOCK_KEY, day)`),
 /// taken by partition creation and by every tier move.
 pub const DAY_LOCK_KEY: i32 = 0x6c69_6e65;
+
+/// Rows per packed block of a warm day (`linerate.events_packed`): big enough for lz4 to
+/// compress across events (1,000 syslog events pack to about 150 bytes each), small enough
+/// that a query reading a few events of a block unpacks little.
+pub const PACK_ROWS_MAX: i64 = 1_000;
 
 /// The migrations, in order; index + 1 is the version. Never edit one that shipped: add one.
 const MIGRATIONS: &[&str] = &[
@@ -112,6 +120,72 @@ FROM (
 ) AS parts
 GROUP BY bucket, dataset, host, severity, event_code, outcome;
 "#,
+    // 2: warm days packed. The partitioned table becomes `events_rows`; packed blocks of a
+    // day's rows live in `events_packed` (one partition per day); `linerate.events` is a view
+    // of both, so a query reads the same rows whatever the tier. `events_between` reads a
+    // time range and skips the packed blocks outside it (the view cannot: it unpacks all).
+    r#"
+CREATE TYPE linerate.event_row AS (
+    "timestamp" timestamptz,
+    ingested    timestamptz,
+    dataset     text,
+    host        text,
+    severity    smallint,
+    event_code  text,
+    user_name   text,
+    source_ip   inet,
+    message     text,
+    event       jsonb
+);
+DROP VIEW linerate.events_hourly;
+ALTER TABLE linerate.events RENAME TO events_rows;
+CREATE TABLE linerate.events_packed (
+    first  timestamptz NOT NULL,
+    last   timestamptz NOT NULL,
+    events integer NOT NULL,
+    rows   linerate.event_row[] NOT NULL
+) PARTITION BY RANGE (first);
+
+CREATE VIEW linerate.events AS
+SELECT "timestamp", ingested, dataset, host, severity, event_code, user_name, source_ip,
+       message, event
+  FROM linerate.events_rows
+UNION ALL
+SELECT r."timestamp", r.ingested, r.dataset, r.host, r.severity, r.event_code, r.user_name,
+       r.source_ip, r.message, r.event
+  FROM linerate.events_packed p CROSS JOIN LATERAL unnest(p.rows) AS r;
+
+CREATE FUNCTION linerate.events_between(lo timestamptz, hi timestamptz)
+RETURNS SETOF linerate.event_row LANGUAGE sql STABLE AS $$
+SELECT "timestamp", ingested, dataset, host, severity, event_code, user_name, source_ip,
+       message, event
+  FROM linerate.events_rows
+ WHERE "timestamp" >= lo AND "timestamp" < hi
+UNION ALL
+SELECT r."timestamp", r.ingested, r.dataset, r.host, r.severity, r.event_code, r.user_name,
+       r.source_ip, r.message, r.event
+  FROM linerate.events_packed p CROSS JOIN LATERAL unnest(p.rows) AS r
+ WHERE p.first < hi AND p.last >= lo AND r."timestamp" >= lo AND r."timestamp" < hi
+$$;
+
+CREATE VIEW linerate.events_hourly AS
+SELECT bucket, dataset, host, severity, event_code, outcome, sum(events)::bigint AS events
+FROM (
+    SELECT bucket, dataset, host, severity, event_code, outcome, events
+      FROM linerate.events_hourly_frozen
+    UNION ALL
+    SELECT bucket, dataset, host, severity, event_code, outcome, events
+      FROM linerate.events_hourly_live
+     WHERE bucket < (SELECT refreshed_until FROM linerate.rollup_state)
+    UNION ALL
+    SELECT date_trunc('hour', "timestamp", 'UTC'), dataset, host, severity, event_code,
+           event->'event'->>'outcome', count(*)
+      FROM linerate.events_between((SELECT refreshed_until FROM linerate.rollup_state),
+                                   'infinity')
+     GROUP BY 1, 2, 3, 4, 5, 6
+) AS parts
+GROUP BY bucket, dataset, host, severity, event_code, outcome;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -156,6 +230,11 @@ pub fn migrate(client: &mut Client) -> Result<i32, postgres::Error> {
 /// The name (without schema) of `day`'s partition: `events_YYYYMMDD`.
 pub fn partition_name(day: Date) -> String {
     format!("events_{}", day.strftime("%Y%m%d"))
+}
+
+/// The name (without schema) of `day`'s packed blocks: `events_packed_YYYYMMDD`.
+pub fn packed_name(day: Date) -> String {
+    format!("events_packed_{}", day.strftime("%Y%m%d"))
 }
 
 /// `'YYYY-MM-DD 00:00:00+00'` of `day`, a timestamptz literal.
@@ -224,7 +303,7 @@ pub fn ensure_day(client: &mut Client, day: Date) -> Result<Option<u64>, postgre
     let end = day_start_literal(day.tomorrow().unwrap_or(day));
     tx.batch_execute(&format!(
         "LOCK TABLE linerate.events_default IN SHARE ROW EXCLUSIVE MODE;
-         CREATE TABLE linerate.{name} (LIKE linerate.events INCLUDING DEFAULTS);
+         CREATE TABLE linerate.{name} (LIKE linerate.events_rows INCLUDING DEFAULTS);
          ALTER TABLE linerate.{name} ADD CONSTRAINT {name}_day
              CHECK (\"timestamp\" >= {start} AND \"timestamp\" < {end});"
     ))?;
@@ -238,7 +317,7 @@ pub fn ensure_day(client: &mut Client, day: Date) -> Result<Option<u64>, postgre
         &[],
     )?;
     tx.batch_execute(&format!(
-        "ALTER TABLE linerate.events ATTACH PARTITION linerate.{name} {bounds};
+        "ALTER TABLE linerate.events_rows ATTACH PARTITION linerate.{name} {bounds};
          {indexes}",
         bounds = day_bounds(day),
         indexes = hot_index_sql(&format!("linerate.{name}")),

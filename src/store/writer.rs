@@ -31,7 +31,7 @@ pub struct Message {
 /// What a committed batch did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
-    /// Rows committed to `linerate.events`.
+    /// Rows committed to `linerate.events` (its table `events_rows`).
     pub rows: u64,
     /// Rows committed to `linerate.dead_letter`.
     pub dead_letters: u64,
@@ -194,7 +194,7 @@ fn lock_offsets<'m>(
 
 fn copy_in(tx: &mut Transaction<'_>, copy: CopyBuffer) -> Result<u64, postgres::Error> {
     let mut w = tx.copy_in(&format!(
-        "COPY linerate.events ({COLUMNS}) FROM STDIN (FORMAT binary)"
+        "COPY linerate.events_rows ({COLUMNS}) FROM STDIN (FORMAT binary)"
     ))?;
     // An I/O error here is the connection's; `finish` reports the server's reason.
     let _ = w.write_all(&copy.finish());
