@@ -127,6 +127,62 @@ pub fn run(
     stop: Arc<AtomicBool>,
     exit_idle: Option<Duration>,
 ) -> Result<LoadSummary, LoaderError> {
+    let consumer = consumer(cfg, &metrics)?;
+    let mut l = Loader {
+        cfg,
+        metrics: &metrics,
+        consumer: &consumer,
+        linger: Duration::from_millis(cfg.batch.linger_ms),
+        pg: None,
+        batch: Vec::new(),
+        batch_bytes: 0,
+        batch_started: Instant::now(),
+        retry_at: Instant::now(),
+        backoff: BACKOFF_FIRST,
+        paused: false,
+        summary: LoadSummary::default(),
+        first_message: None,
+        last_activity: Instant::now(),
+        last_commit: Instant::now(),
+        last_probe: Instant::now(),
+    };
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        let full = l.batch.len() >= cfg.batch.rows_max || l.batch_bytes >= cfg.batch.bytes_max;
+        let due = !l.batch.is_empty()
+            && (full || stopping || l.batch_started.elapsed() >= l.linger)
+            && Instant::now() >= l.retry_at;
+        if due {
+            if l.flush(stopping) == Flushed::GiveUp {
+                break;
+            }
+            continue;
+        }
+        l.probe_while_idle();
+        if stopping && l.batch.is_empty() {
+            break;
+        }
+        if exit_idle.is_some_and(|idle| l.idle_for(idle)) {
+            break;
+        }
+        l.poll(full);
+    }
+    let mut summary = l.summary;
+    summary.seconds = l.first_message.map_or(0.0, |f| {
+        l.last_commit.saturating_duration_since(f).as_secs_f64()
+    });
+    Ok(summary)
+}
+
+/// First wait after a failed batch; doubles up to `retry_backoff_ms_max`.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+
+/// The Kafka consumer of the configured topics: offsets never committed to Kafka (they are
+/// stored in PostgreSQL with the rows), its prefetch bounded by `queued_bytes_max`.
+fn consumer(
+    cfg: &StoreConfig,
+    metrics: &Arc<StoreMetrics>,
+) -> Result<BaseConsumer<StoreContext>, LoaderError> {
     let ctx = StoreContext {
         cfg: cfg.clone(),
         metrics: metrics.clone(),
@@ -158,131 +214,152 @@ pub fn run(
         .create_with_context(ctx)?;
     let topics: Vec<&str> = cfg.kafka.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
+    Ok(consumer)
+}
 
-    let linger = Duration::from_millis(cfg.batch.linger_ms);
-    let backoff_max = Duration::from_millis(cfg.postgres.retry_backoff_ms_max);
-    let mut pg: Option<Client> = None;
-    let mut batch: Vec<Message> = Vec::new();
-    let mut batch_bytes = 0usize;
-    let mut batch_started = Instant::now();
-    let mut retry_at = Instant::now();
-    let mut backoff = Duration::from_millis(100);
-    let mut paused = false;
-    let mut summary = LoadSummary::default();
-    let mut first_message: Option<Instant> = None;
-    let mut last_activity = Instant::now();
-    let mut last_commit = Instant::now();
-    let mut last_probe = Instant::now();
+/// What a flush of the batch in hand came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flushed {
+    /// Written, or kept for a retry after the backoff.
+    Continue,
+    /// Stopping with PostgreSQL down: the batch is left to the next run.
+    GiveUp,
+}
 
-    loop {
-        let stopping = stop.load(Ordering::Relaxed);
-        let full = batch.len() >= cfg.batch.rows_max || batch_bytes >= cfg.batch.bytes_max;
-        let due = !batch.is_empty()
-            && (full || stopping || batch_started.elapsed() >= linger)
-            && Instant::now() >= retry_at;
-        if due {
-            match write(&mut pg, cfg, &batch) {
-                Ok(w) => {
-                    metrics.postgres_up.store(true, Ordering::Relaxed);
-                    metrics.rows_written.fetch_add(w.rows, Ordering::Relaxed);
-                    metrics
-                        .dead_letters
-                        .fetch_add(w.dead_letters, Ordering::Relaxed);
-                    metrics
-                        .duplicates_skipped
-                        .fetch_add(w.skipped, Ordering::Relaxed);
-                    metrics.batches.fetch_add(1, Ordering::Relaxed);
-                    metrics.observe_copy(w.copy_time);
-                    summary.rows += w.rows;
-                    summary.dead_letters += w.dead_letters;
-                    summary.skipped += w.skipped;
-                    summary.batches += 1;
-                    update_lag(&consumer, &metrics, &batch);
-                    batch.clear();
-                    batch_bytes = 0;
-                    backoff = Duration::from_millis(100);
-                    last_commit = Instant::now();
-                    last_activity = last_commit;
-                    if paused {
-                        if let Ok(a) = consumer.assignment() {
-                            let _ = consumer.resume(&a);
-                        }
-                        paused = false;
-                        metrics.paused.store(false, Ordering::Relaxed);
-                        tracing::info!("store: PostgreSQL back, consumption resumed");
+/// The loader's state between polls: the batch in hand (bounded by `[batch]`), the
+/// PostgreSQL connection, the retry backoff and whether consumption is paused.
+struct Loader<'a> {
+    cfg: &'a StoreConfig,
+    metrics: &'a StoreMetrics,
+    consumer: &'a BaseConsumer<StoreContext>,
+    linger: Duration,
+    pg: Option<Client>,
+    batch: Vec<Message>,
+    batch_bytes: usize,
+    batch_started: Instant,
+    retry_at: Instant,
+    backoff: Duration,
+    paused: bool,
+    summary: LoadSummary,
+    first_message: Option<Instant>,
+    last_activity: Instant,
+    last_commit: Instant,
+    last_probe: Instant,
+}
+
+impl Loader<'_> {
+    /// Write the batch in one transaction with its offsets. On success count it and resume
+    /// consumption; on failure keep it, back off, and pause every assigned partition (Kafka
+    /// holds the backlog).
+    fn flush(&mut self, stopping: bool) -> Flushed {
+        let metrics = self.metrics;
+        match write(&mut self.pg, self.cfg, &self.batch) {
+            Ok(w) => {
+                metrics.postgres_up.store(true, Ordering::Relaxed);
+                metrics.rows_written.fetch_add(w.rows, Ordering::Relaxed);
+                metrics
+                    .dead_letters
+                    .fetch_add(w.dead_letters, Ordering::Relaxed);
+                metrics
+                    .duplicates_skipped
+                    .fetch_add(w.skipped, Ordering::Relaxed);
+                metrics.batches.fetch_add(1, Ordering::Relaxed);
+                metrics.observe_copy(w.copy_time);
+                self.summary.rows += w.rows;
+                self.summary.dead_letters += w.dead_letters;
+                self.summary.skipped += w.skipped;
+                self.summary.batches += 1;
+                update_lag(self.consumer, metrics, &self.batch);
+                self.batch.clear();
+                self.batch_bytes = 0;
+                self.backoff = BACKOFF_FIRST;
+                self.last_commit = Instant::now();
+                self.last_activity = self.last_commit;
+                if self.paused {
+                    if let Ok(a) = self.consumer.assignment() {
+                        let _ = self.consumer.resume(&a);
                     }
+                    self.paused = false;
+                    metrics.paused.store(false, Ordering::Relaxed);
+                    tracing::info!("store: PostgreSQL back, consumption resumed");
                 }
-                Err(e) => {
-                    metrics.postgres_up.store(false, Ordering::Relaxed);
-                    metrics.postgres_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e, rows = batch.len(), retry_in_ms = backoff.as_millis() as u64, "store: batch not written; kept, retrying");
-                    pg = None;
-                    retry_at = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(backoff_max);
-                    if stopping {
-                        // Not written, not lost: its offsets were not stored, so the next
-                        // run reads it again from Kafka.
-                        tracing::warn!(rows = batch.len(), "store: stopping with PostgreSQL down; the batch is left to the next run");
-                        break;
-                    }
-                    if !paused {
-                        if let Ok(a) = consumer.assignment() {
-                            let _ = consumer.pause(&a);
-                        }
-                        paused = true;
-                        metrics.paused.store(true, Ordering::Relaxed);
-                    }
+                Flushed::Continue
+            }
+            Err(e) => {
+                metrics.postgres_up.store(false, Ordering::Relaxed);
+                metrics.postgres_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, rows = self.batch.len(), retry_in_ms = self.backoff.as_millis() as u64, "store: batch not written; kept, retrying");
+                self.pg = None;
+                self.retry_at = Instant::now() + self.backoff;
+                let backoff_max = Duration::from_millis(self.cfg.postgres.retry_backoff_ms_max);
+                self.backoff = (self.backoff * 2).min(backoff_max);
+                if stopping {
+                    // Not written, not lost: its offsets were not stored, so the next
+                    // run reads it again from Kafka.
+                    tracing::warn!(
+                        rows = self.batch.len(),
+                        "store: stopping with PostgreSQL down; the batch is left to the next run"
+                    );
+                    return Flushed::GiveUp;
                 }
-            }
-            continue;
-        }
-        // While idle, check PostgreSQL now and then, so /health says when it goes away.
-        if batch.is_empty() && last_probe.elapsed() >= HEALTH_PROBE_INTERVAL {
-            last_probe = Instant::now();
-            let up = match pg.as_mut() {
-                Some(c) => c.is_valid(HEALTH_PROBE_INTERVAL).is_ok(),
-                None => connect(cfg).map(|c| pg = Some(c)).is_ok(),
-            };
-            if !up {
-                pg = None;
-            }
-            metrics.postgres_up.store(up, Ordering::Relaxed);
-        }
-        if stopping && batch.is_empty() {
-            break;
-        }
-        if let Some(idle) = exit_idle {
-            if batch.is_empty()
-                && summary.rows + summary.dead_letters > 0
-                && last_activity.elapsed() >= idle
-            {
-                break;
+                if !self.paused {
+                    if let Ok(a) = self.consumer.assignment() {
+                        let _ = self.consumer.pause(&a);
+                    }
+                    self.paused = true;
+                    metrics.paused.store(true, Ordering::Relaxed);
+                }
+                Flushed::Continue
             }
         }
-        // Keep polling while a full batch waits (group membership); a message that was in
-        // flight when the partitions paused still joins the batch (bounded by the prefetch).
-        let wait = if batch.is_empty() {
+    }
+
+    /// While idle, check PostgreSQL now and then, so /health says when it goes away.
+    fn probe_while_idle(&mut self) {
+        if !self.batch.is_empty() || self.last_probe.elapsed() < HEALTH_PROBE_INTERVAL {
+            return;
+        }
+        self.last_probe = Instant::now();
+        let up = match self.pg.as_mut() {
+            Some(c) => c.is_valid(HEALTH_PROBE_INTERVAL).is_ok(),
+            None => connect(self.cfg).map(|c| self.pg = Some(c)).is_ok(),
+        };
+        if !up {
+            self.pg = None;
+        }
+        self.metrics.postgres_up.store(up, Ordering::Relaxed);
+    }
+
+    /// Nothing in hand, something was loaded, and nothing arrived for `idle`.
+    fn idle_for(&self, idle: Duration) -> bool {
+        self.batch.is_empty()
+            && self.summary.rows + self.summary.dead_letters > 0
+            && self.last_activity.elapsed() >= idle
+    }
+
+    /// Poll the consumer once, adding a message to the batch. Keeps polling while a full
+    /// batch waits (group membership); a message that was in flight when the partitions
+    /// paused still joins the batch (bounded by the prefetch).
+    fn poll(&mut self, full: bool) {
+        let wait = if self.paused || full {
+            Duration::from_millis(50)
+        } else if self.batch.is_empty() {
             Duration::from_millis(100)
         } else {
-            linger
-                .saturating_sub(batch_started.elapsed())
+            self.linger
+                .saturating_sub(self.batch_started.elapsed())
                 .clamp(Duration::from_millis(1), Duration::from_millis(100))
         };
-        let wait = if paused || full {
-            Duration::from_millis(50)
-        } else {
-            wait
-        };
-        match consumer.poll(wait) {
+        match self.consumer.poll(wait) {
             Some(Ok(m)) => {
-                if batch.is_empty() {
-                    batch_started = Instant::now();
+                if self.batch.is_empty() {
+                    self.batch_started = Instant::now();
                 }
-                first_message.get_or_insert_with(Instant::now);
-                last_activity = Instant::now();
+                self.first_message.get_or_insert_with(Instant::now);
+                self.last_activity = Instant::now();
                 let payload = m.payload().unwrap_or_default().to_vec();
-                batch_bytes += payload.len();
-                batch.push(Message {
+                self.batch_bytes += payload.len();
+                self.batch.push(Message {
                     topic: m.topic().to_string(),
                     partition: m.partition(),
                     offset: m.offset(),
@@ -290,16 +367,12 @@ pub fn run(
                 });
             }
             Some(Err(e)) => {
-                metrics.kafka_errors.fetch_add(1, Ordering::Relaxed);
+                self.metrics.kafka_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(error = %e, "store: consumer error");
             }
             None => {}
         }
     }
-    summary.seconds = first_message.map_or(0.0, |f| {
-        last_commit.saturating_duration_since(f).as_secs_f64()
-    });
-    Ok(summary)
 }
 
 /// Write `batch`, connecting first when needed; a COPY PostgreSQL rejects for its data is

@@ -95,52 +95,95 @@ pub fn write_batch(
     }
     let start = Instant::now();
     if row_by_row {
-        for m in fresh {
-            let mut one = CopyBuffer::new();
-            if let Ok(row) = Row::from_json(&m.payload) {
-                one.push(&row, &m.payload);
-            }
-            let mut sp = tx.savepoint("one_row")?;
-            match copy_in(&mut sp, one) {
-                Ok(n) => {
-                    sp.commit()?;
-                    w.rows += n;
-                }
-                Err(e) if is_data_error(&e) => {
-                    sp.rollback()?;
-                    let reason = e
-                        .as_db_error()
-                        .map_or_else(|| e.to_string(), |d| d.message().to_string());
-                    dead.push((m, format!("rejected by PostgreSQL: {reason}")));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        w.rows = copy_row_by_row(&mut tx, fresh, &mut dead)?;
     } else if copy.rows() > 0 {
         w.rows = copy_in(&mut tx, copy)?;
     }
     w.copy_time = start.elapsed();
-    if !dead.is_empty() {
-        let topics: Vec<&str> = dead.iter().map(|(m, _)| m.topic.as_str()).collect();
-        let parts: Vec<i32> = dead.iter().map(|(m, _)| m.partition).collect();
-        let offsets: Vec<i64> = dead.iter().map(|(m, _)| m.offset).collect();
-        let reasons: Vec<&str> = dead.iter().map(|(_, r)| r.as_str()).collect();
-        let payloads: Vec<&[u8]> = dead.iter().map(|(m, _)| m.payload.as_slice()).collect();
-        w.dead_letters = tx.execute(
-            "INSERT INTO linerate.dead_letter (topic, kafka_partition, kafka_offset, reason, payload)
-             SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::bytea[])",
-            &[&topics, &parts, &offsets, &reasons, &payloads],
-        )?;
+    w.dead_letters = insert_dead_letters(&mut tx, &dead)?;
+    mark_late_hours(&mut tx, late_hours)?;
+    store_offsets(&mut tx, group, &next)?;
+    tx.commit()?;
+    Ok(w)
+}
+
+/// The rows of `fresh` one COPY each under a savepoint: a row PostgreSQL rejects for its
+/// data goes to `dead` with PostgreSQL's message. Returns the rows written.
+fn copy_row_by_row<'m>(
+    tx: &mut Transaction<'_>,
+    fresh: Vec<&'m Message>,
+    dead: &mut Vec<(&'m Message, String)>,
+) -> Result<u64, postgres::Error> {
+    let mut rows = 0;
+    for m in fresh {
+        let mut one = CopyBuffer::new();
+        if let Ok(row) = Row::from_json(&m.payload) {
+            one.push(&row, &m.payload);
+        }
+        let mut sp = tx.savepoint("one_row")?;
+        match copy_in(&mut sp, one) {
+            Ok(n) => {
+                sp.commit()?;
+                rows += n;
+            }
+            Err(e) if is_data_error(&e) => {
+                sp.rollback()?;
+                let reason = e
+                    .as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_string());
+                dead.push((m, format!("rejected by PostgreSQL: {reason}")));
+            }
+            Err(e) => return Err(e),
+        }
     }
-    if !late_hours.is_empty() {
-        let hours: Vec<i64> = late_hours.into_iter().collect();
-        tx.execute(
-            "INSERT INTO linerate.rollup_invalid (hour)
-             SELECT to_timestamp(h * 3600) FROM unnest($1::bigint[]) AS h
-             ON CONFLICT DO NOTHING",
-            &[&hours],
-        )?;
+    Ok(rows)
+}
+
+/// The dead letters of the batch, with their reasons; returns how many.
+fn insert_dead_letters(
+    tx: &mut Transaction<'_>,
+    dead: &[(&Message, String)],
+) -> Result<u64, postgres::Error> {
+    if dead.is_empty() {
+        return Ok(0);
     }
+    let topics: Vec<&str> = dead.iter().map(|(m, _)| m.topic.as_str()).collect();
+    let parts: Vec<i32> = dead.iter().map(|(m, _)| m.partition).collect();
+    let offsets: Vec<i64> = dead.iter().map(|(m, _)| m.offset).collect();
+    let reasons: Vec<&str> = dead.iter().map(|(_, r)| r.as_str()).collect();
+    let payloads: Vec<&[u8]> = dead.iter().map(|(m, _)| m.payload.as_slice()).collect();
+    tx.execute(
+        "INSERT INTO linerate.dead_letter (topic, kafka_partition, kafka_offset, reason, payload)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::bytea[])",
+        &[&topics, &parts, &offsets, &reasons, &payloads],
+    )
+}
+
+/// Hours already rolled up that got a late row: marked for re-aggregation (in the batch's
+/// transaction, ordered against the refresh by the rollup state's row lock).
+fn mark_late_hours(
+    tx: &mut Transaction<'_>,
+    late_hours: BTreeSet<i64>,
+) -> Result<(), postgres::Error> {
+    if late_hours.is_empty() {
+        return Ok(());
+    }
+    let hours: Vec<i64> = late_hours.into_iter().collect();
+    tx.execute(
+        "INSERT INTO linerate.rollup_invalid (hour)
+         SELECT to_timestamp(h * 3600) FROM unnest($1::bigint[]) AS h
+         ON CONFLICT DO NOTHING",
+        &[&hours],
+    )?;
+    Ok(())
+}
+
+/// The next offset of each of the batch's partitions, stored with its rows.
+fn store_offsets(
+    tx: &mut Transaction<'_>,
+    group: &str,
+    next: &BTreeMap<(&str, i32), i64>,
+) -> Result<(), postgres::Error> {
     let topics: Vec<&str> = next.keys().map(|(t, _)| *t).collect();
     let parts: Vec<i32> = next.keys().map(|(_, p)| *p).collect();
     let offsets: Vec<i64> = next.values().copied().collect();
@@ -151,8 +194,7 @@ pub fn write_batch(
             AND o.next_offset < v.n",
         &[&group, &topics, &parts, &offsets],
     )?;
-    tx.commit()?;
-    Ok(w)
+    Ok(())
 }
 
 /// Create missing offset rows, lock the batch's, and return their next offsets.
