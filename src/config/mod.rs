@@ -563,28 +563,38 @@ impl std::fmt::Debug for HttpConfig {
     }
 }
 
+/// A secret given inline (`value`) or in a file (`file`, read now and trimmed; an unreadable
+/// or empty file is an error naming `file_key`). `None` when neither is set.
+fn secret(
+    value: &Option<String>,
+    file: &Option<PathBuf>,
+    file_key: &str,
+) -> Result<Option<String>, ConfigError> {
+    if let Some(v) = value {
+        return Ok(Some(v.clone()));
+    }
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(ConfigError::TokenFile {
+            path: path.clone(),
+            reason: format!("{file_key} is empty"),
+        });
+    }
+    Ok(Some(secret.to_string()))
+}
+
 impl HttpConfig {
     /// The API token from `api_token` or the contents of `api_token_file` (trimmed; an
     /// unreadable or empty file is an error). `None` when neither is set.
     pub fn api_token(&self) -> Result<Option<String>, ConfigError> {
-        if let Some(t) = &self.api_token {
-            return Ok(Some(t.clone()));
-        }
-        let Some(path) = &self.api_token_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(ConfigError::TokenFile {
-                path: path.clone(),
-                reason: "api_token_file is empty".into(),
-            });
-        }
-        Ok(Some(token.to_string()))
+        secret(&self.api_token, &self.api_token_file, "api_token_file")
     }
 }
 
@@ -697,24 +707,11 @@ impl HttpInputConfig {
     /// `firehose_access_key_file` (trimmed; an unreadable or empty file is an error).
     /// `None` when neither is set.
     pub fn firehose_access_key(&self) -> Result<Option<String>, ConfigError> {
-        if let Some(k) = &self.firehose_access_key {
-            return Ok(Some(k.clone()));
-        }
-        let Some(path) = &self.firehose_access_key_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let key = text.trim();
-        if key.is_empty() {
-            return Err(ConfigError::TokenFile {
-                path: path.clone(),
-                reason: "firehose_access_key_file is empty".into(),
-            });
-        }
-        Ok(Some(key.to_string()))
+        secret(
+            &self.firehose_access_key,
+            &self.firehose_access_key_file,
+            "firehose_access_key_file",
+        )
     }
 }
 
