@@ -166,7 +166,7 @@ impl Config {
         Ok(())
     }
 
-    /// `[kafka]`: brokers and topics.
+    /// `[kafka]`: brokers, topics and the compression level.
     fn validate_kafka(&self) -> Result<(), (&'static str, String)> {
         if self.kafka.brokers.trim().is_empty() {
             return Err(("brokers", "must be `embedded` or a bootstrap list".into()));
@@ -175,6 +175,12 @@ impl Config {
             return Err((
                 "normalized_enabled",
                 "at least one topic must be enabled".into(),
+            ));
+        }
+        if !(1..=12).contains(&self.kafka.compression_level) {
+            return Err((
+                "compression_level",
+                "must be between 1 and 12 (librdkafka's zstd levels)".into(),
             ));
         }
         Ok(())

@@ -169,6 +169,7 @@ pub fn producer_config(cfg: &KafkaConfig, bootstrap: &str, client_id: &str) -> C
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", "zstd")
+        .set("compression.level", cfg.compression_level.to_string())
         .set("linger.ms", cfg.linger_ms.to_string())
         .set("batch.size", cfg.batch_bytes_max.to_string())
         .set("batch.num.messages", "100000")
