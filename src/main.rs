@@ -16,7 +16,7 @@ use linerate::control::inputs::Inputs;
 use linerate::control::latency::LatencyLog;
 use linerate::doctor::{self, profile::Profile, Summary};
 use linerate::rlimit::{self, Resource};
-use linerate::shard::{self, ShardSetup};
+use linerate::shard::{self, ShardInputs, ShardSetup};
 use linerate::sink::kafka::{EmbeddedKafka, KafkaSink};
 
 #[global_allocator]
@@ -497,9 +497,15 @@ fn shard_setups(
     let tls_config = syslog_tls(cfg, listen)?;
     let http_input = http_input(cfg, listen, inputs)?;
     let mut evtx_inputs = evtx_inputs(cfg, cores.len(), &inputs.flags().evtx)?;
-    let (tcp_balance, tcp_inboxes) =
-        linerate::ingest::tcp_balance::TcpBalance::new(cores.len(), cfg.syslog.tcp_balance);
-    let mut tcp_inboxes = tcp_inboxes.into_iter();
+    let balance = || {
+        let (balance, inboxes) =
+            linerate::ingest::tcp_balance::TcpBalance::new(cores.len(), cfg.syslog.tcp_balance);
+        inboxes
+            .into_iter()
+            .map(move |inbox| (balance.clone(), inbox))
+    };
+    // TCP and TLS connections are balanced each over their own listeners.
+    let (mut tcp_shares, mut tls_shares) = (balance(), balance());
     let mut buffers = open_buffers(cfg, cores.len())?.into_iter();
     let syslog = &cfg.syslog;
     let bind_tcp = |a| {
@@ -522,7 +528,9 @@ fn shard_setups(
             .map(bind_tcp)
             .transpose()
             .with_context(|| format!("binding TLS {}", syslog.tls_listen))?
-            .zip(tls_config.clone());
+            .zip(tls_config.clone())
+            .zip(tls_shares.next())
+            .map(|((sock, config), share)| (sock, config, share));
         let http = listen
             .http
             .map(|a| linerate::ingest::sockets::bind_tcp_listener(a, cfg.http_input.backlog_max))
@@ -540,20 +548,19 @@ fn shard_setups(
         setups.push(ShardSetup {
             shard,
             core,
-            udp,
-            tcp,
-            tcp_balance: (
-                tcp_balance.clone(),
-                tcp_inboxes.next().context("one TCP inbox per shard")?,
-            ),
-            tls,
-            http,
-            http_input: http_input.clone(),
-            evtx: std::mem::take(&mut evtx_inputs[shard]),
+            inputs: ShardInputs {
+                udp,
+                tcp,
+                tcp_balance: tcp_shares.next().context("one TCP inbox per shard")?,
+                tls,
+                http,
+                http_input: http_input.clone(),
+                evtx: std::mem::take(&mut evtx_inputs[shard]),
+                paused: inputs.flags(),
+            },
             buffer,
             sink,
             enrich: enrich.clone(),
-            paused: inputs.flags(),
         });
     }
     Ok(setups)

@@ -190,8 +190,9 @@ pub struct SyslogConfig {
     pub tcp_connections_max: usize,
     /// Listen backlog of each TCP socket.
     pub tcp_backlog_max: u32,
-    /// Hand a newly accepted TCP connection to the shard serving fewest connections when
-    /// that is fewer than the accepting shard's (see `ingest::tcp_balance`).
+    /// Hand a newly accepted TCP (or TLS) connection to the shard serving fewest of that
+    /// listener's connections when that is fewer than the accepting shard's (see
+    /// `ingest::tcp_balance`).
     pub tcp_balance: bool,
     /// `auto`, `rfc5424` or `rfc3164`.
     pub format: String,

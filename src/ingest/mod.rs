@@ -4,6 +4,7 @@
 //! certificates and handshake in [`crate::tls`]) is a listener of its own beside plain TCP. Inputs hand their
 //! records to the shard through [`intake::Intake`] and know nothing else of it.
 
+pub mod accept;
 pub mod detect;
 pub mod evtx_file;
 pub mod evtx_poll;

@@ -18,103 +18,50 @@
 //! one serving fewest ([`crate::ingest::tcp_balance`]); it is served there for its life.
 
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures_lite::future;
-use glommio::net::{AcceptedTcpStream, TcpListener, TcpStream};
+use glommio::net::TcpStream;
 
+use crate::ingest::accept::{accept_balanced, BalancedListener};
 use crate::ingest::framed_reader::{read_framed, Connection, ConnectionLimits};
 use crate::ingest::intake::Intake;
 use crate::ingest::pause::PauseFlag;
-use crate::ingest::tcp_balance::{ConnectionSlot, Inbox, Placed, TcpBalance};
-use crate::poll_on_wake::PollOnWake;
+use crate::ingest::tcp_balance::ConnectionSlot;
 use crate::stats::{add, sub};
 
 /// How often an idle connection checks for shutdown.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
-/// How often an idle listener checks for shutdown and for connections other shards handed
-/// to this one (a handed-over connection waits at most this long before it is read).
-const INBOX_CHECK: Duration = Duration::from_millis(5);
-/// How often a paused listener or connection checks whether it was resumed.
-const PAUSE_CHECK: Duration = Duration::from_millis(20);
 
 /// The TCP input of one shard: its listener, and its share of the connection balance.
 pub struct TcpInput {
-    pub listener: TcpListener,
-    pub balance: Arc<TcpBalance<AcceptedTcpStream>>,
-    pub inbox: Inbox<AcceptedTcpStream>,
+    /// The listener, its share of the connection balance and the connection cap.
+    pub listener: BalancedListener,
     /// A connection's read buffer at most (it starts small; see [`ReadBuffer`]).
     pub read_buffer_bytes: usize,
     /// A connection that sends nothing for this long is closed (and counted).
     pub idle_timeout: Duration,
-    /// Connections this shard serves at most (its own and those handed to it).
-    pub connections_max: usize,
 }
 
 /// Accept connections until shutdown; each is served by a task on this shard or handed to
-/// the shard serving fewest. While `paused`, neither accepts nor reads (connections handed
-/// over are taken, and not read).
+/// the shard serving fewest ([`accept_balanced`]). While `paused`, neither accepts nor reads
+/// (connections handed over are taken, and not read).
 pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TcpInput, paused: PauseFlag) {
     add(&p.stats().inputs_active, 1);
-    let serve_here = |stream: AcceptedTcpStream, slot: ConnectionSlot| {
-        if p.stats().tcp_connections_open.get() >= input.connections_max as u64 {
-            add(&p.stats().tcp_connections_rejected, 1);
-            return; // dropping the stream closes it
-        }
-        glommio::spawn_local(serve_connection(
+    let limits = ConnectionLimits {
+        read_buffer_bytes: input.read_buffer_bytes,
+        idle_timeout: input.idle_timeout,
+    };
+    accept_balanced(&*p, &input.listener, "tcp", &paused, |stream, slot| {
+        let conn = serve_connection(
             p.clone(),
             stream.bind_to_executor(),
             slot,
-            ConnectionLimits {
-                read_buffer_bytes: input.read_buffer_bytes,
-                idle_timeout: input.idle_timeout,
-            },
+            limits,
             paused.clone(),
-        ))
-        .detach();
-    };
-    // One accept stays in flight across iterations: when the inbox timer wins the race, the
-    // accept is kept, not dropped. Dropping a submitted io_uring accept (glommio 0.9: the
-    // `Source`'s drop queues an async cancel) loses any connection the kernel had already
-    // accepted: the completion's fd lands in the dropped source and nobody reads or closes
-    // it, so the sender's bytes sit unread and the socket stays in CLOSE_WAIT.
-    // Wrapped in PollOnWake: glommio keeps a waker clone per poll of a pending accept, and
-    // the loop polls it at every timer tick (see `crate::poll_on_wake`).
-    let accept = PollOnWake::new(input.listener.shared_accept());
-    futures_lite::pin!(accept);
-    while !p.stopping() {
-        while let Some((stream, slot)) = input.inbox.try_take() {
-            serve_here(stream, slot);
-        }
-        if paused.is_paused() {
-            // New connections wait in the listen backlog; one the accept in flight took
-            // meanwhile waits in it until resumed.
-            glommio::timer::sleep(PAUSE_CHECK).await;
-            continue;
-        }
-        let accepted = future::or(async { Some(accept.as_mut().await) }, async {
-            glommio::timer::sleep(INBOX_CHECK).await;
-            None
-        })
-        .await;
-        let Some(accepted) = accepted else { continue };
-        // The accept completed: the next one goes in flight at once.
-        accept.set(PollOnWake::new(input.listener.shared_accept()));
-        match accepted {
-            Ok(stream) => {
-                add(&p.stats().tcp_connections_accepted, 1);
-                match input.balance.place(p.shard(), stream) {
-                    Placed::Here(stream, slot) => serve_here(stream, slot),
-                    Placed::Moved(_) => add(&p.stats().tcp_connections_moved, 1),
-                }
-            }
-            Err(e) => {
-                tracing::warn!(shard = p.shard(), error = %e, "tcp accept failed");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
+        );
+        glommio::spawn_local(conn).detach();
+    })
+    .await;
     sub(&p.stats().inputs_active, 1);
 }
 

@@ -21,8 +21,10 @@
 //! the control API (`syslog_tls`, as TCP's pause), this listener does not accept and its
 //! connections are not read.
 //!
-//! TLS connections are served by the shard that accepted them (the kernel's SO_REUSEPORT
-//! spread; no hand-over between shards).
+//! A connection accepted by a shard serving more TLS connections than another is handed,
+//! before its handshake, to the one serving fewest ([`crate::ingest::tcp_balance`], as plain
+//! TCP's; `[syslog] tcp_balance`): the kernel's SO_REUSEPORT spread of a few long-lived
+//! relay connections is often lopsided. It is served there for its life.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -30,87 +32,56 @@ use std::time::Duration;
 
 use futures_lite::future;
 use futures_rustls::server::TlsStream;
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpStream;
 
 use crate::event::tls::{ClientIdentity, TlsSession};
+use crate::ingest::accept::{accept_balanced, BalancedListener};
 use crate::ingest::framed_reader::{read_framed, Close, Connection, ConnectionLimits};
 use crate::ingest::intake::Intake;
 use crate::ingest::pause::PauseFlag;
-use crate::poll_on_wake::PollOnWake;
+use crate::ingest::tcp_balance::ConnectionSlot;
 use crate::stats::{add, sub};
 use crate::tls::config::{certificate_names, sha256, ReloadableTls};
 use crate::tls::failure::TlsListener;
 use crate::tls::handshake::{self, Handshake, RefusalLog};
 
-/// How often a listener waiting for a connection checks for shutdown and pause; the pending
-/// accept stays in flight across checks (it is never dropped).
-const ACCEPT_CHECK: Duration = Duration::from_millis(100);
 /// How often an idle connection checks for shutdown and its idle timeout.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
-/// How often a paused listener or connection checks whether it was resumed.
-const PAUSE_CHECK: Duration = Duration::from_millis(20);
 /// How long a closing connection may take to send its close_notify.
 const CLOSE_NOTIFY_WAIT: Duration = Duration::from_secs(1);
 
 /// The TLS input of one shard.
 pub struct TlsInput {
-    pub listener: TcpListener,
+    /// The listener, its share of the TLS connection balance and the connection cap
+    /// (plain TCP's included, `tcp_connections_max`).
+    pub listener: BalancedListener,
     /// The server configuration, reloadable; taken once per connection.
     pub config: Arc<ReloadableTls>,
     pub read_buffer_bytes: usize,
-    /// Connections this shard serves at most, plain TCP's included (`tcp_connections_max`).
-    pub connections_max: usize,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
 }
 
-/// Accept connections until shutdown; each is served by a task on this shard.
+/// Accept connections until shutdown; each is served by a task on this shard or handed,
+/// before its handshake, to the shard serving fewest TLS connections ([`accept_balanced`]).
+/// While `paused`, neither accepts nor reads (connections handed over are taken, and wait
+/// for their handshake until resumed).
 pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TlsInput, paused: PauseFlag) {
     add(&p.stats().inputs_active, 1);
     let input = Rc::new(input);
     let log = Rc::new(RefusalLog::new(TlsListener::Syslog));
-    let listener = &input.listener;
-    // One accept in flight at a time, kept across the shutdown/pause checks: dropping a
-    // submitted accept could leave a connection accepted by the kernel and never served.
-    // Wrapped in PollOnWake: glommio keeps a waker clone per poll of a pending accept, and
-    // the loop polls it at every timer tick (see `crate::poll_on_wake`).
-    let mut accept = Box::pin(PollOnWake::new(listener.accept()));
-    while !p.stopping() {
-        if paused.is_paused() {
-            // New connections wait in the listen backlog (or in the pending accept).
-            glommio::timer::sleep(PAUSE_CHECK).await;
-            continue;
-        }
-        let accepted = future::or(async { Some((&mut accept).await) }, async {
-            glommio::timer::sleep(ACCEPT_CHECK).await;
-            None
-        })
-        .await;
-        let Some(result) = accepted else { continue };
-        accept.set(PollOnWake::new(listener.accept()));
-        match result {
-            Ok(_stream) if p.stopping() => break,
-            Ok(stream) => {
-                add(&p.stats().tcp_connections_accepted, 1);
-                if p.stats().tcp_connections_open.get() >= input.connections_max as u64 {
-                    add(&p.stats().tcp_connections_rejected, 1);
-                    continue; // dropping the stream closes it
-                }
-                glommio::spawn_local(serve_connection(
-                    p.clone(),
-                    input.clone(),
-                    stream,
-                    log.clone(),
-                    paused.clone(),
-                ))
-                .detach();
-            }
-            Err(e) => {
-                tracing::warn!(shard = p.shard(), error = %e, "tls accept failed");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
+    accept_balanced(&*p, &input.listener, "tls", &paused, |stream, slot| {
+        let conn = serve_connection(
+            p.clone(),
+            input.clone(),
+            stream.bind_to_executor(),
+            slot,
+            log.clone(),
+            paused.clone(),
+        );
+        glommio::spawn_local(conn).detach();
+    })
+    .await;
     sub(&p.stats().inputs_active, 1);
 }
 
@@ -141,6 +112,7 @@ async fn serve_connection<P: Intake + 'static>(
     p: Rc<P>,
     input: Rc<TlsInput>,
     stream: TcpStream,
+    _slot: ConnectionSlot,
     log: Rc<RefusalLog>,
     paused: PauseFlag,
 ) {

@@ -43,26 +43,40 @@ const INPUTS_STOP_WAIT: Duration = Duration::from_secs(5);
 pub struct ShardSetup {
     pub shard: usize,
     pub core: usize,
+    /// The inputs it serves.
+    pub inputs: ShardInputs,
+    pub buffer: ShardBuffer,
+    pub sink: KafkaSink,
+    /// The enrichment table (`[enrich] table`), read-only, when configured.
+    pub enrich: Option<Arc<crate::normalize::enrich::EnrichTable>>,
+}
+
+/// A shard's share of a listener's connection balance over every shard
+/// ([`crate::ingest::tcp_balance`]): the balance, and this shard's inbox in it.
+pub type BalanceShare = (
+    Arc<crate::ingest::tcp_balance::TcpBalance<glommio::net::AcceptedTcpStream>>,
+    crate::ingest::tcp_balance::Inbox<glommio::net::AcceptedTcpStream>,
+);
+
+/// The sockets and inputs a shard serves, handed to its executor.
+pub struct ShardInputs {
     pub udp: Option<socket2::Socket>,
     pub tcp: Option<socket2::Socket>,
-    /// The connection balance over every shard's TCP input, and this shard's inbox in it.
-    pub tcp_balance: (
-        Arc<crate::ingest::tcp_balance::TcpBalance<glommio::net::AcceptedTcpStream>>,
-        crate::ingest::tcp_balance::Inbox<glommio::net::AcceptedTcpStream>,
-    ),
-    /// The syslog TLS listener (bound) and its reloadable server configuration, when
-    /// `[syslog] tls_listen` is set.
-    pub tls: Option<(socket2::Socket, Arc<crate::tls::config::ReloadableTls>)>,
+    /// This shard's share of the TCP listeners' connection balance.
+    pub tcp_balance: BalanceShare,
+    /// The syslog TLS listener (bound), its reloadable server configuration and this shard's
+    /// share of the TLS listeners' connection balance, when `[syslog] tls_listen` is set.
+    pub tls: Option<(
+        socket2::Socket,
+        Arc<crate::tls::config::ReloadableTls>,
+        BalanceShare,
+    )>,
     /// The HTTP input's listener (bound), when `[http_input] listen` is set.
     pub http: Option<socket2::Socket>,
     /// The HTTP input's settings (with the Firehose key already read).
     pub http_input: Option<crate::ingest::http::HttpInput>,
     /// The EVTX directory inputs this shard polls.
     pub evtx: Vec<crate::ingest::evtx_poll::EvtxInput>,
-    pub buffer: ShardBuffer,
-    pub sink: KafkaSink,
-    /// The enrichment table (`[enrich] table`), read-only, when configured.
-    pub enrich: Option<Arc<crate::normalize::enrich::EnrichTable>>,
     /// The control plane's pause flags of the inputs, read by the input tasks.
     pub paused: PauseFlags,
 }
@@ -200,21 +214,6 @@ fn udp_read_queue() -> glommio::TaskQueueHandle {
 /// A running shard; join it to wait for its shutdown to finish.
 pub type ShardHandle = glommio::ExecutorJoinHandle<()>;
 
-/// The sockets and inputs a shard serves, handed to its executor.
-struct ShardInputs {
-    udp: Option<socket2::Socket>,
-    tcp: Option<socket2::Socket>,
-    tcp_balance: (
-        Arc<crate::ingest::tcp_balance::TcpBalance<glommio::net::AcceptedTcpStream>>,
-        crate::ingest::tcp_balance::Inbox<glommio::net::AcceptedTcpStream>,
-    ),
-    tls: Option<(socket2::Socket, Arc<crate::tls::config::ReloadableTls>)>,
-    http: Option<socket2::Socket>,
-    http_input: Option<crate::ingest::http::HttpInput>,
-    evtx: Vec<crate::ingest::evtx_poll::EvtxInput>,
-    paused: PauseFlags,
-}
-
 /// Start shard `setup.shard` on its core. It runs until `shutdown` is set, then stops reading,
 /// sends what its ring holds until Kafka acknowledged all of it (bounded by
 /// `kafka.shutdown_flush_ms`; what is left stays in the ring for the next start), syncs the
@@ -228,28 +227,11 @@ pub fn spawn(
     let ShardSetup {
         shard,
         core,
-        udp,
-        tcp,
-        tcp_balance,
-        tls,
-        http,
-        http_input,
-        evtx,
+        inputs,
         buffer,
         sink,
         enrich,
-        paused,
     } = setup;
-    let inputs = ShardInputs {
-        udp,
-        tcp,
-        tcp_balance,
-        tls,
-        http,
-        http_input,
-        evtx,
-        paused,
-    };
     let in_flight_max = sink.acks().capacity().min(cfg.buffer.in_flight_events_max);
     let delivery = Delivery::new(
         shard,
@@ -298,6 +280,21 @@ pub fn spawn(
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
+/// A syslog listener with its share of the connection balance, capped at
+/// `tcp_connections_max` (plain TCP's and TLS's connections together).
+fn balanced(
+    listener: glommio::net::TcpListener,
+    (balance, inbox): BalanceShare,
+    cfg: &Config,
+) -> crate::ingest::accept::BalancedListener {
+    crate::ingest::accept::BalancedListener {
+        listener,
+        balance,
+        inbox,
+        connections_max: cfg.syslog.tcp_connections_max,
+    }
+}
+
 /// Spawn the shard's input tasks: UDP (in its own priority queue), TCP, TLS, HTTP, EVTX
 /// directories.
 fn start_inputs(
@@ -325,14 +322,10 @@ fn start_inputs(
     if let Some(sock) = tcp {
         // SAFETY: as above.
         let listener = unsafe { glommio::net::TcpListener::from_raw_fd(sock.into_raw_fd()) };
-        let (balance, inbox) = tcp_balance;
         let input = crate::ingest::tcp::TcpInput {
-            listener,
-            balance,
-            inbox,
+            listener: balanced(listener, tcp_balance, cfg),
             read_buffer_bytes: cfg.syslog.tcp_read_buffer_bytes,
             idle_timeout: std::time::Duration::from_secs(cfg.syslog.tcp_idle_timeout_secs),
-            connections_max: cfg.syslog.tcp_connections_max,
         };
         glommio::spawn_local(crate::ingest::tcp::serve(
             p.clone(),
@@ -341,14 +334,13 @@ fn start_inputs(
         ))
         .detach();
     }
-    if let Some((sock, config)) = tls {
+    if let Some((sock, config, share)) = tls {
         // SAFETY: as above.
         let listener = unsafe { glommio::net::TcpListener::from_raw_fd(sock.into_raw_fd()) };
         let input = crate::ingest::tls::TlsInput {
-            listener,
+            listener: balanced(listener, share, cfg),
             config,
             read_buffer_bytes: cfg.syslog.tcp_read_buffer_bytes,
-            connections_max: cfg.syslog.tcp_connections_max,
             handshake_timeout: Duration::from_millis(cfg.syslog.tls_handshake_timeout_ms),
             idle_timeout: Duration::from_millis(cfg.syslog.tls_idle_timeout_ms),
         };
