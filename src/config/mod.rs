@@ -781,7 +781,11 @@ pub struct BufferConfig {
     pub data_dir: PathBuf,
     /// Data bytes of each shard's ring (a 256-byte event takes 312 bytes).
     pub ring_bytes_max: u64,
-    /// Events handed to the producer and not yet acknowledged, per shard.
+    /// Events handed to the producer and not yet acknowledged, per shard (the rest wait in
+    /// the ring). Bounds the producer's copies in memory: 16,384 cost about 10% less CPU per
+    /// event than 65,536 on the peers benchmark (fewer fresh heap pages) and carry
+    /// 16,384 / round-trip events per second per shard (330k/s at 50 ms); raise it for
+    /// brokers further away.
     pub in_flight_events_max: usize,
     /// `never`, `interval` or `always`.
     pub fsync: FsyncPolicy,
@@ -815,7 +819,7 @@ impl Default for BufferConfig {
             data_dir: PathBuf::from("./data"),
             // About 1M events of 256 bytes.
             ring_bytes_max: 320 << 20,
-            in_flight_events_max: 65_536,
+            in_flight_events_max: 16_384,
             fsync: FsyncPolicy::Interval,
             fsync_interval_ms: 1000,
             retry_backoff_ms_max: 5000,
