@@ -42,9 +42,9 @@ extendedKeyUsage=serverAuth"
 leaf client bench-client "subjectAltName=DNS:bench-client
 extendedKeyUsage=clientAuth"
 
+# Shards: the default layout (one shard per CPU but a quarter, at least one, left to
+# librdkafka's threads).
 cat > "$tmp/lr.toml" <<TOML
-[shards]
-count = 2
 [syslog]
 udp_listen = ""
 tcp_listen = "127.0.0.1:$PORT"

@@ -12,9 +12,9 @@ name=$1 work=$2 port=$3 rcvbuf=$4
 http_port=${LINERATE_BENCH_HTTP_PORT:-9599}
 raw=true
 [ "$name" = linerate-noraw ] && raw=false
+# Shards: the default layout, as a new user gets it (one shard per CPU but a quarter of them,
+# at least one, left to librdkafka's threads: one shard on a 2-CPU box).
 cat > "$work/linerate.toml" <<TOML
-[shards]
-count = 2
 [syslog]
 udp_listen = "127.0.0.1:$port"
 tcp_listen = "127.0.0.1:$port"

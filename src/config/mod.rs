@@ -128,12 +128,34 @@ impl Default for ImportConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShardsConfig {
-    /// Number of shards; 0 means one per online CPU. Ignored when `cores` is set.
+    /// Number of shards; 0 means one per CPU but a quarter of them (at least one from two
+    /// CPUs up), which are left to librdkafka's threads and the kernel, the shards taking the
+    /// last CPUs (2 CPUs: one shard on CPU 1; 16: twelve on 4-15, as
+    /// `shards/single-socket-16.toml`). Ignored when `cores` is set.
     pub count: usize,
     /// Explicit CPU list, one shard pinned to each (e.g. `[2, 3, 4, 5]`).
     pub cores: Vec<usize>,
     /// io_uring buffer memory per shard (locked memory), bytes.
     pub io_memory_bytes: usize,
+}
+
+/// The shard → CPU assignment of `shards` on a host of `cpus` CPUs: `cores` as given; else
+/// `count` shards on CPUs 0, 1, ... (wrapping); else ([`ShardsConfig::count`] 0) one shard
+/// per CPU on the last CPUs but a quarter of them (at least one from two CPUs up): measured
+/// on the 2-core VM with the peers benchmark (TCP, `raw_enabled = false`, 6 paired runs),
+/// one shard cost 1.25 µs of CPU per event against two shards' 1.69 at a higher rate, as
+/// each shard's producer has a librdkafka broker thread (batching, zstd, sending) that
+/// competes with the shards for their cores when every core runs one.
+pub fn shard_cores_on(shards: &ShardsConfig, cpus: usize) -> Vec<usize> {
+    let cpus = cpus.max(1);
+    if !shards.cores.is_empty() {
+        return shards.cores.clone();
+    }
+    if shards.count > 0 {
+        return (0..shards.count).map(|i| i % cpus).collect();
+    }
+    let left = if cpus >= 2 { (cpus / 4).max(1) } else { 0 };
+    (left..cpus).collect()
 }
 
 /// Smallest io_uring buffer memory a shard is given, whatever `io_memory_bytes` says.
@@ -936,20 +958,10 @@ impl Config {
 
     /// The shard → CPU assignment this config asks for.
     pub fn shard_cores(&self) -> Vec<usize> {
-        if !self.shards.cores.is_empty() {
-            return self.shards.cores.clone();
-        }
-        let n = if self.shards.count == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        } else {
-            self.shards.count
-        };
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        (0..n).map(|i| i % cpus).collect()
+        shard_cores_on(&self.shards, cpus)
     }
 
     /// RLIMIT_MEMLOCK the shards need (their io_uring buffers and rings, locked by glommio),
@@ -1137,6 +1149,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("c.toml:3:1: message_bytes_max"), "{err}");
+    }
+
+    #[test]
+    fn the_default_shard_count_leaves_a_quarter_of_the_cpus_to_librdkafka() {
+        let auto = ShardsConfig::default();
+        assert_eq!(shard_cores_on(&auto, 1), vec![0]);
+        assert_eq!(shard_cores_on(&auto, 2), vec![1]);
+        assert_eq!(shard_cores_on(&auto, 4), vec![1, 2, 3]);
+        assert_eq!(shard_cores_on(&auto, 16), (4..16).collect::<Vec<_>>());
+        let two = ShardsConfig {
+            count: 2,
+            ..ShardsConfig::default()
+        };
+        assert_eq!(shard_cores_on(&two, 2), vec![0, 1]);
+        assert_eq!(shard_cores_on(&two, 1), vec![0, 0]);
+        let listed = ShardsConfig {
+            cores: vec![3, 5],
+            ..ShardsConfig::default()
+        };
+        assert_eq!(shard_cores_on(&listed, 2), vec![3, 5]);
     }
 
     #[test]
