@@ -535,6 +535,9 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// Longest a connection may move no byte, milliseconds; then it is closed.
     pub idle_timeout_ms: u64,
+    /// HTTPS (`tls_*` keys of this section): the control API over TLS only.
+    #[serde(flatten)]
+    pub tls: HttpsConfig,
 }
 
 impl Default for HttpConfig {
@@ -546,6 +549,7 @@ impl Default for HttpConfig {
             connections_max: 64,
             request_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,
+            tls: HttpsConfig::default(),
         }
     }
 }
@@ -559,6 +563,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("connections_max", &self.connections_max)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("idle_timeout_ms", &self.idle_timeout_ms)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -624,6 +629,65 @@ pub struct HttpInputConfig {
     pub request_timeout_ms: u64,
     /// Longest a connection may move no byte, milliseconds; then it is closed.
     pub idle_timeout_ms: u64,
+    /// HTTPS (`tls_*` keys of this section).
+    #[serde(flatten)]
+    pub tls: HttpsConfig,
+}
+
+impl Default for HttpInputConfig {
+    fn default() -> Self {
+        Self {
+            listen: String::new(),
+            body_bytes_max: 8 << 20,
+            connections_max: 1024,
+            backlog_max: 1024,
+            firehose_access_key: None,
+            firehose_access_key_file: None,
+            windows_filter: Default::default(),
+            request_timeout_ms: 60_000,
+            idle_timeout_ms: 60_000,
+            tls: HttpsConfig::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpInputConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpInputConfig")
+            .field("listen", &self.listen)
+            .field("body_bytes_max", &self.body_bytes_max)
+            .field("connections_max", &self.connections_max)
+            .field("backlog_max", &self.backlog_max)
+            .field(
+                "firehose_access_key",
+                &self.firehose_access_key.as_ref().map(|_| REDACTED),
+            )
+            .field("firehose_access_key_file", &self.firehose_access_key_file)
+            .field("windows_filter", &self.windows_filter)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpInputConfig {
+    /// The Firehose access key from `firehose_access_key` or the contents of
+    /// `firehose_access_key_file` (trimmed; an unreadable or empty file is an error).
+    /// `None` when neither is set.
+    pub fn firehose_access_key(&self) -> Result<Option<String>, ConfigError> {
+        secret(
+            &self.firehose_access_key,
+            &self.firehose_access_key_file,
+            "firehose_access_key_file",
+        )
+    }
+}
+
+/// The HTTPS keys of an HTTP server (`[http_input]` and `[http]` alike), written in that
+/// section as `tls_cert_file = ...`: HTTPS is on when `tls_cert_file` is set, and then the
+/// listener serves TLS only.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpsConfig {
     /// The server's certificate chain (PEM, leaf first): when set, `listen` serves HTTPS
     /// only (a plaintext request is refused and counted). Needs `tls_key_file`.
     pub tls_cert_file: Option<PathBuf>,
@@ -645,7 +709,7 @@ pub struct HttpInputConfig {
     pub tls_reload_check_ms: u64,
 }
 
-impl HttpInputConfig {
+impl HttpsConfig {
     /// The HTTPS keys (HTTPS is on when `tls_cert_file` is set).
     pub fn tls_keys(&self) -> TlsKeys<'_> {
         TlsKeys {
@@ -658,20 +722,16 @@ impl HttpInputConfig {
             reload_check_ms: self.tls_reload_check_ms,
         }
     }
+
+    /// Whether HTTPS is on (`tls_cert_file` set).
+    pub fn enabled(&self) -> bool {
+        self.tls_cert_file.is_some()
+    }
 }
 
-impl Default for HttpInputConfig {
+impl Default for HttpsConfig {
     fn default() -> Self {
         Self {
-            listen: String::new(),
-            body_bytes_max: 8 << 20,
-            connections_max: 1024,
-            backlog_max: 1024,
-            firehose_access_key: None,
-            firehose_access_key_file: None,
-            windows_filter: Default::default(),
-            request_timeout_ms: 60_000,
-            idle_timeout_ms: 60_000,
             tls_cert_file: None,
             tls_key_file: None,
             tls_client_ca_file: None,
@@ -680,38 +740,6 @@ impl Default for HttpInputConfig {
             tls_handshake_timeout_ms: 10_000,
             tls_reload_check_ms: 5_000,
         }
-    }
-}
-
-impl std::fmt::Debug for HttpInputConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpInputConfig")
-            .field("listen", &self.listen)
-            .field("body_bytes_max", &self.body_bytes_max)
-            .field("connections_max", &self.connections_max)
-            .field("backlog_max", &self.backlog_max)
-            .field(
-                "firehose_access_key",
-                &self.firehose_access_key.as_ref().map(|_| REDACTED),
-            )
-            .field("firehose_access_key_file", &self.firehose_access_key_file)
-            .field("windows_filter", &self.windows_filter)
-            .field("tls_cert_file", &self.tls_cert_file)
-            .field("tls_client_ca_file", &self.tls_client_ca_file)
-            .finish_non_exhaustive()
-    }
-}
-
-impl HttpInputConfig {
-    /// The Firehose access key from `firehose_access_key` or the contents of
-    /// `firehose_access_key_file` (trimmed; an unreadable or empty file is an error).
-    /// `None` when neither is set.
-    pub fn firehose_access_key(&self) -> Result<Option<String>, ConfigError> {
-        secret(
-            &self.firehose_access_key,
-            &self.firehose_access_key_file,
-            "firehose_access_key_file",
-        )
     }
 }
 
@@ -857,7 +885,10 @@ impl Config {
     /// Parse and validate TOML text; `path` only labels errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            let (line, column) = e
+                .span()
+                .map(|s| unknown_key_at(text, s.clone(), e.message()).unwrap_or(s.start))
+                .map_or((1, 1), |at| line_col(text, at));
             ConfigError::Invalid {
                 path: path.to_owned(),
                 line,
@@ -1007,6 +1038,25 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Where an unknown key of `message` ("unknown field `k`") is assigned within `span`. serde
+/// reports the keys of a section holding flattened keys ([`HttpsConfig`]) with the whole
+/// section's span; this finds the key's own line in it.
+fn unknown_key_at(text: &str, span: std::ops::Range<usize>, message: &str) -> Option<usize> {
+    let key = message.strip_prefix("unknown field `")?.split('`').next()?;
+    let body = text.get(span.clone())?;
+    let mut offset = span.start;
+    for line in body.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return Some(offset + line.len() - t.len());
+        }
+        offset += line.len();
+    }
+    None
+}
+
 /// Line of the first `key =` assignment (the key bare or quoted, as a dotted property name
 /// must be), for semantic errors that serde has no span for.
 fn find_key(text: &str, key: &str) -> (usize, usize) {
@@ -1100,6 +1150,41 @@ mod tests {
             let line = text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
             assert!(err.starts_with(&format!("x.toml:{line}:")), "{key}: {err}");
         }
+    }
+
+    #[test]
+    fn https_keys_of_the_control_api_are_checked_with_their_section_named() {
+        let text = "[http_input]\nlisten = \"127.0.0.1:8088\"\n\n[http]\nlisten = \"127.0.0.1:9514\"\nconnections_max = 8\ntls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_min_version = \"1.1\"\n";
+        let err = Config::parse(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("x.toml:9:") && err.contains("http.tls_min_version"),
+            "{err}"
+        );
+        // A key without a certificate would serve plain HTTP.
+        let text = "[http]\nlisten = \"127.0.0.1:9514\"\ntls_key_file = \"k\"\n";
+        let err = Config::parse(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x.toml:2:") && err.contains("tls_cert_file"), "{err}");
+        // Unknown keys of a section with flattened HTTPS keys still name their own line.
+        let text = "[http]\nlisten = \"127.0.0.1:9514\"\n\ntls_cert_flie = \"c\"\n";
+        let err = Config::parse(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("x.toml:4:") && err.contains("tls_cert_flie"),
+            "{err}"
+        );
+        let cfg = Config::parse(
+            "[http]\ntls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_reload_check_ms = 0\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.http.tls.tls_cert_file.as_deref(), Some(Path::new("c")));
+        assert_eq!(cfg.http.tls.tls_reload_check_ms, 0);
+        assert!(!cfg.http_input.tls.enabled());
     }
 
     #[test]

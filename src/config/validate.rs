@@ -294,27 +294,11 @@ impl Config {
         Ok(())
     }
 
-    /// The HTTP input's TLS keys: HTTPS when `tls_cert_file` is set, checked as syslog's;
-    /// another TLS key without it is an error (it would silently serve plain HTTP).
+    /// The HTTPS keys of the HTTP input and of the control API: each section is checked
+    /// alone, as syslog's keys are.
     fn validate_https(&self) -> Result<(), (&'static str, String)> {
-        let h = &self.http_input;
-        if h.listen.is_empty() {
-            return Ok(());
-        }
-        if h.tls_cert_file.is_none() {
-            if h.tls_key_file.is_some()
-                || h.tls_client_ca_file.is_some()
-                || !h.tls_permitted_peers.is_empty()
-            {
-                return Err((
-                    "http_input.listen",
-                    "set tls_cert_file (a TLS key without a certificate would serve plain HTTP)"
-                        .into(),
-                ));
-            }
-            return Ok(());
-        }
-        validate_tls_keys(h.tls_keys()).map_err(|(key, reason)| (in_http_input(key), reason))
+        validate_https_section(HttpsSection::HttpInput, &self.http_input.listen, &self.http_input.tls)?;
+        validate_https_section(HttpsSection::Control, &self.http.listen, &self.http.tls)
     }
 
     /// The first-class Kafka security keys: known values, and what each needs.
@@ -454,14 +438,63 @@ fn validate_tls_keys(k: TlsKeys) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 
-/// `key` of [`validate_tls_keys`] as `[http_input]`'s (so the error names that section's line).
-fn in_http_input(key: &'static str) -> &'static str {
-    match key {
-        "tls_cert_file" => "http_input.tls_cert_file",
-        "tls_permitted_peers" => "http_input.tls_permitted_peers",
-        "tls_min_version" => "http_input.tls_min_version",
-        "tls_handshake_timeout_ms" => "http_input.tls_handshake_timeout_ms",
-        "tls_reload_check_ms" => "http_input.tls_reload_check_ms",
-        other => other,
+/// A section with HTTPS keys ([`HttpsConfig`]), by its index in [`HTTPS_KEYS`].
+#[derive(Debug, Clone, Copy)]
+enum HttpsSection {
+    HttpInput = 1,
+    Control = 2,
+}
+
+/// The keys [`validate_tls_keys`] names, as written in each [`HttpsSection`] (so an error
+/// names that section's line, not `[syslog]`'s key of the same name).
+const HTTPS_KEYS: [[&str; 3]; 7] = [
+    ["listen", "http_input.listen", "http.listen"],
+    ["tls_cert_file", "http_input.tls_cert_file", "http.tls_cert_file"],
+    ["tls_permitted_peers", "http_input.tls_permitted_peers", "http.tls_permitted_peers"],
+    ["tls_min_version", "http_input.tls_min_version", "http.tls_min_version"],
+    [
+        "tls_handshake_timeout_ms",
+        "http_input.tls_handshake_timeout_ms",
+        "http.tls_handshake_timeout_ms",
+    ],
+    [
+        "tls_reload_check_ms",
+        "http_input.tls_reload_check_ms",
+        "http.tls_reload_check_ms",
+    ],
+    ["tls_key_file", "http_input.tls_key_file", "http.tls_key_file"],
+];
+
+/// `key` as written in `section`.
+fn in_section(section: HttpsSection, key: &'static str) -> &'static str {
+    HTTPS_KEYS
+        .iter()
+        .find(|k| k[0] == key)
+        .map_or(key, |k| k[section as usize])
+}
+
+/// One section's HTTPS keys, when it listens: checked as syslog's when `tls_cert_file` is
+/// set; another TLS key without it is an error (it would silently serve plain HTTP).
+fn validate_https_section(
+    section: HttpsSection,
+    listen: &str,
+    tls: &HttpsConfig,
+) -> Result<(), (&'static str, String)> {
+    if listen.is_empty() {
+        return Ok(());
     }
+    if !tls.enabled() {
+        if tls.tls_key_file.is_some()
+            || tls.tls_client_ca_file.is_some()
+            || !tls.tls_permitted_peers.is_empty()
+        {
+            return Err((
+                in_section(section, "listen"),
+                "set tls_cert_file (a TLS key without a certificate would serve plain HTTP)"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    }
+    validate_tls_keys(tls.tls_keys()).map_err(|(key, reason)| (in_section(section, key), reason))
 }

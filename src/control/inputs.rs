@@ -154,9 +154,9 @@ impl Inputs {
             let kind = InputKind::Http {
                 listen: h.listen.clone(),
                 tls: h
-                    .tls_cert_file
-                    .as_ref()
-                    .map(|_| h.tls_client_ca_file.is_some()),
+                    .tls
+                    .enabled()
+                    .then_some(h.tls.tls_client_ca_file.is_some()),
             };
             push(HTTP.into(), kind, &flags.http);
         }
