@@ -5,7 +5,8 @@
 //! mutual TLS a client without a certificate is refused and counted; a certificate swapped
 //! in place is presented at the next handshake (`openssl s_client`), a broken one (SIGHUP) is
 //! refused with the old kept; a bad certificate stops start-up with the file and the reason.
-//! Certificates are made by the test (rcgen).
+//! `linerate top` reads the appliance over HTTPS trusting the certificate its configuration
+//! names (no `--ca`), in a real terminal (tmux). Certificates are made by the test (rcgen).
 
 mod common;
 
@@ -15,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::openssl::{presented_subject, replace, WAIT};
 use common::pki::{Ca, Leaf};
-use common::{free_port, http_get, start_up_error, Appliance, Keys, Kafka, Metrics};
+use common::tmux::{line_cells, Tmux};
+use common::{bin, free_port, http_get, start_up_error, Appliance, Keys, Kafka, Metrics};
 
 /// A CA, the control API's certificate and a client it signed.
 struct Pki {
@@ -253,5 +255,44 @@ fn a_bad_control_api_certificate_stops_start_up_with_the_file_and_the_reason() {
             && err.contains("the key is not the certificate's")
             && err.contains("control API"),
         "{err}"
+    );
+}
+
+#[test]
+fn linerate_top_reads_the_control_api_over_https_trusting_the_configured_certificate() {
+    let kafka = Kafka::start();
+    let pki = Pki::new();
+    let (a, _data) = start(&kafka, &pki, "");
+    let config = a.dir.path().join("linerate.toml");
+    let target = format!("https://localhost:{}", a.http_port);
+
+    // Without a configuration that names a certificate, an https target stops `top` at once.
+    let bare = pki.dir.path().join("plain.toml");
+    std::fs::write(&bare, "[http]\nlisten = \"127.0.0.1:9514\"\n").unwrap();
+    let out = Command::new(bin())
+        .args(["top", "--config"])
+        .arg(&bare)
+        .arg(&target)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("tls_cert_file"), "{err}");
+
+    let command = format!("{} top --config {} {target}", bin().display(), config.display());
+    let tmux = Tmux::start("top-https", &command, 200, 30);
+    let screen = tmux.wait_screen("the appliance up with Kafka ok", Duration::from_secs(60), |s| {
+        line_cells(s, &target).is_some_and(|c| c.len() >= 9 && c[1] == "all" && !c.contains(&"down)"))
+            && s.contains("1/1 appliances up")
+    });
+    let row = line_cells(&screen, &target).unwrap();
+    assert_eq!(row.last(), Some(&"ok"), "{row:?}\n{screen}");
+    tmux.send_keys("q");
+    tmux.wait_exit(Duration::from_secs(30));
+    // Every scrape was a completed handshake; none was refused.
+    let m = metrics(&a, &pki, None);
+    assert_eq!(
+        m.sum("linerate_tls_handshake_failures_total", &["listener=\"control\""]),
+        0,
+        "{m:?}"
     );
 }
