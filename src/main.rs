@@ -434,13 +434,13 @@ fn syslog_tls(
     if listen.tls.is_none() {
         return Ok(None);
     }
-    Ok(Some(load_tls(cfg.syslog.tls_keys(), "syslog TLS")?))
+    Ok(Some(load_tls(cfg.syslog.tls.tls_keys(), "syslog TLS")?))
 }
 
 /// An HTTP server's TLS side when its section sets `tls_cert_file` (loaded now, fail closed,
 /// reload watcher started; `what` names the server in errors).
 fn https(
-    tls: &linerate::config::HttpsConfig,
+    tls: &linerate::config::TlsServerConfig,
     what: &str,
 ) -> Result<Option<linerate::http_server::Tls>> {
     if !tls.enabled() {

@@ -161,8 +161,7 @@ fn collect_structs(items: &[syn::Item], out: &mut BTreeMap<String, Vec<Field>>) 
                         let (ty, array) = inner_type(&f.ty);
                         let (rename, flatten) = serde_attrs(&f.attrs);
                         Field {
-                            key: rename
-                                .unwrap_or_else(|| f.ident.as_ref().unwrap().to_string()),
+                            key: rename.unwrap_or_else(|| f.ident.as_ref().unwrap().to_string()),
                             doc: doc_of(&f.attrs),
                             ty,
                             array,

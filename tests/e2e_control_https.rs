@@ -15,31 +15,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::openssl::{presented_subject, replace, WAIT};
-use common::pki::{Ca, Leaf};
+use common::pki::{Leaf, Pki};
 use common::tmux::{line_cells, Tmux};
-use common::{bin, free_port, http_get, start_up_error, Appliance, Keys, Kafka, Metrics};
+use common::{bin, free_port, http_get, start_up_error, Appliance, Kafka, Keys, Metrics};
 
-/// A CA, the control API's certificate and a client it signed.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: Ca,
-    server: Leaf,
-    client: Leaf,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = Ca::new(dir.path(), "ops");
-        let server = ca.server(dir.path(), "control", "linerate-a");
-        let client = ca.client(dir.path(), "operator", "operator.example.com");
-        Self {
-            dir,
-            ca,
-            server,
-            client,
-        }
-    }
+/// The operators' CA, the control API's certificate (CN `linerate-a`) and an operator's.
+fn pki() -> Pki {
+    Pki::new("ops", "linerate-a", "operator.example.com")
 }
 
 /// The appliance with its control API over HTTPS (`extra`: more `[http]` keys), healthy.
@@ -55,9 +37,7 @@ fn start(kafka: &Kafka, pki: &Pki, extra: &str) -> (Appliance, tempfile::TempDir
         ..Keys::default()
     };
     let a = Appliance::spawn_in(data.path(), &kafka.bootstrap(), "", keys);
-    let client = extra
-        .contains("tls_client_ca_file")
-        .then_some(&pki.client);
+    let client = extra.contains("tls_client_ca_file").then_some(&pki.client);
     let start = Instant::now();
     loop {
         let r = curl(a.http_port, "/health", &pki.ca.pem, client);
@@ -137,7 +117,7 @@ fn control_failures(m: &Metrics, reason: &str) -> u64 {
 #[test]
 fn curl_gets_health_and_metrics_over_https_plaintext_is_refused_and_a_swapped_cert_is_used() {
     let kafka = Kafka::start();
-    let pki = Pki::new();
+    let pki = pki();
     let (a, _data) = start(&kafka, &pki, "tls_reload_check_ms = 200\n");
 
     // /health and /metrics over HTTPS.
@@ -151,10 +131,7 @@ fn curl_gets_health_and_metrics_over_https_plaintext_is_refused_and_a_swapped_ce
     assert_eq!(http_get(a.http_port, "/health"), None, "plaintext answered");
     let m = wait_metrics(&a, &pki, None, |m| control_failures(m, "not_tls") >= 1);
     assert_eq!(control_failures(&m, "not_tls"), 1, "{m:?}");
-    let handshakes = m.sum(
-        "linerate_tls_handshakes_total",
-        &["listener=\"control\""],
-    );
+    let handshakes = m.sum("linerate_tls_handshakes_total", &["listener=\"control\""]);
     assert!(handshakes >= 3, "{handshakes}");
     // No shard counts the control API's handshakes.
     assert_eq!(
@@ -172,8 +149,7 @@ fn curl_gets_health_and_metrics_over_https_plaintext_is_refused_and_a_swapped_ce
     replace(&renewed.cert, &pki.server.cert);
     replace(&renewed.key, &pki.server.key);
     let start = Instant::now();
-    while !presented_subject(a.http_port, &pki.ca.pem, &pki.client).contains("CN = linerate-b")
-    {
+    while !presented_subject(a.http_port, &pki.ca.pem, &pki.client).contains("CN = linerate-b") {
         assert!(
             start.elapsed() < WAIT,
             "the renewed certificate was never presented"
@@ -198,7 +174,10 @@ fn curl_gets_health_and_metrics_over_https_plaintext_is_refused_and_a_swapped_ce
     // SAFETY: plain kill(2) on our own child's pid.
     unsafe { libc::kill(a.child.id() as i32, libc::SIGHUP) };
     let m = wait_metrics(&a, &pki, None, |m| refused(m) > refused_before);
-    assert!(refused(&m) > refused_before, "the broken certificate was not refused");
+    assert!(
+        refused(&m) > refused_before,
+        "the broken certificate was not refused"
+    );
     assert!(presented_subject(a.http_port, &pki.ca.pem, &pki.client).contains("CN = linerate-b"));
     assert_eq!(curl(a.http_port, "/health", &pki.ca.pem, None).status, 200);
 }
@@ -206,7 +185,7 @@ fn curl_gets_health_and_metrics_over_https_plaintext_is_refused_and_a_swapped_ce
 #[test]
 fn under_mutual_tls_a_client_without_a_certificate_is_refused_and_counted() {
     let kafka = Kafka::start();
-    let pki = Pki::new();
+    let pki = pki();
     let extra = format!(
         "tls_client_ca_file = \"{}\"\ntls_permitted_peers = [\"*.example.com\"]\n",
         pki.ca.pem.display()
@@ -217,8 +196,15 @@ fn under_mutual_tls_a_client_without_a_certificate_is_refused_and_counted() {
     let r = curl(a.http_port, "/api/v1/shards", &pki.ca.pem, good);
     assert_eq!(r.status, 200, "{r:?}");
     let r = curl(a.http_port, "/health", &pki.ca.pem, None);
-    assert_eq!(r.status, 0, "a client without a certificate was answered: {r:?}");
-    assert_eq!(http_get(a.http_port, "/metrics"), None, "plaintext answered");
+    assert_eq!(
+        r.status, 0,
+        "a client without a certificate was answered: {r:?}"
+    );
+    assert_eq!(
+        http_get(a.http_port, "/metrics"),
+        None,
+        "plaintext answered"
+    );
 
     let m = wait_metrics(&a, &pki, good, |m| {
         control_failures(m, "no_client_cert") >= 1 && control_failures(m, "not_tls") >= 1
@@ -231,59 +217,72 @@ fn under_mutual_tls_a_client_without_a_certificate_is_refused_and_counted() {
 
 #[test]
 fn a_bad_control_api_certificate_stops_start_up_with_the_file_and_the_reason() {
-    let pki = Pki::new();
-    let port = free_port();
-    let cfg = |cert: &Path, key: &Path| {
-        format!(
+    let pki = pki();
+    let missing = pki.dir.path().join("missing.pem");
+    // (certificate, key, the file the error names, the reason it gives).
+    let cases = [
+        (&missing, &pki.server.key, &missing, "cannot read"),
+        (
+            &pki.server.cert,
+            &pki.client.key,
+            &pki.client.key,
+            "the key is not the certificate's",
+        ),
+    ];
+    for (cert, key, file, reason) in cases {
+        let cfg = format!(
             "[syslog]\nudp_listen = \"\"\ntcp_listen = \"\"\n[http_input]\n\
-             listen = \"127.0.0.1:{}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
+             listen = \"127.0.0.1:{}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n\
              tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+            free_port(),
             free_port(),
             cert.display(),
             key.display()
-        )
-    };
-    let missing = pki.dir.path().join("missing.pem");
-    let (_d, _, err) = start_up_error(&cfg(&missing, &pki.server.key));
-    assert!(
-        err.contains(&missing.display().to_string()) && err.contains("cannot read"),
-        "{err}"
-    );
-    let (_d, _, err) = start_up_error(&cfg(&pki.server.cert, &pki.client.key));
-    assert!(
-        err.contains(&pki.client.key.display().to_string())
-            && err.contains("the key is not the certificate's")
-            && err.contains("control API"),
-        "{err}"
-    );
+        );
+        let (_d, _, err) = start_up_error(&cfg);
+        for want in [&*file.display().to_string(), reason, "control API"] {
+            assert!(err.contains(want), "{want}: {err}");
+        }
+    }
 }
 
 #[test]
 fn linerate_top_reads_the_control_api_over_https_trusting_the_configured_certificate() {
     let kafka = Kafka::start();
-    let pki = Pki::new();
+    let pki = pki();
     let (a, _data) = start(&kafka, &pki, "");
     let config = a.dir.path().join("linerate.toml");
     let target = format!("https://localhost:{}", a.http_port);
 
-    // Without a configuration that names a certificate, an https target stops `top` at once.
+    // Without a configuration that names a certificate, an https target stops `top` at once
+    // (before it takes the terminal).
     let bare = pki.dir.path().join("plain.toml");
     std::fs::write(&bare, "[http]\nlisten = \"127.0.0.1:9514\"\n").unwrap();
-    let out = Command::new(bin())
-        .args(["top", "--config"])
-        .arg(&bare)
+    let refused = Command::new(bin())
+        .arg("top")
+        .arg(format!("--config={}", bare.display()))
         .arg(&target)
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("tls_cert_file"), "{err}");
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{why}");
+    assert!(why.contains("sets no [http] tls_cert_file"), "{why}");
 
-    let command = format!("{} top --config {} {target}", bin().display(), config.display());
+    let command = format!(
+        "{} top --config {} {target}",
+        bin().display(),
+        config.display()
+    );
     let tmux = Tmux::start("top-https", &command, 200, 30);
-    let screen = tmux.wait_screen("the appliance up with Kafka ok", Duration::from_secs(60), |s| {
-        line_cells(s, &target).is_some_and(|c| c.len() >= 9 && c[1] == "all" && !c.contains(&"down)"))
-            && s.contains("1/1 appliances up")
-    });
+    let screen = tmux.wait_screen(
+        "the appliance up with Kafka ok",
+        Duration::from_secs(60),
+        |s| {
+            line_cells(s, &target)
+                .is_some_and(|c| c.len() >= 9 && c[1] == "all" && !c.contains(&"down)"))
+                && s.contains("1/1 appliances up")
+        },
+    );
     let row = line_cells(&screen, &target).unwrap();
     assert_eq!(row.last(), Some(&"ok"), "{row:?}\n{screen}");
     tmux.send_keys("q");
@@ -291,7 +290,10 @@ fn linerate_top_reads_the_control_api_over_https_trusting_the_configured_certifi
     // Every scrape was a completed handshake; none was refused.
     let m = metrics(&a, &pki, None);
     assert_eq!(
-        m.sum("linerate_tls_handshake_failures_total", &["listener=\"control\""]),
+        m.sum(
+            "linerate_tls_handshake_failures_total",
+            &["listener=\"control\""]
+        ),
         0,
         "{m:?}"
     );

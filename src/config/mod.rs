@@ -209,28 +209,11 @@ pub struct SyslogConfig {
     /// Needs `tls_cert_file` and `tls_key_file`. Its connections count against
     /// `tcp_connections_max` together with plain TCP's.
     pub tls_listen: String,
-    /// The server's certificate chain (PEM, leaf first).
-    pub tls_cert_file: Option<PathBuf>,
-    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub tls_key_file: Option<PathBuf>,
-    /// CA bundle (PEM) for mutual TLS: when set, every client must present a certificate
-    /// that chains to one of these, or its handshake is refused.
-    pub tls_client_ca_file: Option<PathBuf>,
-    /// Under mutual TLS, the clients let in (empty: any the CA signed): a DNS SAN or
-    /// subject CN pattern (`*` matches one label or more characters within a label, as
-    /// `*.example.com`), or a certificate's SHA-256 fingerprint `sha256:AB:CD:…` (colons
-    /// optional).
-    pub tls_permitted_peers: Vec<String>,
-    /// Lowest TLS version accepted: `1.2` or `1.3`.
-    pub tls_min_version: String,
-    /// Time a client has to complete its handshake; then the connection is closed and
-    /// counted (`reason="timeout"`).
-    pub tls_handshake_timeout_ms: u64,
     /// A TLS connection that sends nothing for this long is closed.
     pub tls_idle_timeout_ms: u64,
-    /// How often the certificate, key and CA files are checked for changes (a change is
-    /// loaded for new connections); 0: only on SIGHUP.
-    pub tls_reload_check_ms: u64,
+    /// The listener's certificate, key and mutual TLS (`tls_*` keys of this section).
+    #[serde(flatten)]
+    pub tls: TlsServerConfig,
 }
 
 impl Default for SyslogConfig {
@@ -252,19 +235,13 @@ impl Default for SyslogConfig {
             detect_windows: true,
             windows_filter: Default::default(),
             tls_listen: String::new(),
-            tls_cert_file: None,
-            tls_key_file: None,
-            tls_client_ca_file: None,
-            tls_permitted_peers: Vec::new(),
-            tls_min_version: "1.2".into(),
-            tls_handshake_timeout_ms: 10_000,
             tls_idle_timeout_ms: 3_600_000,
-            tls_reload_check_ms: 5_000,
+            tls: TlsServerConfig::default(),
         }
     }
 }
 
-/// The server TLS keys of one listener (`[syslog] tls_*`, `[http_input] tls_*`), borrowed:
+/// The server TLS keys of one listener (`[syslog]`, `[http_input]`, `[http]` `tls_*`), borrowed:
 /// what [`crate::tls::config::TlsFiles`] is built from and what the shared checks look at.
 #[derive(Debug, Clone, Copy)]
 pub struct TlsKeys<'a> {
@@ -275,21 +252,6 @@ pub struct TlsKeys<'a> {
     pub min_version: &'a str,
     pub handshake_timeout_ms: u64,
     pub reload_check_ms: u64,
-}
-
-impl SyslogConfig {
-    /// The TLS listener's keys.
-    pub fn tls_keys(&self) -> TlsKeys<'_> {
-        TlsKeys {
-            cert_file: self.tls_cert_file.as_deref(),
-            key_file: self.tls_key_file.as_deref(),
-            client_ca_file: self.tls_client_ca_file.as_deref(),
-            permitted_peers: &self.tls_permitted_peers,
-            min_version: &self.tls_min_version,
-            handshake_timeout_ms: self.tls_handshake_timeout_ms,
-            reload_check_ms: self.tls_reload_check_ms,
-        }
-    }
 }
 
 /// Kafka output: one producer per shard.
@@ -537,7 +499,7 @@ pub struct HttpConfig {
     pub idle_timeout_ms: u64,
     /// HTTPS (`tls_*` keys of this section): the control API over TLS only.
     #[serde(flatten)]
-    pub tls: HttpsConfig,
+    pub tls: TlsServerConfig,
 }
 
 impl Default for HttpConfig {
@@ -549,7 +511,7 @@ impl Default for HttpConfig {
             connections_max: 64,
             request_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,
-            tls: HttpsConfig::default(),
+            tls: TlsServerConfig::default(),
         }
     }
 }
@@ -631,7 +593,7 @@ pub struct HttpInputConfig {
     pub idle_timeout_ms: u64,
     /// HTTPS (`tls_*` keys of this section).
     #[serde(flatten)]
-    pub tls: HttpsConfig,
+    pub tls: TlsServerConfig,
 }
 
 impl Default for HttpInputConfig {
@@ -646,7 +608,7 @@ impl Default for HttpInputConfig {
             windows_filter: Default::default(),
             request_timeout_ms: 60_000,
             idle_timeout_ms: 60_000,
-            tls: HttpsConfig::default(),
+            tls: TlsServerConfig::default(),
         }
     }
 }
@@ -682,22 +644,26 @@ impl HttpInputConfig {
     }
 }
 
-/// The HTTPS keys of an HTTP server (`[http_input]` and `[http]` alike), written in that
-/// section as `tls_cert_file = ...`: HTTPS is on when `tls_cert_file` is set, and then the
-/// listener serves TLS only.
+/// The TLS keys of a server's section, written in it as `tls_cert_file = ...`: `[syslog]`
+/// (for `tls_listen`), and the HTTPS of `[http_input]` and `[http]` (on when `tls_cert_file`
+/// is set; the listener then serves TLS only). One set of keys, one validation, one loader
+/// ([`crate::tls::config::TlsFiles`]).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HttpsConfig {
-    /// The server's certificate chain (PEM, leaf first): when set, `listen` serves HTTPS
-    /// only (a plaintext request is refused and counted). Needs `tls_key_file`.
+pub struct TlsServerConfig {
+    /// The server's certificate chain (PEM, leaf first). Needs `tls_key_file`. `[syslog]`:
+    /// what `tls_listen` serves; `[http_input]`, `[http]`: when set, `listen` serves HTTPS
+    /// only (a plaintext request is refused and counted).
     pub tls_cert_file: Option<PathBuf>,
     /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
     pub tls_key_file: Option<PathBuf>,
     /// CA bundle (PEM) for mutual TLS: when set, every client must present a certificate
     /// that chains to one of these, or its handshake is refused.
     pub tls_client_ca_file: Option<PathBuf>,
-    /// Under mutual TLS, the clients let in (empty: any the CA signed); the patterns and
-    /// fingerprints of `[syslog] tls_permitted_peers`.
+    /// Under mutual TLS, the clients let in (empty: any the CA signed): a DNS SAN or
+    /// subject CN pattern (`*` matches one label or more characters within a label, as
+    /// `*.example.com`), or a certificate's SHA-256 fingerprint `sha256:AB:CD:…` (colons
+    /// optional).
     pub tls_permitted_peers: Vec<String>,
     /// Lowest TLS version accepted: `1.2` or `1.3`.
     pub tls_min_version: String,
@@ -709,8 +675,8 @@ pub struct HttpsConfig {
     pub tls_reload_check_ms: u64,
 }
 
-impl HttpsConfig {
-    /// The HTTPS keys (HTTPS is on when `tls_cert_file` is set).
+impl TlsServerConfig {
+    /// The keys, borrowed, as the checks and the loader take them.
     pub fn tls_keys(&self) -> TlsKeys<'_> {
         TlsKeys {
             cert_file: self.tls_cert_file.as_deref(),
@@ -723,13 +689,13 @@ impl HttpsConfig {
         }
     }
 
-    /// Whether HTTPS is on (`tls_cert_file` set).
+    /// Whether a certificate is set (for `[http_input]` and `[http]`: whether HTTPS is on).
     pub fn enabled(&self) -> bool {
         self.tls_cert_file.is_some()
     }
 }
 
-impl Default for HttpsConfig {
+impl Default for TlsServerConfig {
     fn default() -> Self {
         Self {
             tls_cert_file: None,
@@ -1039,7 +1005,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Where an unknown key of `message` ("unknown field `k`") is assigned within `span`. serde
-/// reports the keys of a section holding flattened keys ([`HttpsConfig`]) with the whole
+/// reports the keys of a section holding flattened keys ([`TlsServerConfig`]) with the whole
 /// section's span; this finds the key's own line in it.
 fn unknown_key_at(text: &str, span: std::ops::Range<usize>, message: &str) -> Option<usize> {
     let key = message.strip_prefix("unknown field `")?.split('`').next()?;
@@ -1154,29 +1120,34 @@ mod tests {
 
     #[test]
     fn https_keys_of_the_control_api_are_checked_with_their_section_named() {
-        let text = "[http_input]\nlisten = \"127.0.0.1:8088\"\n\n[http]\nlisten = \"127.0.0.1:9514\"\nconnections_max = 8\ntls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_min_version = \"1.1\"\n";
-        let err = Config::parse(text, Path::new("x.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("x.toml:9:") && err.contains("http.tls_min_version"),
-            "{err}"
-        );
-        // A key without a certificate would serve plain HTTP.
-        let text = "[http]\nlisten = \"127.0.0.1:9514\"\ntls_key_file = \"k\"\n";
-        let err = Config::parse(text, Path::new("x.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("x.toml:2:") && err.contains("tls_cert_file"), "{err}");
-        // Unknown keys of a section with flattened HTTPS keys still name their own line.
-        let text = "[http]\nlisten = \"127.0.0.1:9514\"\n\ntls_cert_flie = \"c\"\n";
-        let err = Config::parse(text, Path::new("x.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("x.toml:4:") && err.contains("tls_cert_flie"),
-            "{err}"
-        );
+        // (config, line of the error, what it names)
+        let bad = [
+            (
+                "[http_input]\nlisten = \"127.0.0.1:8088\"\n\n[http]\nlisten = \"127.0.0.1:9514\"\n\
+                 tls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_min_version = \"1.1\"\n",
+                8,
+                "http.tls_min_version",
+            ),
+            // A key without a certificate would serve plain HTTP.
+            (
+                "[http]\nlisten = \"127.0.0.1:9514\"\ntls_key_file = \"k\"\n",
+                2,
+                "set tls_cert_file",
+            ),
+            // Unknown keys of a section with flattened TLS keys still name their own line.
+            (
+                "[http]\nlisten = \"127.0.0.1:9514\"\n\ntls_cert_flie = \"c\"\n",
+                4,
+                "tls_cert_flie",
+            ),
+        ];
+        for (text, line, names) in bad {
+            let err = Config::parse(text, Path::new("x.toml"))
+                .unwrap_err()
+                .to_string();
+            let at = format!("x.toml:{line}:");
+            assert!(err.starts_with(&at) && err.contains(names), "{err}");
+        }
         let cfg = Config::parse(
             "[http]\ntls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_reload_check_ms = 0\n",
             Path::new("x.toml"),

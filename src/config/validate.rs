@@ -281,15 +281,16 @@ impl Config {
         if s.tls_listen.is_empty() {
             return Ok(());
         }
-        if s.tls_cert_file.is_none() {
+        if !s.tls.enabled() {
             return Err((
                 "tls_listen",
                 "set tls_cert_file and tls_key_file (a TLS listener needs a certificate)".into(),
             ));
         }
-        validate_tls_keys(s.tls_keys())?;
+        validate_tls_keys(s.tls.tls_keys())
+            .map_err(|(key, reason)| (in_section(TlsSection::Syslog, key), reason))?;
         if s.tls_idle_timeout_ms < 1000 {
-            return Err(("tls_idle_timeout_ms", "must be at least 1000".into()));
+            return Err(("syslog.tls_idle_timeout_ms", "must be at least 1000".into()));
         }
         Ok(())
     }
@@ -297,8 +298,12 @@ impl Config {
     /// The HTTPS keys of the HTTP input and of the control API: each section is checked
     /// alone, as syslog's keys are.
     fn validate_https(&self) -> Result<(), (&'static str, String)> {
-        validate_https_section(HttpsSection::HttpInput, &self.http_input.listen, &self.http_input.tls)?;
-        validate_https_section(HttpsSection::Control, &self.http.listen, &self.http.tls)
+        validate_https_section(
+            TlsSection::HttpInput,
+            &self.http_input.listen,
+            &self.http_input.tls,
+        )?;
+        validate_https_section(TlsSection::Control, &self.http.listen, &self.http.tls)
     }
 
     /// The first-class Kafka security keys: known values, and what each needs.
@@ -438,36 +443,30 @@ fn validate_tls_keys(k: TlsKeys) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 
-/// A section with HTTPS keys ([`HttpsConfig`]), by its index in [`HTTPS_KEYS`].
+/// A section with TLS server keys ([`TlsServerConfig`]), by its column in [`TLS_KEYS`].
 #[derive(Debug, Clone, Copy)]
-enum HttpsSection {
-    HttpInput = 1,
-    Control = 2,
+enum TlsSection {
+    Syslog = 1,
+    HttpInput = 2,
+    Control = 3,
 }
 
-/// The keys [`validate_tls_keys`] names, as written in each [`HttpsSection`] (so an error
-/// names that section's line, not `[syslog]`'s key of the same name).
-const HTTPS_KEYS: [[&str; 3]; 7] = [
-    ["listen", "http_input.listen", "http.listen"],
-    ["tls_cert_file", "http_input.tls_cert_file", "http.tls_cert_file"],
-    ["tls_permitted_peers", "http_input.tls_permitted_peers", "http.tls_permitted_peers"],
-    ["tls_min_version", "http_input.tls_min_version", "http.tls_min_version"],
-    [
-        "tls_handshake_timeout_ms",
-        "http_input.tls_handshake_timeout_ms",
-        "http.tls_handshake_timeout_ms",
-    ],
-    [
-        "tls_reload_check_ms",
-        "http_input.tls_reload_check_ms",
-        "http.tls_reload_check_ms",
-    ],
-    ["tls_key_file", "http_input.tls_key_file", "http.tls_key_file"],
+/// The keys [`validate_tls_keys`] names (first column), as written in each [`TlsSection`]:
+/// the sections share the key names, so an error names its own section's line.
+#[rustfmt::skip]
+const TLS_KEYS: [[&str; 4]; 7] = [
+    ["listen", "tls_listen", "http_input.listen", "http.listen"],
+    ["tls_cert_file", "syslog.tls_cert_file", "http_input.tls_cert_file", "http.tls_cert_file"],
+    ["tls_key_file", "syslog.tls_key_file", "http_input.tls_key_file", "http.tls_key_file"],
+    ["tls_permitted_peers", "syslog.tls_permitted_peers", "http_input.tls_permitted_peers", "http.tls_permitted_peers"],
+    ["tls_min_version", "syslog.tls_min_version", "http_input.tls_min_version", "http.tls_min_version"],
+    ["tls_handshake_timeout_ms", "syslog.tls_handshake_timeout_ms", "http_input.tls_handshake_timeout_ms", "http.tls_handshake_timeout_ms"],
+    ["tls_reload_check_ms", "syslog.tls_reload_check_ms", "http_input.tls_reload_check_ms", "http.tls_reload_check_ms"],
 ];
 
 /// `key` as written in `section`.
-fn in_section(section: HttpsSection, key: &'static str) -> &'static str {
-    HTTPS_KEYS
+fn in_section(section: TlsSection, key: &'static str) -> &'static str {
+    TLS_KEYS
         .iter()
         .find(|k| k[0] == key)
         .map_or(key, |k| k[section as usize])
@@ -476,9 +475,9 @@ fn in_section(section: HttpsSection, key: &'static str) -> &'static str {
 /// One section's HTTPS keys, when it listens: checked as syslog's when `tls_cert_file` is
 /// set; another TLS key without it is an error (it would silently serve plain HTTP).
 fn validate_https_section(
-    section: HttpsSection,
+    section: TlsSection,
     listen: &str,
-    tls: &HttpsConfig,
+    tls: &TlsServerConfig,
 ) -> Result<(), (&'static str, String)> {
     if listen.is_empty() {
         return Ok(());
@@ -490,8 +489,7 @@ fn validate_https_section(
         {
             return Err((
                 in_section(section, "listen"),
-                "set tls_cert_file (a TLS key without a certificate would serve plain HTTP)"
-                    .into(),
+                "set tls_cert_file (a TLS key without a certificate would serve plain HTTP)".into(),
             ));
         }
         return Ok(());

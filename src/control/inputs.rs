@@ -132,7 +132,7 @@ impl Inputs {
         if !cfg.syslog.tls_listen.is_empty() {
             let kind = InputKind::SyslogTls {
                 listen: cfg.syslog.tls_listen.clone(),
-                mutual: cfg.syslog.tls_client_ca_file.is_some(),
+                mutual: cfg.syslog.tls.tls_client_ca_file.is_some(),
             };
             push(SYSLOG_TLS.into(), kind, &flags.tls);
         }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
 
@@ -44,6 +45,7 @@ pub fn trusting_cert_file(cert_file: &Path) -> Result<Arc<ClientConfig>, TlsConf
     let verifier = Arc::new(ConfiguredCert {
         pinned: certs,
         inner,
+        algorithms: provider.signature_verification_algorithms,
     });
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -59,6 +61,7 @@ pub fn trusting_cert_file(cert_file: &Path) -> Result<Arc<ClientConfig>, TlsConf
 struct ConfiguredCert {
     pinned: Vec<CertificateDer<'static>>,
     inner: Arc<WebPkiServerVerifier>,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl ServerCertVerifier for ConfiguredCert {
@@ -70,7 +73,11 @@ impl ServerCertVerifier for ConfiguredCert {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if !self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) {
+        if !self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
             return self.inner.verify_server_cert(
                 end_entity,
                 intermediates,
@@ -94,13 +101,14 @@ impl ServerCertVerifier for ConfiguredCert {
         Ok(ServerCertVerified::assertion())
     }
 
+    // The handshake's signatures, by the certificate's key (pinned or not).
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -109,10 +117,10 @@ impl ServerCertVerifier for ConfiguredCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }

@@ -33,7 +33,9 @@ pub enum ScrapeError {
     #[error("{0}")]
     Http(String),
     /// An `https://` target, and no trust configured to check its certificate with.
-    #[error("{0} is https: give --config the appliance's config (its [http] tls_cert_file is trusted)")]
+    #[error(
+        "{0} is https: give --config the appliance's config (its [http] tls_cert_file is trusted)"
+    )]
     NoTrust(String),
     /// The TLS session could not be set up (the certificate is not trusted, the name does
     /// not match, ...).
@@ -247,10 +249,20 @@ mod tests {
         std::fs::write(&chain, pem).unwrap();
         let by_chain = crate::tls::client::trusting_cert_file(&chain).unwrap();
         let port = serve_once_tls(&cert, &key);
-        assert!(scrape(&format!("https://localhost:{port}"), timeout, Some(&by_chain)).is_ok());
+        assert!(scrape(
+            &format!("https://localhost:{port}"),
+            timeout,
+            Some(&by_chain)
+        )
+        .is_ok());
         // Another CA's server is refused: the session never reaches HTTP.
         let port = serve_once_tls(&sibling, &sibling_key);
-        let e = scrape(&format!("https://localhost:{port}"), timeout, Some(&by_chain)).unwrap_err();
+        let e = scrape(
+            &format!("https://localhost:{port}"),
+            timeout,
+            Some(&by_chain),
+        )
+        .unwrap_err();
         assert!(
             matches!(&e, ScrapeError::Tls(m) if m.contains("certificate")),
             "{e}"
