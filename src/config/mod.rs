@@ -851,15 +851,21 @@ impl Config {
     /// Parse and validate TOML text; `path` only labels errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| unknown_key_at(text, s.clone(), e.message()).unwrap_or(s.start))
-                .map_or((1, 1), |at| line_col(text, at));
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().to_string();
+            let ((line, column), reason) = match unknown_key_at(text, span.clone(), &message) {
+                Some(at) => (line_col(text, at), message),
+                // serde reports a flattened key's wrong type against its whole section.
+                None => match flattened_type_error(text) {
+                    Some((key, reason)) => (find_key(text, &key), format!("{key}: {reason}")),
+                    None => (line_col(text, span.start), message),
+                },
+            };
             ConfigError::Invalid {
                 path: path.to_owned(),
                 line,
                 column,
-                reason: e.message().to_string(),
+                reason,
             }
         })?;
         cfg.validate().map_err(|(key, reason)| {
@@ -1023,6 +1029,28 @@ fn unknown_key_at(text: &str, span: std::ops::Range<usize>, message: &str) -> Op
     None
 }
 
+/// The first `[section] tls_*` key ([`TlsServerConfig`], flattened into its section) whose
+/// value has the wrong type, as `section.key`, and why: serde reports such an error against
+/// the whole section without naming the key.
+fn flattened_type_error(text: &str) -> Option<(String, String)> {
+    let doc: toml::Table = text.parse().ok()?;
+    for section in ["syslog", "http_input", "http"] {
+        let Some(toml::Value::Table(keys)) = doc.get(section) else {
+            continue;
+        };
+        for (key, value) in keys.iter().filter(|(k, _)| k.starts_with("tls_")) {
+            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+            match TlsServerConfig::deserialize(toml::Value::Table(one)) {
+                Err(e) if !e.message().starts_with("unknown field") => {
+                    return Some((format!("{section}.{key}"), e.message().to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 /// Line of the first `key =` assignment (the key bare or quoted, as a dotted property name
 /// must be), for semantic errors that serde has no span for.
 fn find_key(text: &str, key: &str) -> (usize, usize) {
@@ -1133,6 +1161,13 @@ mod tests {
                 "[http]\nlisten = \"127.0.0.1:9514\"\ntls_key_file = \"k\"\n",
                 2,
                 "set tls_cert_file",
+            ),
+            // A flattened key's wrong type names the key and its line.
+            (
+                "[syslog]\ntls_min_version = \"1.2\"\n[http]\nlisten = \"127.0.0.1:9514\"\n\
+                 tls_handshake_timeout_ms = \"10s\"\n",
+                5,
+                "http.tls_handshake_timeout_ms: invalid type",
             ),
             // Unknown keys of a section with flattened TLS keys still name their own line.
             (
