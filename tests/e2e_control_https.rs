@@ -1,7 +1,8 @@
 //! The control API over HTTPS end to end, with clients nobody here wrote: curl (`--cacert`,
 //! and `--cert/--key` under mutual TLS) gets `/health` and `/metrics` from the real binary;
 //! plain HTTP to the HTTPS port gets no answer and is counted
-//! (`linerate_tls_handshake_failures_total{listener="control",reason="not_tls"}`); under
+//! (`linerate_tls_handshake_failures_total{listener="control",reason="not_tls"}`, and the
+//! text still passes `promtool check metrics`); under
 //! mutual TLS a client without a certificate is refused and counted; a certificate swapped
 //! in place is presented at the next handshake (`openssl s_client`), a broken one (SIGHUP) is
 //! refused with the old kept; a bad certificate stops start-up with the file and the reason.
@@ -10,8 +11,9 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::openssl::{presented_subject, replace, WAIT};
@@ -131,6 +133,23 @@ fn curl_gets_health_and_metrics_over_https_plaintext_is_refused_and_a_swapped_ce
     assert_eq!(http_get(a.http_port, "/health"), None, "plaintext answered");
     let m = wait_metrics(&a, &pki, None, |m| control_failures(m, "not_tls") >= 1);
     assert_eq!(control_failures(&m, "not_tls"), 1, "{m:?}");
+    // The control API's samples (without a shard label) keep the text valid.
+    let text = curl(a.http_port, "/metrics", &pki.ca.pem, None).text;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus, scripts/setup.sh)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(checked.status.success(), "{checked:?}");
     let handshakes = m.sum("linerate_tls_handshakes_total", &["listener=\"control\""]);
     assert!(handshakes >= 3, "{handshakes}");
     // No shard counts the control API's handshakes.
