@@ -107,10 +107,12 @@ pub fn scrape(
 
 /// Send the GET on `s` and read the reply until the server closes (HTTP/1.0).
 fn get_metrics(mut s: impl Read + Write, host: &str) -> std::io::Result<Vec<u8>> {
-    write!(
-        s,
-        "GET /metrics HTTP/1.0\r\nHost: {host}\r\nUser-Agent: linerate-top\r\n\r\n"
-    )?;
+    // One write (one segment, one TLS record): `write!` on an unbuffered stream writes each
+    // piece apart, and a server that answers after its first read would see the rest of the
+    // request arrive after it closed (a broken pipe here).
+    let request =
+        format!("GET /metrics HTTP/1.0\r\nHost: {host}\r\nUser-Agent: linerate-top\r\n\r\n");
+    s.write_all(request.as_bytes())?;
     s.flush()?;
     let mut raw = Vec::new();
     s.take(METRICS_BYTES_MAX).read_to_end(&mut raw)?;
