@@ -11,15 +11,17 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::openssl::{presented_subject, replace, WAIT};
 use common::pki::{Leaf, Pki};
 use common::tmux::{line_cells, Tmux};
-use common::{bin, free_port, http_get, start_up_error, Appliance, Kafka, Keys, Metrics};
+use common::{
+    assert_promtool_accepts, bin, free_port, http_get, start_up_error, Appliance, Kafka, Keys,
+    Metrics,
+};
 
 /// The operators' CA, the control API's certificate (CN `linerate-a`) and an operator's.
 fn pki() -> Pki {
@@ -135,21 +137,7 @@ fn curl_gets_health_and_metrics_over_https_plaintext_is_refused_and_a_swapped_ce
     assert_eq!(control_failures(&m, "not_tls"), 1, "{m:?}");
     // The control API's samples (without a shard label) keep the text valid.
     let text = curl(a.http_port, "/metrics", &pki.ca.pem, None).text;
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus, scripts/setup.sh)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(checked.status.success(), "{checked:?}");
+    assert_promtool_accepts(&text);
     let handshakes = m.sum("linerate_tls_handshakes_total", &["listener=\"control\""]);
     assert!(handshakes >= 3, "{handshakes}");
     // No shard counts the control API's handshakes.
