@@ -434,7 +434,22 @@ fn syslog_tls(
     if listen.tls.is_none() {
         return Ok(None);
     }
-    Ok(Some(load_tls(cfg.syslog.tls_keys(), "syslog TLS")?))
+    Ok(Some(load_tls(cfg.syslog.tls.tls_keys(), "syslog TLS")?))
+}
+
+/// An HTTP server's TLS side when its section sets `tls_cert_file` (loaded now, fail closed,
+/// reload watcher started; `what` names the server in errors).
+fn https(
+    tls: &linerate::config::TlsServerConfig,
+    what: &str,
+) -> Result<Option<linerate::http_server::Tls>> {
+    if !tls.enabled() {
+        return Ok(None);
+    }
+    Ok(Some(linerate::http_server::Tls {
+        config: load_tls(tls.tls_keys(), what)?,
+        handshake_timeout: Duration::from_millis(tls.tls_handshake_timeout_ms),
+    }))
 }
 
 /// The HTTP input's settings (the Firehose key read from its file), when it listens.
@@ -457,13 +472,7 @@ fn http_input(
             .firehose_access_key()
             .context("reading http_input.firehose_access_key_file")?,
         paused: inputs.flags().http,
-        tls: match cfg.http_input.tls_cert_file {
-            Some(_) => Some(linerate::http_server::Tls {
-                config: load_tls(cfg.http_input.tls_keys(), "http_input HTTPS")?,
-                handshake_timeout: Duration::from_millis(cfg.http_input.tls_handshake_timeout_ms),
-            }),
-            None => None,
-        },
+        tls: https(&cfg.http_input.tls, "http_input HTTPS")?,
     };
     if input.firehose_access_key.is_none() {
         tracing::warn!("http_input: no firehose_access_key: POST /firehose is not authenticated");
@@ -584,9 +593,11 @@ fn start_control_api(
         api_token,
         cores.to_vec(),
     );
-    let addr = linerate::control::http::spawn(&cfg.http, state.clone(), api)
+    let tls = https(&cfg.http.tls, "http (control API) HTTPS")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let addr = linerate::control::http::spawn(&cfg.http, state.clone(), api, tls)
         .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
-    tracing::info!(%addr, token_required, "http: /metrics /health /api/v1");
+    tracing::info!(%addr, scheme, token_required, "http: /metrics /health /api/v1");
     Ok(())
 }
 

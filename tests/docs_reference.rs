@@ -31,6 +31,8 @@ struct Field {
     ty: String,
     /// `Vec<Struct>`: an array of tables (`[[key]]`).
     array: bool,
+    /// `#[serde(flatten)]`: its struct's keys are written in this section.
+    flatten: bool,
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -88,11 +90,15 @@ fn doc_of(attrs: &[syn::Attribute]) -> String {
     out.replace('|', "\\|")
 }
 
-fn serde_rename(attrs: &[syn::Attribute]) -> Option<String> {
+/// A field's `#[serde(rename = "..")]` and whether it has `#[serde(flatten)]`.
+fn serde_attrs(attrs: &[syn::Attribute]) -> (Option<String>, bool) {
     let mut rename = None;
+    let mut flatten = false;
     for a in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         let _ = a.parse_nested_meta(|m| {
-            if m.path.is_ident("rename") {
+            if m.path.is_ident("flatten") {
+                flatten = true;
+            } else if m.path.is_ident("rename") {
                 let s: syn::LitStr = m.value()?.parse()?;
                 rename = Some(s.value());
             } else if m.input.peek(syn::Token![=]) {
@@ -101,7 +107,7 @@ fn serde_rename(attrs: &[syn::Attribute]) -> Option<String> {
             Ok(())
         });
     }
-    rename
+    (rename, flatten)
 }
 
 /// The last path segment of `ty`, looking through `Option<..>` and `Vec<..>` (the second
@@ -153,12 +159,13 @@ fn collect_structs(items: &[syn::Item], out: &mut BTreeMap<String, Vec<Field>>) 
                     .filter(|f| matches!(f.vis, syn::Visibility::Public(_)))
                     .map(|f| {
                         let (ty, array) = inner_type(&f.ty);
+                        let (rename, flatten) = serde_attrs(&f.attrs);
                         Field {
-                            key: serde_rename(&f.attrs)
-                                .unwrap_or_else(|| f.ident.as_ref().unwrap().to_string()),
+                            key: rename.unwrap_or_else(|| f.ident.as_ref().unwrap().to_string()),
                             doc: doc_of(&f.attrs),
                             ty,
                             array,
+                            flatten,
                         }
                     })
                     .collect();
@@ -205,6 +212,11 @@ fn config_rows(
 ) {
     let fields = &structs[ty];
     for f in fields {
+        if f.flatten {
+            // Its keys are this section's, their defaults in this section's table.
+            config_rows(structs, &f.ty, prefix, defaults, rows);
+            continue;
+        }
         let default = defaults.and_then(|d| d.get(&f.key));
         let nested = structs
             .get(&f.ty)
@@ -280,7 +292,7 @@ fn metrics_reference() -> String {
     h.saturating_record(3_000);
     st.latency[0].add(&h, 3_000);
     let inputs = Inputs::from_config(&cfg, 1);
-    let text = linerate::control::metrics::render(&st, &inputs);
+    let text = linerate::control::metrics::render(&st, &inputs, &Default::default());
 
     let mut order = Vec::new();
     let mut help = BTreeMap::new();

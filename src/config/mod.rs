@@ -232,28 +232,11 @@ pub struct SyslogConfig {
     /// Needs `tls_cert_file` and `tls_key_file`. Its connections count against
     /// `tcp_connections_max` together with plain TCP's.
     pub tls_listen: String,
-    /// The server's certificate chain (PEM, leaf first).
-    pub tls_cert_file: Option<PathBuf>,
-    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub tls_key_file: Option<PathBuf>,
-    /// CA bundle (PEM) for mutual TLS: when set, every client must present a certificate
-    /// that chains to one of these, or its handshake is refused.
-    pub tls_client_ca_file: Option<PathBuf>,
-    /// Under mutual TLS, the clients let in (empty: any the CA signed): a DNS SAN or
-    /// subject CN pattern (`*` matches one label or more characters within a label, as
-    /// `*.example.com`), or a certificate's SHA-256 fingerprint `sha256:AB:CD:…` (colons
-    /// optional).
-    pub tls_permitted_peers: Vec<String>,
-    /// Lowest TLS version accepted: `1.2` or `1.3`.
-    pub tls_min_version: String,
-    /// Time a client has to complete its handshake; then the connection is closed and
-    /// counted (`reason="timeout"`).
-    pub tls_handshake_timeout_ms: u64,
     /// A TLS connection that sends nothing for this long is closed.
     pub tls_idle_timeout_ms: u64,
-    /// How often the certificate, key and CA files are checked for changes (a change is
-    /// loaded for new connections); 0: only on SIGHUP.
-    pub tls_reload_check_ms: u64,
+    /// The listener's certificate, key and mutual TLS (`tls_*` keys of this section).
+    #[serde(flatten)]
+    pub tls: TlsServerConfig,
 }
 
 impl Default for SyslogConfig {
@@ -275,19 +258,13 @@ impl Default for SyslogConfig {
             detect_windows: true,
             windows_filter: Default::default(),
             tls_listen: String::new(),
-            tls_cert_file: None,
-            tls_key_file: None,
-            tls_client_ca_file: None,
-            tls_permitted_peers: Vec::new(),
-            tls_min_version: "1.2".into(),
-            tls_handshake_timeout_ms: 10_000,
             tls_idle_timeout_ms: 3_600_000,
-            tls_reload_check_ms: 5_000,
+            tls: TlsServerConfig::default(),
         }
     }
 }
 
-/// The server TLS keys of one listener (`[syslog] tls_*`, `[http_input] tls_*`), borrowed:
+/// The server TLS keys of one listener (`[syslog]`, `[http_input]`, `[http]` `tls_*`), borrowed:
 /// what [`crate::tls::config::TlsFiles`] is built from and what the shared checks look at.
 #[derive(Debug, Clone, Copy)]
 pub struct TlsKeys<'a> {
@@ -298,21 +275,6 @@ pub struct TlsKeys<'a> {
     pub min_version: &'a str,
     pub handshake_timeout_ms: u64,
     pub reload_check_ms: u64,
-}
-
-impl SyslogConfig {
-    /// The TLS listener's keys.
-    pub fn tls_keys(&self) -> TlsKeys<'_> {
-        TlsKeys {
-            cert_file: self.tls_cert_file.as_deref(),
-            key_file: self.tls_key_file.as_deref(),
-            client_ca_file: self.tls_client_ca_file.as_deref(),
-            permitted_peers: &self.tls_permitted_peers,
-            min_version: &self.tls_min_version,
-            handshake_timeout_ms: self.tls_handshake_timeout_ms,
-            reload_check_ms: self.tls_reload_check_ms,
-        }
-    }
 }
 
 /// Kafka output: one producer per shard.
@@ -564,6 +526,9 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// Longest a connection may move no byte, milliseconds; then it is closed.
     pub idle_timeout_ms: u64,
+    /// HTTPS (`tls_*` keys of this section): the control API over TLS only.
+    #[serde(flatten)]
+    pub tls: TlsServerConfig,
 }
 
 impl Default for HttpConfig {
@@ -575,6 +540,7 @@ impl Default for HttpConfig {
             connections_max: 64,
             request_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,
+            tls: TlsServerConfig::default(),
         }
     }
 }
@@ -588,6 +554,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("connections_max", &self.connections_max)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("idle_timeout_ms", &self.idle_timeout_ms)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -653,40 +620,9 @@ pub struct HttpInputConfig {
     pub request_timeout_ms: u64,
     /// Longest a connection may move no byte, milliseconds; then it is closed.
     pub idle_timeout_ms: u64,
-    /// The server's certificate chain (PEM, leaf first): when set, `listen` serves HTTPS
-    /// only (a plaintext request is refused and counted). Needs `tls_key_file`.
-    pub tls_cert_file: Option<PathBuf>,
-    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub tls_key_file: Option<PathBuf>,
-    /// CA bundle (PEM) for mutual TLS: when set, every client must present a certificate
-    /// that chains to one of these, or its handshake is refused.
-    pub tls_client_ca_file: Option<PathBuf>,
-    /// Under mutual TLS, the clients let in (empty: any the CA signed); the patterns and
-    /// fingerprints of `[syslog] tls_permitted_peers`.
-    pub tls_permitted_peers: Vec<String>,
-    /// Lowest TLS version accepted: `1.2` or `1.3`.
-    pub tls_min_version: String,
-    /// Time a client has to complete its handshake; then the connection is closed and
-    /// counted (`reason="timeout"`).
-    pub tls_handshake_timeout_ms: u64,
-    /// How often the certificate, key and CA files are checked for changes (a change is
-    /// loaded for new connections); 0: only on SIGHUP.
-    pub tls_reload_check_ms: u64,
-}
-
-impl HttpInputConfig {
-    /// The HTTPS keys (HTTPS is on when `tls_cert_file` is set).
-    pub fn tls_keys(&self) -> TlsKeys<'_> {
-        TlsKeys {
-            cert_file: self.tls_cert_file.as_deref(),
-            key_file: self.tls_key_file.as_deref(),
-            client_ca_file: self.tls_client_ca_file.as_deref(),
-            permitted_peers: &self.tls_permitted_peers,
-            min_version: &self.tls_min_version,
-            handshake_timeout_ms: self.tls_handshake_timeout_ms,
-            reload_check_ms: self.tls_reload_check_ms,
-        }
-    }
+    /// HTTPS (`tls_*` keys of this section).
+    #[serde(flatten)]
+    pub tls: TlsServerConfig,
 }
 
 impl Default for HttpInputConfig {
@@ -701,13 +637,7 @@ impl Default for HttpInputConfig {
             windows_filter: Default::default(),
             request_timeout_ms: 60_000,
             idle_timeout_ms: 60_000,
-            tls_cert_file: None,
-            tls_key_file: None,
-            tls_client_ca_file: None,
-            tls_permitted_peers: Vec::new(),
-            tls_min_version: "1.2".into(),
-            tls_handshake_timeout_ms: 10_000,
-            tls_reload_check_ms: 5_000,
+            tls: TlsServerConfig::default(),
         }
     }
 }
@@ -725,8 +655,7 @@ impl std::fmt::Debug for HttpInputConfig {
             )
             .field("firehose_access_key_file", &self.firehose_access_key_file)
             .field("windows_filter", &self.windows_filter)
-            .field("tls_cert_file", &self.tls_cert_file)
-            .field("tls_client_ca_file", &self.tls_client_ca_file)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -741,6 +670,71 @@ impl HttpInputConfig {
             &self.firehose_access_key_file,
             "firehose_access_key_file",
         )
+    }
+}
+
+/// The TLS keys of a server's section, written in it as `tls_cert_file = ...`: `[syslog]`
+/// (for `tls_listen`), and the HTTPS of `[http_input]` and `[http]` (on when `tls_cert_file`
+/// is set; the listener then serves TLS only). One set of keys, one validation, one loader
+/// ([`crate::tls::config::TlsFiles`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsServerConfig {
+    /// The server's certificate chain (PEM, leaf first). Needs `tls_key_file`. `[syslog]`:
+    /// what `tls_listen` serves; `[http_input]`, `[http]`: when set, `listen` serves HTTPS
+    /// only (a plaintext request is refused and counted).
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
+    /// CA bundle (PEM) for mutual TLS: when set, every client must present a certificate
+    /// that chains to one of these, or its handshake is refused.
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Under mutual TLS, the clients let in (empty: any the CA signed): a DNS SAN or
+    /// subject CN pattern (`*` matches one label or more characters within a label, as
+    /// `*.example.com`), or a certificate's SHA-256 fingerprint `sha256:AB:CD:…` (colons
+    /// optional).
+    pub tls_permitted_peers: Vec<String>,
+    /// Lowest TLS version accepted: `1.2` or `1.3`.
+    pub tls_min_version: String,
+    /// Time a client has to complete its handshake; then the connection is closed and
+    /// counted (`reason="timeout"`).
+    pub tls_handshake_timeout_ms: u64,
+    /// How often the certificate, key and CA files are checked for changes (a change is
+    /// loaded for new connections); 0: only on SIGHUP.
+    pub tls_reload_check_ms: u64,
+}
+
+impl TlsServerConfig {
+    /// The keys, borrowed, as the checks and the loader take them.
+    pub fn tls_keys(&self) -> TlsKeys<'_> {
+        TlsKeys {
+            cert_file: self.tls_cert_file.as_deref(),
+            key_file: self.tls_key_file.as_deref(),
+            client_ca_file: self.tls_client_ca_file.as_deref(),
+            permitted_peers: &self.tls_permitted_peers,
+            min_version: &self.tls_min_version,
+            handshake_timeout_ms: self.tls_handshake_timeout_ms,
+            reload_check_ms: self.tls_reload_check_ms,
+        }
+    }
+
+    /// Whether a certificate is set (for `[http_input]` and `[http]`: whether HTTPS is on).
+    pub fn enabled(&self) -> bool {
+        self.tls_cert_file.is_some()
+    }
+}
+
+impl Default for TlsServerConfig {
+    fn default() -> Self {
+        Self {
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_permitted_peers: Vec::new(),
+            tls_min_version: "1.2".into(),
+            tls_handshake_timeout_ms: 10_000,
+            tls_reload_check_ms: 5_000,
+        }
     }
 }
 
@@ -890,12 +884,21 @@ impl Config {
     /// Parse and validate TOML text; `path` only labels errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().to_string();
+            let ((line, column), reason) = match unknown_key_at(text, span.clone(), &message) {
+                Some(at) => (line_col(text, at), message),
+                // serde reports a flattened key's wrong type against its whole section.
+                None => match flattened_type_error(text) {
+                    Some((key, reason)) => (find_key(text, &key), format!("{key}: {reason}")),
+                    None => (line_col(text, span.start), message),
+                },
+            };
             ConfigError::Invalid {
                 path: path.to_owned(),
                 line,
                 column,
-                reason: e.message().to_string(),
+                reason,
             }
         })?;
         cfg.validate().map_err(|(key, reason)| {
@@ -1030,6 +1033,47 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Where an unknown key of `message` ("unknown field `k`") is assigned within `span`. serde
+/// reports the keys of a section holding flattened keys ([`TlsServerConfig`]) with the whole
+/// section's span; this finds the key's own line in it.
+fn unknown_key_at(text: &str, span: std::ops::Range<usize>, message: &str) -> Option<usize> {
+    let key = message.strip_prefix("unknown field `")?.split('`').next()?;
+    let body = text.get(span.clone())?;
+    let mut offset = span.start;
+    for line in body.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return Some(offset + line.len() - t.len());
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The first `[section] tls_*` key ([`TlsServerConfig`], flattened into its section) whose
+/// value has the wrong type, as `section.key`, and why: serde reports such an error against
+/// the whole section without naming the key.
+fn flattened_type_error(text: &str) -> Option<(String, String)> {
+    let doc: toml::Table = text.parse().ok()?;
+    for section in ["syslog", "http_input", "http"] {
+        let Some(toml::Value::Table(keys)) = doc.get(section) else {
+            continue;
+        };
+        for (key, value) in keys.iter().filter(|(k, _)| k.starts_with("tls_")) {
+            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+            match TlsServerConfig::deserialize(toml::Value::Table(one)) {
+                Err(e) if !e.message().starts_with("unknown field") => {
+                    return Some((format!("{section}.{key}"), e.message().to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 /// Line of the first `key =` assignment (the key bare or quoted, as a dotted property name
 /// must be), for semantic errors that serde has no span for.
 fn find_key(text: &str, key: &str) -> (usize, usize) {
@@ -1123,6 +1167,53 @@ mod tests {
             let line = text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
             assert!(err.starts_with(&format!("x.toml:{line}:")), "{key}: {err}");
         }
+    }
+
+    #[test]
+    fn https_keys_of_the_control_api_are_checked_with_their_section_named() {
+        // (config, line of the error, what it names)
+        let bad = [
+            (
+                "[http_input]\nlisten = \"127.0.0.1:8088\"\n\n[http]\nlisten = \"127.0.0.1:9514\"\n\
+                 tls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_min_version = \"1.1\"\n",
+                8,
+                "http.tls_min_version",
+            ),
+            // A key without a certificate would serve plain HTTP.
+            (
+                "[http]\nlisten = \"127.0.0.1:9514\"\ntls_key_file = \"k\"\n",
+                2,
+                "set tls_cert_file",
+            ),
+            // A flattened key's wrong type names the key and its line.
+            (
+                "[syslog]\ntls_min_version = \"1.2\"\n[http]\nlisten = \"127.0.0.1:9514\"\n\
+                 tls_handshake_timeout_ms = \"10s\"\n",
+                5,
+                "http.tls_handshake_timeout_ms: invalid type",
+            ),
+            // Unknown keys of a section with flattened TLS keys still name their own line.
+            (
+                "[http]\nlisten = \"127.0.0.1:9514\"\n\ntls_cert_flie = \"c\"\n",
+                4,
+                "tls_cert_flie",
+            ),
+        ];
+        for (text, line, names) in bad {
+            let err = Config::parse(text, Path::new("x.toml"))
+                .unwrap_err()
+                .to_string();
+            let at = format!("x.toml:{line}:");
+            assert!(err.starts_with(&at) && err.contains(names), "{err}");
+        }
+        let cfg = Config::parse(
+            "[http]\ntls_cert_file = \"c\"\ntls_key_file = \"k\"\ntls_reload_check_ms = 0\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.http.tls.tls_cert_file.as_deref(), Some(Path::new("c")));
+        assert_eq!(cfg.http.tls.tls_reload_check_ms, 0);
+        assert!(!cfg.http_input.tls.enabled());
     }
 
     #[test]

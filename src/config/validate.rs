@@ -287,40 +287,29 @@ impl Config {
         if s.tls_listen.is_empty() {
             return Ok(());
         }
-        if s.tls_cert_file.is_none() {
+        if !s.tls.enabled() {
             return Err((
                 "tls_listen",
                 "set tls_cert_file and tls_key_file (a TLS listener needs a certificate)".into(),
             ));
         }
-        validate_tls_keys(s.tls_keys())?;
+        validate_tls_keys(s.tls.tls_keys())
+            .map_err(|(key, reason)| (in_section(TlsSection::Syslog, key), reason))?;
         if s.tls_idle_timeout_ms < 1000 {
-            return Err(("tls_idle_timeout_ms", "must be at least 1000".into()));
+            return Err(("syslog.tls_idle_timeout_ms", "must be at least 1000".into()));
         }
         Ok(())
     }
 
-    /// The HTTP input's TLS keys: HTTPS when `tls_cert_file` is set, checked as syslog's;
-    /// another TLS key without it is an error (it would silently serve plain HTTP).
+    /// The HTTPS keys of the HTTP input and of the control API: each section is checked
+    /// alone, as syslog's keys are.
     fn validate_https(&self) -> Result<(), (&'static str, String)> {
-        let h = &self.http_input;
-        if h.listen.is_empty() {
-            return Ok(());
-        }
-        if h.tls_cert_file.is_none() {
-            if h.tls_key_file.is_some()
-                || h.tls_client_ca_file.is_some()
-                || !h.tls_permitted_peers.is_empty()
-            {
-                return Err((
-                    "http_input.listen",
-                    "set tls_cert_file (a TLS key without a certificate would serve plain HTTP)"
-                        .into(),
-                ));
-            }
-            return Ok(());
-        }
-        validate_tls_keys(h.tls_keys()).map_err(|(key, reason)| (in_http_input(key), reason))
+        validate_https_section(
+            TlsSection::HttpInput,
+            &self.http_input.listen,
+            &self.http_input.tls,
+        )?;
+        validate_https_section(TlsSection::Control, &self.http.listen, &self.http.tls)
     }
 
     /// The first-class Kafka security keys: known values, and what each needs.
@@ -460,14 +449,56 @@ fn validate_tls_keys(k: TlsKeys) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 
-/// `key` of [`validate_tls_keys`] as `[http_input]`'s (so the error names that section's line).
-fn in_http_input(key: &'static str) -> &'static str {
-    match key {
-        "tls_cert_file" => "http_input.tls_cert_file",
-        "tls_permitted_peers" => "http_input.tls_permitted_peers",
-        "tls_min_version" => "http_input.tls_min_version",
-        "tls_handshake_timeout_ms" => "http_input.tls_handshake_timeout_ms",
-        "tls_reload_check_ms" => "http_input.tls_reload_check_ms",
-        other => other,
+/// A section with TLS server keys ([`TlsServerConfig`]), by its column in [`TLS_KEYS`].
+#[derive(Debug, Clone, Copy)]
+enum TlsSection {
+    Syslog = 1,
+    HttpInput = 2,
+    Control = 3,
+}
+
+/// The keys [`validate_tls_keys`] names (first column), as written in each [`TlsSection`]:
+/// the sections share the key names, so an error names its own section's line.
+#[rustfmt::skip]
+const TLS_KEYS: [[&str; 4]; 7] = [
+    ["listen", "tls_listen", "http_input.listen", "http.listen"],
+    ["tls_cert_file", "syslog.tls_cert_file", "http_input.tls_cert_file", "http.tls_cert_file"],
+    ["tls_key_file", "syslog.tls_key_file", "http_input.tls_key_file", "http.tls_key_file"],
+    ["tls_permitted_peers", "syslog.tls_permitted_peers", "http_input.tls_permitted_peers", "http.tls_permitted_peers"],
+    ["tls_min_version", "syslog.tls_min_version", "http_input.tls_min_version", "http.tls_min_version"],
+    ["tls_handshake_timeout_ms", "syslog.tls_handshake_timeout_ms", "http_input.tls_handshake_timeout_ms", "http.tls_handshake_timeout_ms"],
+    ["tls_reload_check_ms", "syslog.tls_reload_check_ms", "http_input.tls_reload_check_ms", "http.tls_reload_check_ms"],
+];
+
+/// `key` as written in `section`.
+fn in_section(section: TlsSection, key: &'static str) -> &'static str {
+    TLS_KEYS
+        .iter()
+        .find(|k| k[0] == key)
+        .map_or(key, |k| k[section as usize])
+}
+
+/// One section's HTTPS keys, when it listens: checked as syslog's when `tls_cert_file` is
+/// set; another TLS key without it is an error (it would silently serve plain HTTP).
+fn validate_https_section(
+    section: TlsSection,
+    listen: &str,
+    tls: &TlsServerConfig,
+) -> Result<(), (&'static str, String)> {
+    if listen.is_empty() {
+        return Ok(());
     }
+    if !tls.enabled() {
+        if tls.tls_key_file.is_some()
+            || tls.tls_client_ca_file.is_some()
+            || !tls.tls_permitted_peers.is_empty()
+        {
+            return Err((
+                in_section(section, "listen"),
+                "set tls_cert_file (a TLS key without a certificate would serve plain HTTP)".into(),
+            ));
+        }
+        return Ok(());
+    }
+    validate_tls_keys(tls.tls_keys()).map_err(|(key, reason)| (in_section(section, key), reason))
 }

@@ -12,6 +12,12 @@
 //! Paths and methods are exact (`/metrics`, not `/metrics/`; `GET`, not `get`): 404, or 405
 //! with `Allow`. Requests refused are counted by reason
 //! (`linerate_control_http_requests_rejected_total`).
+//!
+//! HTTPS when `[http] tls_cert_file` is set, with the HTTP input's certificate handling
+//! ([`crate::tls`]: reload on SIGHUP or changed files, optional mutual TLS): the listener then
+//! serves TLS only; a plaintext or refused client is closed unanswered and counted
+//! (`linerate_tls_handshake_failures_total{listener="control"}`), its refusal logged at most
+//! every [`crate::tls::handshake::REFUSAL_LOG_INTERVAL`].
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -27,9 +33,13 @@ use hyper::{Request, Response};
 use crate::config::HttpConfig;
 use crate::control::aggregator::SharedState;
 use crate::control::api::{self, Api, REQUEST_BODY_BYTES_MAX};
+use crate::control::metrics::ControlTls;
 use crate::http_server::{
-    self, read_body, response, Body, BodyError, Handler, Limits, Reject, WhenFull, REJECT_COUNT,
+    self, read_body, response, Body, BodyError, Handler, Limits, Reject, Tls, WhenFull,
+    REJECT_COUNT,
 };
+use crate::tls::failure::{TlsFailure, TlsListener, TLS_FAILURE_COUNT};
+use crate::tls::handshake::RefusalLog;
 
 /// Largest request line plus headers, bytes.
 pub const HEAD_BYTES_MAX: usize = 8 << 10;
@@ -48,9 +58,15 @@ pub fn limits(cfg: &HttpConfig) -> Limits {
     }
 }
 
-/// Bind `cfg.listen` and serve on a background thread. Binding errors (and a failure to
-/// start the executor) are returned at once.
-pub fn spawn(cfg: &HttpConfig, state: SharedState, api: Api) -> std::io::Result<SocketAddr> {
+/// Bind `cfg.listen` and serve on a background thread, over TLS only when `tls` is given
+/// (loaded from `cfg.tls` by the caller). Binding errors (and a failure to start the
+/// executor) are returned at once.
+pub fn spawn(
+    cfg: &HttpConfig,
+    state: SharedState,
+    api: Api,
+    tls: Option<Tls>,
+) -> std::io::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(&cfg.listen)?;
     let limits = limits(cfg);
     let local = listener.local_addr()?;
@@ -71,8 +87,12 @@ pub fn spawn(cfg: &HttpConfig, state: SharedState, api: Api) -> std::io::Result<
                 state,
                 api,
                 rejected: Default::default(),
+                https: tls.is_some(),
+                tls_handshakes: Cell::new(0),
+                tls_failures: Default::default(),
+                refusals: RefusalLog::new(TlsListener::Control),
             });
-            http_server::serve(listener, limits, control, None).await;
+            http_server::serve(listener, limits, control, tls).await;
         })?;
     ready_rx
         .recv_timeout(Duration::from_secs(10))
@@ -80,11 +100,16 @@ pub fn spawn(cfg: &HttpConfig, state: SharedState, api: Api) -> std::io::Result<
     Ok(local)
 }
 
-/// The control API's handler and its rejection counters.
+/// The control API's handler, its rejection counters and its TLS handshake counters.
 struct Control {
     state: SharedState,
     api: Api,
     rejected: [Cell<u64>; REJECT_COUNT],
+    /// Served over TLS (`[http] tls_cert_file`).
+    https: bool,
+    tls_handshakes: Cell<u64>,
+    tls_failures: [Cell<u64>; TLS_FAILURE_COUNT],
+    refusals: RefusalLog,
 }
 
 impl Handler for Control {
@@ -104,6 +129,17 @@ impl Handler for Control {
     fn rejected(&self, reason: Reject) {
         let c = &self.rejected[reason as usize];
         c.set(c.get() + 1);
+    }
+
+    fn tls_handshake(&self, peer: Option<SocketAddr>, outcome: Result<(), (TlsFailure, &str)>) {
+        let counter = match outcome {
+            Ok(()) => &self.tls_handshakes,
+            Err((reason, detail)) => {
+                self.refusals.refused(None, peer, reason, detail);
+                &self.tls_failures[reason as usize]
+            }
+        };
+        counter.set(counter.get() + 1);
     }
 }
 
@@ -157,8 +193,7 @@ impl Control {
             }
             return answer;
         }
-        let (status, content_type, body, allow) =
-            route(&method, &path, &self.state, &self.api, &self.rejected);
+        let (status, content_type, body, allow) = route(&method, &path, self);
         if let Some(reason) = reject_of(status) {
             self.rejected(reason);
         }
@@ -192,9 +227,7 @@ fn json_answer(reply: api::Reply) -> Answer {
 fn route(
     method: &str,
     path: &str,
-    state: &SharedState,
-    api: &Api,
-    rejected: &[Cell<u64>; REJECT_COUNT],
+    control: &Control,
 ) -> (u16, &'static str, String, Option<&'static str>) {
     if !matches!(path, "/metrics" | "/health") {
         return (
@@ -212,12 +245,17 @@ fn route(
             Some("GET"),
         );
     }
-    let Ok(st) = state.lock() else {
+    let Ok(st) = control.state.lock() else {
         return (500, "text/plain", "state unavailable\n".into(), None);
     };
     if path == "/metrics" {
-        let mut text = crate::control::metrics::render(&st, api.inputs());
-        let counts: Vec<u64> = rejected.iter().map(Cell::get).collect();
+        let tls = ControlTls {
+            enabled: control.https,
+            handshakes: control.tls_handshakes.get(),
+            failures: std::array::from_fn(|i| control.tls_failures[i].get()),
+        };
+        let mut text = crate::control::metrics::render(&st, control.api.inputs(), &tls);
+        let counts: Vec<u64> = control.rejected.iter().map(Cell::get).collect();
         crate::control::metrics::render_control_http(&mut text, &counts);
         return (200, "text/plain; version=0.0.4", text, None);
     }

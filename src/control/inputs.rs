@@ -132,7 +132,7 @@ impl Inputs {
         if !cfg.syslog.tls_listen.is_empty() {
             let kind = InputKind::SyslogTls {
                 listen: cfg.syslog.tls_listen.clone(),
-                mutual: cfg.syslog.tls_client_ca_file.is_some(),
+                mutual: cfg.syslog.tls.tls_client_ca_file.is_some(),
             };
             push(SYSLOG_TLS.into(), kind, &flags.tls);
         }
@@ -154,9 +154,9 @@ impl Inputs {
             let kind = InputKind::Http {
                 listen: h.listen.clone(),
                 tls: h
-                    .tls_cert_file
-                    .as_ref()
-                    .map(|_| h.tls_client_ca_file.is_some()),
+                    .tls
+                    .enabled()
+                    .then_some(h.tls.tls_client_ca_file.is_some()),
             };
             push(HTTP.into(), kind, &flags.http);
         }

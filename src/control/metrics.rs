@@ -12,7 +12,7 @@ use crate::event::TRANSPORT_NAMES;
 use crate::http_server::REJECT_NAMES;
 use crate::latency::buckets::{le_label, BUCKET_BOUNDS_MICROS};
 use crate::stats::{ShardSnapshot, DROP_REASON_NAMES};
-use crate::tls::failure::{TLS_FAILURE_NAMES, TLS_LISTENER_NAMES};
+use crate::tls::failure::{TlsListener, TLS_FAILURE_COUNT, TLS_FAILURE_NAMES, TLS_LISTENER_NAMES};
 
 /// Reads one per-topic counter (by topic index) from a shard snapshot.
 type TopicCounter = fn(&ShardSnapshot, usize) -> u64;
@@ -286,7 +286,7 @@ const PER_SHARD: [(&str, &str, &str, Getter); 32] = [
 
 /// Render every metric of `state` and the inputs' states as Prometheus text (passes
 /// `promtool check metrics`).
-pub fn render(state: &State, inputs: &Inputs) -> String {
+pub fn render(state: &State, inputs: &Inputs, control_tls: &ControlTls) -> String {
     let mut out = String::with_capacity(8192);
     let snaps: Vec<&ShardSnapshot> = state.shards.iter().flatten().map(|(_, s)| s).collect();
     labelled(&mut out, &snaps, &RECEIVED);
@@ -298,7 +298,7 @@ pub fn render(state: &State, inputs: &Inputs) -> String {
         }
     }
     labelled(&mut out, &snaps, &HTTP_REJECTED);
-    tls(&mut out, &snaps);
+    tls(&mut out, &snaps, control_tls);
     labelled(&mut out, &snaps, &DEAD_LETTERED);
     backpressure_seconds(&mut out, &snaps);
     per_topic(&mut out, state, &snaps);
@@ -325,23 +325,43 @@ fn labelled(out: &mut String, snaps: &[&ShardSnapshot], f: &Labelled) {
     }
 }
 
+/// The control API's own TLS counters (it serves beside the shards, so they are in no
+/// shard's stats): handshakes completed and refusals by [`TLS_FAILURE_NAMES`] index.
+#[derive(Debug, Clone, Default)]
+pub struct ControlTls {
+    /// Whether the control API serves HTTPS (`[http] tls_cert_file`); else no sample.
+    pub enabled: bool,
+    pub handshakes: u64,
+    pub failures: [u64; TLS_FAILURE_COUNT],
+}
+
 /// The TLS listeners' families: handshakes and refusals per shard, listener (`syslog`,
-/// `http_input`) and reason, and the certificate reloads.
-fn tls(out: &mut String, snaps: &[&ShardSnapshot]) {
+/// `http_input`) and reason, the control API's (`listener="control"`, no shard label) when it
+/// serves HTTPS, and the certificate reloads.
+fn tls(out: &mut String, snaps: &[&ShardSnapshot], control: &ControlTls) {
+    const SHARD_LISTENERS: [TlsListener; 2] = [TlsListener::Syslog, TlsListener::HttpInput];
     family(
         out,
         "linerate_tls_handshakes_total",
         "counter",
-        "TLS handshakes completed (connections then served), by listener: syslog (tls_listen) or http_input (HTTPS).",
+        "TLS handshakes completed (connections then served), by listener: syslog (tls_listen), http_input (HTTPS) or control (the control API's HTTPS, no shard label).",
     );
     for s in snaps {
-        for (l, listener) in TLS_LISTENER_NAMES.iter().enumerate() {
+        for l in SHARD_LISTENERS {
             let _ = writeln!(
                 out,
-                "linerate_tls_handshakes_total{{shard=\"{}\",listener=\"{listener}\"}} {}",
-                s.shard, s.tls_handshakes[l]
+                "linerate_tls_handshakes_total{{shard=\"{}\",listener=\"{}\"}} {}",
+                s.shard, TLS_LISTENER_NAMES[l as usize], s.tls_handshakes[l as usize]
             );
         }
+    }
+    let control_name = TLS_LISTENER_NAMES[TlsListener::Control as usize];
+    if control.enabled {
+        let _ = writeln!(
+            out,
+            "linerate_tls_handshakes_total{{listener=\"{control_name}\"}} {}",
+            control.handshakes
+        );
     }
     family(
         out,
@@ -350,14 +370,22 @@ fn tls(out: &mut String, snaps: &[&ShardSnapshot]) {
         "Connections a TLS listener refused before or during the handshake (plaintext ones included), by listener and reason.",
     );
     for s in snaps {
-        for (l, listener) in TLS_LISTENER_NAMES.iter().enumerate() {
+        for l in SHARD_LISTENERS {
             for (i, reason) in TLS_FAILURE_NAMES.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "linerate_tls_handshake_failures_total{{shard=\"{}\",listener=\"{listener}\",reason=\"{reason}\"}} {}",
-                    s.shard, s.tls_handshake_failures[l][i]
+                    "linerate_tls_handshake_failures_total{{shard=\"{}\",listener=\"{}\",reason=\"{reason}\"}} {}",
+                    s.shard, TLS_LISTENER_NAMES[l as usize], s.tls_handshake_failures[l as usize][i]
                 );
             }
+        }
+    }
+    if control.enabled {
+        for (reason, n) in TLS_FAILURE_NAMES.iter().zip(control.failures) {
+            let _ = writeln!(
+                out,
+                "linerate_tls_handshake_failures_total{{listener=\"{control_name}\",reason=\"{reason}\"}} {n}"
+            );
         }
     }
     family(
@@ -539,7 +567,7 @@ mod tests {
         h.saturating_record_n(3_000, 2);
         h.saturating_record(40_000);
         st.latency[1].add(&h, 46_000);
-        let text = render(&st, &inputs);
+        let text = render(&st, &inputs, &ControlTls::default());
         assert!(text.contains(
             "linerate_receive_to_ack_latency_seconds_bucket{shard=\"1\",le=\"0.0025\"} 0\n"
         ));

@@ -152,7 +152,8 @@ impl<P: Intake + 'static> Handler for Input<P> {
                     &self.p.stats().tls_handshake_failures[listener][reason as usize],
                     1,
                 );
-                self.refusals.refused(self.p.shard(), peer, reason, detail);
+                self.refusals
+                    .refused(Some(self.p.shard()), peer, reason, detail);
             }
         }
     }

@@ -131,7 +131,7 @@ async fn serve_connection<P: Intake + 'static>(
         Handshake::Refused(reason, detail) => {
             let failures = &p.stats().tls_handshake_failures[TlsListener::Syslog as usize];
             add(&failures[reason as usize], 1);
-            log.refused(p.shard(), peer, reason, &detail);
+            log.refused(Some(p.shard()), peer, reason, &detail);
         }
         Handshake::Stopped => {}
     }

@@ -341,7 +341,7 @@ fn start_inputs(
             listener: balanced(listener, share, cfg),
             config,
             read_buffer_bytes: cfg.syslog.tcp_read_buffer_bytes,
-            handshake_timeout: Duration::from_millis(cfg.syslog.tls_handshake_timeout_ms),
+            handshake_timeout: Duration::from_millis(cfg.syslog.tls.tls_handshake_timeout_ms),
             idle_timeout: Duration::from_millis(cfg.syslog.tls_idle_timeout_ms),
         };
         glommio::spawn_local(crate::ingest::tls::serve(

@@ -275,7 +275,8 @@ impl TlsFiles {
     }
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+/// The PEM certificates of `path` (at least one), or an error naming it.
+pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     let bytes = std::fs::read(path).map_err(|error| TlsConfigError::Read {
         path: path.to_owned(),
         error,

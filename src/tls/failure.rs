@@ -48,9 +48,13 @@ pub enum TlsListener {
     Syslog = 0,
     /// The HTTP input over HTTPS (`[http_input] tls_cert_file`).
     HttpInput = 1,
+    /// The control API over HTTPS (`[http] tls_cert_file`). Not a shard's: its counters are
+    /// the control server's own, never in a shard's stats.
+    Control = 2,
 }
 
 /// Number of [`TlsListener`] variants.
-pub const TLS_LISTENER_COUNT: usize = 2;
-/// Label values of [`TlsListener`], by index (the names of the config sections).
-pub const TLS_LISTENER_NAMES: [&str; TLS_LISTENER_COUNT] = ["syslog", "http_input"];
+pub const TLS_LISTENER_COUNT: usize = 3;
+/// Label values of [`TlsListener`], by index (the names of the config sections; the control
+/// API's `[http]` is `control`, as in `linerate_control_http_requests_rejected_total`).
+pub const TLS_LISTENER_NAMES: [&str; TLS_LISTENER_COUNT] = ["syslog", "http_input", "control"];

@@ -122,10 +122,11 @@ impl RefusalLog {
     }
 
     /// Log a refusal, unless one was logged within [`REFUSAL_LOG_INTERVAL`] (then it is only
-    /// counted toward the next line's `not_logged`).
+    /// counted toward the next line's `not_logged`). `shard`: the shard's index (`None`: the
+    /// control API, beside the shards).
     pub fn refused(
         &self,
-        shard: usize,
+        shard: Option<usize>,
         peer: Option<SocketAddr>,
         reason: TlsFailure,
         detail: &str,

@@ -1,5 +1,6 @@
 //! The terminal side of `linerate top`: scrape every interval, draw the table, quit on `q`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
@@ -9,7 +10,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row as TableRow, Table};
 use ratatui::{DefaultTerminal, Frame};
 
-use super::scrape::scrape;
+use super::scrape::{parse_target, scrape};
 use super::table::{self, Counters, KafkaState, Observed, Row, HEADER};
 use super::TopArgs;
 
@@ -42,7 +43,10 @@ fn event_loop(terminal: &mut DefaultTerminal, args: &TopArgs) -> anyhow::Result<
     let started = Instant::now();
     let mut history: Vec<History> = args.targets.iter().map(|_| History::default()).collect();
     loop {
-        let results = scrape_all(&args.targets, args.scrape_timeout());
+        // The certificate file is read again each time, so a renewed certificate is trusted
+        // as soon as the appliance presents it.
+        let trust = args.trust().map_err(|e| format!("{e:#}"));
+        let results = scrape_all(&args.targets, args.scrape_timeout(), &trust);
         let t = started.elapsed().as_secs_f64();
         for (h, r) in history.iter_mut().zip(results) {
             h.push(t, r);
@@ -83,11 +87,25 @@ fn event_loop(terminal: &mut DefaultTerminal, args: &TopArgs) -> anyhow::Result<
 }
 
 /// Scrape every target at once (one thread each), results in target order.
-fn scrape_all(targets: &[String], timeout: Duration) -> Vec<Result<Counters, String>> {
+fn scrape_all(
+    targets: &[String],
+    timeout: Duration,
+    trust: &Result<Option<Arc<rustls::ClientConfig>>, String>,
+) -> Vec<Result<Counters, String>> {
     std::thread::scope(|s| {
         let handles: Vec<_> = targets
             .iter()
-            .map(|t| s.spawn(move || scrape(t, timeout).map_err(|e| e.to_string())))
+            .map(|t| {
+                s.spawn(move || {
+                    // A plain-HTTP target does not need the trust (nor fails with it).
+                    let trust = match trust {
+                        Ok(trust) => trust.as_ref(),
+                        Err(e) if parse_target(t).1 => return Err(e.clone()),
+                        Err(_) => None,
+                    };
+                    scrape(t, timeout, trust).map_err(|e| e.to_string())
+                })
+            })
             .collect();
         handles
             .into_iter()

@@ -298,6 +298,35 @@ pub fn http_request(
     Some((status, body))
 }
 
+/// Assert that `text` passes `promtool check metrics` (Debian package `prometheus`, installed
+/// by scripts/setup.sh).
+pub fn assert_promtool_accepts(text: &str) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect(
+            "promtool not found: install the Debian package `prometheus` (scripts/setup.sh does)",
+        );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Parsed Prometheus samples: `name{labels}` → value.
 #[derive(Debug)]
 pub struct Metrics(pub HashMap<String, f64>);

@@ -104,3 +104,29 @@ pub fn sha256_hex(der: &[u8]) -> String {
         .map(|b| format!("{b:02X}"))
         .collect()
 }
+
+/// A temporary directory holding a CA, a server certificate it signed (for `localhost` and
+/// 127.0.0.1) and a client certificate it signed.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+    pub ca: Ca,
+    pub server: Leaf,
+    pub client: Leaf,
+}
+
+impl Pki {
+    /// The CA `ca_name`, the server `server_cn` (files `server.*`) and the client
+    /// `client_cn` (files `client.*`).
+    pub fn new(ca_name: &str, server_cn: &str, client_cn: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::new(dir.path(), ca_name);
+        let server = ca.server(dir.path(), "server", server_cn);
+        let client = ca.client(dir.path(), "client", client_cn);
+        Self {
+            dir,
+            ca,
+            server,
+            client,
+        }
+    }
+}
