@@ -351,6 +351,8 @@ impl KafkaSink {
     /// partitions handed over after it too; to be resent), `Rejected` for a record refused
     /// for good; never blocks. Records of a topic switched off are dropped silently, as
     /// [`KafkaSink::try_send`] does.
+    // Once per batch: out of line costs nothing and lets bench/send_instructions.sh count it.
+    #[inline(never)]
     pub fn send_batch(
         &self,
         batch: &mut ProduceBatch,
@@ -359,7 +361,7 @@ impl KafkaSink {
         let ProduceBatch {
             bytes,
             records,
-            order,
+            groups,
         } = batch;
         for topic in [Topic::Raw, Topic::Normalized, Topic::Enriched] {
             let records = &records[topic as usize];
@@ -370,7 +372,7 @@ impl KafkaSink {
                 continue;
             };
             let keys = records.iter().map(|r| &bytes[r.key.0..r.key.0 + r.key.1]);
-            partitions::group_by_partition(keys, self.partition_count(topic), order);
+            let order = groups.group(keys, self.partition_count(topic));
             let base = bytes.as_ptr();
             // The librdkafka view of the topic's records in `order` (raw pointers: built per
             // call, so the batch stays `Send` and moves to its shard's thread).
@@ -461,8 +463,8 @@ impl KafkaSink {
 pub struct ProduceBatch {
     bytes: Vec<u8>,
     records: [Vec<BatchRecord>; TOPIC_COUNT],
-    /// A topic's records grouped by partition ([`partitions::group_by_partition`]).
-    order: Vec<(i32, u32)>,
+    /// Groups a topic's records by partition.
+    groups: partitions::PartitionGroups,
 }
 
 /// One record of a [`ProduceBatch`]: where its payload and key are in the batch's buffer.

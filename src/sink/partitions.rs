@@ -53,22 +53,64 @@ pub fn partition_of(key: &[u8], count: u32) -> i32 {
     (crc32fast::hash(key) % count) as i32
 }
 
-/// The order to hand a topic's records over in: each record's partition and index, sorted
-/// by partition (records without one last), and by index within a partition, so that
-/// consecutive runs of one partition keep the order the records were pushed in. `order` is
-/// cleared first and reused.
-pub fn group_by_partition<'k>(
-    keys: impl Iterator<Item = &'k [u8]>,
-    count: u32,
-    order: &mut Vec<(i32, u32)>,
-) {
-    order.clear();
-    for (i, key) in keys.enumerate() {
-        order.push((partition_of(key, count), i as u32));
-    }
-    if count > 0 {
-        // Unassigned (-1) sorts last; the index makes the unstable sort keep push order.
-        order.sort_unstable_by_key(|&(p, i)| ((p as u32), i));
+/// Above this many partitions a topic's records are grouped by a sort rather than by
+/// counting (whose cost grows with the partition count).
+const COUNTING_PARTITIONS_MAX: u32 = 4096;
+
+/// Groups a topic's records by partition, reusing its buffers from batch to batch.
+#[derive(Debug, Default)]
+pub struct PartitionGroups {
+    /// Each record's partition and index, in push order.
+    pushed: Vec<(i32, u32)>,
+    /// The same, grouped.
+    grouped: Vec<(i32, u32)>,
+    /// Where each partition's group starts in `grouped` (counting sort).
+    starts: Vec<u32>,
+}
+
+impl PartitionGroups {
+    /// The order to hand a topic's records (with `keys`, in push order) over in: each
+    /// record's partition ([`partition_of`] among `count`) and index, grouped by partition
+    /// in ascending order with [`UNASSIGNED`] last, push order kept within a group, so each
+    /// run of one partition is one call. With `count` 0 (unknown), all unassigned in push
+    /// order.
+    pub fn group<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>, count: u32) -> &[(i32, u32)] {
+        self.pushed.clear();
+        for (i, key) in keys.enumerate() {
+            self.pushed.push((partition_of(key, count), i as u32));
+        }
+        if count == 0 {
+            return &self.pushed;
+        }
+        if count > COUNTING_PARTITIONS_MAX {
+            // Unassigned (-1) sorts last; the index makes the unstable sort keep push order.
+            self.pushed.sort_unstable_by_key(|&(p, i)| (p as u32, i));
+            return &self.pushed;
+        }
+        // A counting sort: O(records + partitions), stable. Group `count` is unassigned.
+        let group = |p: i32| {
+            if p == UNASSIGNED {
+                count as usize
+            } else {
+                p as usize
+            }
+        };
+        self.starts.clear();
+        self.starts.resize(count as usize + 2, 0);
+        for &(p, _) in &self.pushed {
+            self.starts[group(p) + 1] += 1;
+        }
+        for g in 1..self.starts.len() {
+            self.starts[g] += self.starts[g - 1];
+        }
+        self.grouped.clear();
+        self.grouped.resize(self.pushed.len(), (UNASSIGNED, 0));
+        for &(p, i) in &self.pushed {
+            let at = &mut self.starts[group(p)];
+            self.grouped[*at as usize] = (p, i);
+            *at += 1;
+        }
+        &self.grouped
     }
 }
 
@@ -206,9 +248,16 @@ mod tests {
 
     #[test]
     fn grouping_keeps_push_order_within_a_partition_and_puts_unkeyed_last() {
-        let keys: Vec<&[u8]> = vec![b"a", b"b", b"", b"a", b"c", b"b", b"", b"a"];
-        let mut order = vec![(9, 9)];
-        group_by_partition(keys.iter().copied(), 3, &mut order);
+        let keys: Vec<&[u8]> = vec![b"a", b"b", b"", b"a", b"c", b"b", b"", b"a", b"d", b"e"];
+        let mut groups = PartitionGroups::default();
+        // Counting (3 partitions) and sorting (more than COUNTING_PARTITIONS_MAX) agree.
+        for count in [3, COUNTING_PARTITIONS_MAX + 1, 3] {
+            let order = groups.group(keys.iter().copied(), count).to_vec();
+            assert_grouped(&keys, count, &order);
+        }
+    }
+
+    fn assert_grouped(keys: &[&[u8]], count: u32, order: &[(i32, u32)]) {
         assert_eq!(order.len(), keys.len());
         // Runs: one partition per run, ascending, unassigned at the end.
         let partitions: Vec<i32> = order.iter().map(|o| o.0).collect();
@@ -223,7 +272,7 @@ mod tests {
             let idx: Vec<u32> = run.iter().map(|o| o.1).collect();
             assert!(idx.windows(2).all(|w| w[0] < w[1]), "push order: {idx:?}");
             for &(p, i) in run {
-                assert_eq!(p, partition_of(keys[i as usize], 3));
+                assert_eq!(p, partition_of(keys[i as usize], count));
             }
         }
         // Every record exactly once.
@@ -235,8 +284,9 @@ mod tests {
     #[test]
     fn an_unknown_count_leaves_every_record_unassigned_in_push_order() {
         let keys: Vec<&[u8]> = vec![b"a", b"b", b"", b"a"];
-        let mut order = Vec::new();
-        group_by_partition(keys.iter().copied(), 0, &mut order);
-        assert_eq!(order, vec![(-1, 0), (-1, 1), (-1, 2), (-1, 3)]);
+        let mut groups = PartitionGroups::default();
+        groups.group(keys.iter().copied(), 5);
+        let order = groups.group(keys.iter().copied(), 0);
+        assert_eq!(order, [(-1, 0), (-1, 1), (-1, 2), (-1, 3)]);
     }
 }
