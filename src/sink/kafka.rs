@@ -526,18 +526,21 @@ impl ProduceBatch {
 }
 
 /// Hand `messages` over in `order`'s runs of one partition, one `rd_kafka_produce_batch`
-/// call each; every message's `err` says how it went. A run refused with
-/// `UnknownPartition` (librdkafka's view of the topic has fewer partitions than the
-/// metadata the count came from: it lags a refresh) goes again to librdkafka's partitioner.
-/// Once the producer's queue is full, the topic's later runs are not tried (`QueueFull`).
+/// call each; every message's `err` says how it went. A run refused whole for one reason
+/// other than a full queue goes again through librdkafka's partitioner, so each record gets
+/// the outcome it had before partitions were chosen here: with a partition given,
+/// librdkafka checks the topic and partition once before any record (and refuses them all
+/// with the topic's error, or `UnknownPartition` when its view of the topic has fewer
+/// partitions than the metadata the count came from: it lags a refresh), where its
+/// partitioner checks a record's size first. Once the producer's queue is full, the
+/// topic's later runs are not tried (`QueueFull`).
 fn produce_runs(
     handle: &TopicHandle,
     order: &[(i32, u32)],
     messages: &mut [rdkafka::bindings::rd_kafka_message_t],
 ) {
     let queue_full = rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__QUEUE_FULL;
-    let unknown_partition =
-        rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+    let no_error = rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR;
     let mut full = false;
     let mut rest = messages;
     for run in order.chunk_by(|a, b| a.0 == b.0) {
@@ -549,7 +552,9 @@ fn produce_runs(
         }
         let partition = run[0].0;
         produce_batch(handle, partition, msgs);
-        if partition != UNASSIGNED && msgs.iter().all(|m| m.err == unknown_partition) {
+        let first = msgs[0].err;
+        let refused_whole = first != no_error && msgs.iter().all(|m| m.err == first);
+        if partition != UNASSIGNED && refused_whole && first != queue_full {
             produce_batch(handle, UNASSIGNED, msgs);
         }
         full = msgs.iter().any(|m| m.err == queue_full);
