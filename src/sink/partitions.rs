@@ -37,8 +37,7 @@ const MIRRORED_PARTITIONERS: [&str; 2] = ["consistent_random", "consistent"];
 pub fn mirrors_partitioner(properties: &BTreeMap<String, String>) -> bool {
     properties
         .iter()
-        .filter(|(k, _)| *k == "partitioner" || *k == "topic.partitioner")
-        .last()
+        .rfind(|(k, _)| *k == "partitioner" || *k == "topic.partitioner")
         .is_none_or(|(_, v)| MIRRORED_PARTITIONERS.contains(&v.as_str()))
 }
 
