@@ -314,6 +314,14 @@ pub struct KafkaConfig {
     pub shutdown_flush_ms: u64,
     /// Partitions of each topic the embedded cluster creates.
     pub embedded_partitions: i32,
+    /// How often each shard re-reads its topics' partition counts from its producer's
+    /// metadata (also done at start-up), off the shard's thread: the shard chooses a keyed
+    /// record's partition itself, as librdkafka's default partitioner would (CRC-32 of the
+    /// key), and hands each partition's records over in one call. A topic whose partitions
+    /// grew is picked up within this time. 0 switches this off: librdkafka's partitioner
+    /// chooses every record's partition (as does a `partitioner` property other than
+    /// `consistent_random` or `consistent`).
+    pub partitions_refresh_ms: u64,
     /// librdkafka `security.protocol`: `plaintext`, `ssl`, `sasl_ssl` or `sasl_plaintext`
     /// (empty: librdkafka's default, plaintext).
     pub security_protocol: String,
@@ -392,6 +400,7 @@ impl Default for KafkaConfig {
             queue_kbytes_max: 256 << 10,
             shutdown_flush_ms: 30_000,
             embedded_partitions: 4,
+            partitions_refresh_ms: 30_000,
             security_protocol: String::new(),
             ssl_ca_file: None,
             ssl_cert_file: None,
@@ -434,6 +443,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("queue_kbytes_max", &self.queue_kbytes_max)
             .field("shutdown_flush_ms", &self.shutdown_flush_ms)
             .field("embedded_partitions", &self.embedded_partitions)
+            .field("partitions_refresh_ms", &self.partitions_refresh_ms)
             .field("security_protocol", &self.security_protocol)
             .field("ssl_ca_file", &self.ssl_ca_file)
             .field("ssl_cert_file", &self.ssl_cert_file)

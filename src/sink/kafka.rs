@@ -5,8 +5,13 @@
 //! when it is full, [`KafkaSink::try_send`] returns [`SendError::QueueFull`] and the shard's
 //! sender leaves the event in the ring and tries again once deliveries drained the queue (the
 //! inputs go on appending to the ring; only a full ring and spill push back on them).
+//!
+//! A keyed record's partition is chosen here, as librdkafka's default partitioner would
+//! ([`crate::sink::partitions`]), so a batch reaches librdkafka as one call per (topic,
+//! partition): no partitioner run, partition lookup and clock read per record.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -17,6 +22,7 @@ use rdkafka::ClientContext;
 
 use crate::buffer::acks::{AckSlots, Outcome};
 use crate::config::KafkaConfig;
+use crate::sink::partitions::{self, PartitionCounts, UNASSIGNED};
 
 /// The topics a shard writes; the index is the record's delivery opaque.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,12 +159,21 @@ impl Drop for TopicHandle {
 unsafe impl Send for TopicHandle {}
 unsafe impl Sync for TopicHandle {}
 
-/// A shard's Kafka producer and its topic handles.
+/// A shard's Kafka producer, its topic handles and their partition counts.
 pub struct KafkaSink {
     // Declared before `producer`: topic handles must be destroyed before the client.
     topics: [Option<TopicHandle>; TOPIC_COUNT],
     dead_letter: Option<TopicHandle>,
-    producer: BaseProducer<ShardContext>,
+    /// The topics' partition counts, kept fresh by the refresh thread.
+    partitions: Arc<PartitionCounts>,
+    /// Whether this sink chooses keyed records' partitions (`partitions_refresh_ms` above 0
+    /// and a partitioner it mirrors); else librdkafka's partitioner chooses every one.
+    partitioning: bool,
+    /// Dropped with the sink: ends the refresh thread.
+    _refresh_stop: Option<std::sync::mpsc::Sender<()>>,
+    /// Shared only with the refresh thread (which holds it weakly, and strongly only
+    /// during a metadata request).
+    producer: Arc<BaseProducer<ShardContext>>,
 }
 
 /// The librdkafka settings linerate applies, before `[kafka.properties]` overrides them.
@@ -197,7 +212,9 @@ pub fn probe_config(cfg: &KafkaConfig, bootstrap: &str) -> ClientConfig {
 impl KafkaSink {
     /// Create shard `shard`'s producer against `bootstrap`, tracking up to
     /// `in_flight_events_max` events' deliveries; `enriched_topic` switches the enriched
-    /// topic on.
+    /// topic on. Starts the thread that fetches the topics' partition counts (when
+    /// [`partitions::mirrors_partitioner`] and `partitions_refresh_ms` is not 0); until the
+    /// first counts arrive, librdkafka's partitioner chooses.
     pub fn new(
         cfg: &KafkaConfig,
         enriched_topic: Option<&str>,
@@ -209,9 +226,10 @@ impl KafkaSink {
             counters: DeliveryCounters::default(),
             acks: AckSlots::new(in_flight_events_max),
         };
-        let producer: BaseProducer<ShardContext> =
+        let producer: Arc<BaseProducer<ShardContext>> = Arc::new(
             producer_config(cfg, bootstrap, &format!("linerate-shard-{shard}"))
-                .create_with_context(context)?;
+                .create_with_context(context)?,
+        );
         let handle = |enabled: bool, name: &str| -> Result<Option<TopicHandle>, KafkaError> {
             if !enabled {
                 return Ok(None);
@@ -243,11 +261,49 @@ impl KafkaSink {
             handle(enriched_topic.is_some(), enriched_topic.unwrap_or_default())?,
         ];
         let dead_letter = handle(cfg.dead_letter_enabled, &cfg.dead_letter_topic)?;
+        let partitions = Arc::new(PartitionCounts::default());
+        let partitioning =
+            cfg.partitions_refresh_ms > 0 && partitions::mirrors_partitioner(&cfg.properties);
+        let refresh_stop = if partitioning {
+            let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+            let names = topics
+                .iter()
+                .enumerate()
+                .filter_map(|(t, h)| h.as_ref().map(|h| (t, h.name.clone())))
+                .collect();
+            partitions::spawn_refresh(
+                Arc::downgrade(&producer),
+                names,
+                partitions.clone(),
+                Duration::from_millis(cfg.partitions_refresh_ms),
+                stop_rx,
+                format!("kafka-parts-{shard}"),
+            )
+            .map_err(|e| {
+                KafkaError::ClientCreation(format!("cannot start the partition refresh: {e}"))
+            })?;
+            Some(stop_tx)
+        } else {
+            None
+        };
         Ok(Self {
             topics,
             dead_letter,
+            partitions,
+            partitioning,
+            _refresh_stop: refresh_stop,
             producer,
         })
+    }
+
+    /// The partition count of `topic` this sink partitions by: 0 while unknown, or when
+    /// librdkafka's partitioner chooses (see [`KafkaSink::new`]).
+    pub fn partition_count(&self, topic: Topic) -> u32 {
+        if self.partitioning {
+            self.partitions.get(topic as usize)
+        } else {
+            0
+        }
     }
 
     /// Whether `topic` is switched on.
@@ -262,8 +318,9 @@ impl KafkaSink {
             .map_or("", |t| t.name.as_str())
     }
 
-    /// Queue one record (librdkafka copies `payload` and `key`; the partitioner hashes the
-    /// key). Never blocks. The delivery report carries `opaque` ([`AckSlots::opaque`]).
+    /// Queue one record (librdkafka copies `payload` and `key`) to the partition its key
+    /// maps to, as [`KafkaSink::send_batch`] does. Never blocks. The delivery report carries
+    /// `opaque` ([`AckSlots::opaque`]).
     pub fn try_send(
         &self,
         topic: Topic,
@@ -271,62 +328,60 @@ impl KafkaSink {
         payload: &[u8],
         opaque: usize,
     ) -> Result<(), SendError> {
-        match &self.topics[topic as usize] {
-            Some(handle) => produce(handle, key, payload, opaque),
-            None => Ok(()),
+        let Some(handle) = &self.topics[topic as usize] else {
+            return Ok(());
+        };
+        let partition = partitions::partition_of(key, self.partition_count(topic));
+        match produce(handle, partition, key, payload, opaque) {
+            // librdkafka's view of the topic lags the metadata the count came from.
+            Err(SendError::Rejected(RDKafkaErrorCode::UnknownPartition))
+                if partition != UNASSIGNED =>
+            {
+                produce(handle, UNASSIGNED, key, payload, opaque)
+            }
+            r => r,
         }
     }
 
-    /// Queue every record of `batch`, one `rd_kafka_produce_batch` call per topic (the
-    /// partitioner still chooses each record's partition by its key), and empty the batch.
+    /// Queue every record of `batch`, one `rd_kafka_produce_batch` call per topic and
+    /// partition (a keyed record's partition chosen by [`partitions::partition_of`], order
+    /// within a partition kept; records without a key, or of a topic whose partition count
+    /// is unknown, in one call where librdkafka's partitioner chooses), and empty the batch.
     /// `outcome` is told every record's opaque and whether it was queued: `QueueFull` for
-    /// the records after the producer's queue filled (to be resent), `Rejected` for a record
-    /// refused for good; never blocks. Records of a topic switched off are dropped silently,
-    /// as [`KafkaSink::try_send`] does.
+    /// the records after the producer's queue filled (within a topic, every record of the
+    /// partitions handed over after it too; to be resent), `Rejected` for a record refused
+    /// for good; never blocks. Records of a topic switched off are dropped silently, as
+    /// [`KafkaSink::try_send`] does.
+    // Once per batch: out of line costs nothing and lets bench/send_instructions.sh count it.
+    #[inline(never)]
     pub fn send_batch(
         &self,
         batch: &mut ProduceBatch,
         mut outcome: impl FnMut(Topic, usize, Result<(), SendError>),
     ) {
+        let ProduceBatch {
+            bytes,
+            records,
+            groups,
+        } = batch;
         for topic in [Topic::Raw, Topic::Normalized, Topic::Enriched] {
-            let t = topic as usize;
-            if batch.records[t].is_empty() {
+            let records = &records[topic as usize];
+            if records.is_empty() {
                 continue;
             }
-            let Some(handle) = &self.topics[t] else {
+            let Some(handle) = &self.topics[topic as usize] else {
                 continue;
             };
-            let base = batch.bytes.as_ptr();
-            // The librdkafka view of the topic's records (raw pointers: built per call, so
-            // the batch stays `Send` and moves to its shard's thread).
-            let mut messages = Vec::with_capacity(batch.records[t].len());
-            for r in &batch.records[t] {
-                // SAFETY: all-zero is a valid rd_kafka_message_t (null pointers, no error).
-                let mut m: rdkafka::bindings::rd_kafka_message_t = unsafe { std::mem::zeroed() };
-                m.partition = -1; // RD_KAFKA_PARTITION_UA: the partitioner chooses (by key)
-                                  // SAFETY: the ranges were pushed inside `bytes`, which is not touched until
-                                  // the call below has returned.
-                m.payload = unsafe { base.add(r.payload.0) } as *mut std::ffi::c_void;
-                m.len = r.payload.1;
-                m.key = unsafe { base.add(r.key.0) } as *mut std::ffi::c_void;
-                m.key_len = r.key.1;
-                m._private = r.opaque as *mut std::ffi::c_void;
-                messages.push(m);
-            }
-            for chunk in messages.chunks_mut(i32::MAX as usize) {
-                // SAFETY: a live topic handle; every message points into `batch.bytes`, only
-                // read (RD_KAFKA_MSG_F_COPY copies payload and key before returning); the
-                // call writes each message's `err` and nothing else we read.
-                unsafe {
-                    rdkafka::bindings::rd_kafka_produce_batch(
-                        handle.rkt,
-                        -1,
-                        rdkafka::bindings::RD_KAFKA_MSG_F_COPY,
-                        chunk.as_mut_ptr(),
-                        chunk.len() as i32,
-                    )
-                };
-            }
+            let keys = records.iter().map(|r| &bytes[r.key.0..r.key.0 + r.key.1]);
+            let order = groups.group(keys, self.partition_count(topic));
+            let base = bytes.as_ptr();
+            // The librdkafka view of the topic's records in `order` (raw pointers: built per
+            // call, so the batch stays `Send` and moves to its shard's thread).
+            let mut messages: Vec<_> = order
+                .iter()
+                .map(|&(_, i)| records[i as usize].message(base))
+                .collect();
+            produce_runs(handle, order, &mut messages);
             for m in &messages {
                 let result = match RDKafkaErrorCode::from(m.err) {
                     RDKafkaErrorCode::NoError => Ok(()),
@@ -358,7 +413,7 @@ impl KafkaSink {
         opaque: usize,
     ) -> Result<(), SendError> {
         match &self.dead_letter {
-            Some(handle) => produce(handle, key, payload, opaque),
+            Some(handle) => produce(handle, UNASSIGNED, key, payload, opaque),
             None => Err(SendError::Rejected(RDKafkaErrorCode::UnknownTopic)),
         }
     }
@@ -400,14 +455,17 @@ impl KafkaSink {
 }
 
 /// Records waiting to be handed to the producer together, one `rd_kafka_produce_batch`
-/// call per topic ([`KafkaSink::send_batch`]): one call, one topic lock and one clock read
-/// per batch instead of per record. Payloads and keys are copied into one reused buffer, so
-/// the batch borrows nothing (librdkafka copies them again, `RD_KAFKA_MSG_F_COPY`, before
-/// the call returns). Reused: [`ProduceBatch::clear`] keeps the allocations.
+/// call per topic and partition ([`KafkaSink::send_batch`]): one call, one topic lock, one
+/// partition lookup and one clock read per partition of a batch instead of per record.
+/// Payloads and keys are copied into one reused buffer, so the batch borrows nothing
+/// (librdkafka copies them again, `RD_KAFKA_MSG_F_COPY`, before the call returns). Reused:
+/// [`ProduceBatch::clear`] keeps the allocations.
 #[derive(Debug, Default)]
 pub struct ProduceBatch {
     bytes: Vec<u8>,
     records: [Vec<BatchRecord>; TOPIC_COUNT],
+    /// Groups a topic's records by partition.
+    groups: partitions::PartitionGroups,
 }
 
 /// One record of a [`ProduceBatch`]: where its payload and key are in the batch's buffer.
@@ -416,6 +474,23 @@ struct BatchRecord {
     payload: (usize, usize),
     key: (usize, usize),
     opaque: usize,
+}
+
+impl BatchRecord {
+    /// librdkafka's view of this record, its payload and key inside the buffer at `base`.
+    fn message(&self, base: *const u8) -> rdkafka::bindings::rd_kafka_message_t {
+        // SAFETY: all-zero is a valid rd_kafka_message_t (null pointers, no error).
+        let mut m: rdkafka::bindings::rd_kafka_message_t = unsafe { std::mem::zeroed() };
+        m.partition = UNASSIGNED; // not read: the partition is the call's
+                                  // SAFETY: the ranges were pushed inside the buffer `base` starts, which is not
+                                  // touched until the messages were handed over.
+        m.payload = unsafe { base.add(self.payload.0) } as *mut std::ffi::c_void;
+        m.len = self.payload.1;
+        m.key = unsafe { base.add(self.key.0) } as *mut std::ffi::c_void;
+        m.key_len = self.key.1;
+        m._private = self.opaque as *mut std::ffi::c_void;
+        m
+    }
 }
 
 impl ProduceBatch {
@@ -451,9 +526,72 @@ impl ProduceBatch {
     }
 }
 
-/// Queue one record on `handle` without blocking (see [`KafkaSink::try_send`]).
+/// Hand `messages` over in `order`'s runs of one partition, one `rd_kafka_produce_batch`
+/// call each; every message's `err` says how it went. A run refused whole for one reason
+/// other than a full queue goes again through librdkafka's partitioner, so each record gets
+/// the outcome it had before partitions were chosen here: with a partition given,
+/// librdkafka checks the topic and partition once before any record (and refuses them all
+/// with the topic's error, or `UnknownPartition` when its view of the topic has fewer
+/// partitions than the metadata the count came from: it lags a refresh), where its
+/// partitioner checks a record's size first. Once the producer's queue is full, the
+/// topic's later runs are not tried (`QueueFull`).
+fn produce_runs(
+    handle: &TopicHandle,
+    order: &[(i32, u32)],
+    messages: &mut [rdkafka::bindings::rd_kafka_message_t],
+) {
+    let queue_full = rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    let no_error = rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR;
+    let mut full = false;
+    let mut rest = messages;
+    for run in order.chunk_by(|a, b| a.0 == b.0) {
+        let (msgs, after) = rest.split_at_mut(run.len());
+        rest = after;
+        if full {
+            msgs.iter_mut().for_each(|m| m.err = queue_full);
+            continue;
+        }
+        let partition = run[0].0;
+        produce_batch(handle, partition, msgs);
+        let first = msgs[0].err;
+        let refused_whole = first != no_error && msgs.iter().all(|m| m.err == first);
+        if partition != UNASSIGNED && refused_whole && first != queue_full {
+            produce_batch(handle, UNASSIGNED, msgs);
+        }
+        full = msgs.iter().any(|m| m.err == queue_full);
+    }
+}
+
+/// One `rd_kafka_produce_batch` call per `i32::MAX` messages to `partition` of `handle`
+/// (`UNASSIGNED`: librdkafka's partitioner chooses each).
+fn produce_batch(
+    handle: &TopicHandle,
+    partition: i32,
+    messages: &mut [rdkafka::bindings::rd_kafka_message_t],
+) {
+    for chunk in messages.chunks_mut(i32::MAX as usize) {
+        // SAFETY: a live topic handle; every message points into a batch's buffer, only
+        // read (RD_KAFKA_MSG_F_COPY copies payload and key before returning); the call
+        // writes each message's `err` and nothing else we read. Without
+        // RD_KAFKA_MSG_F_PARTITION the messages' own `partition` is not read: a partition
+        // given here is looked up once for the whole chunk.
+        unsafe {
+            rdkafka::bindings::rd_kafka_produce_batch(
+                handle.rkt,
+                partition,
+                rdkafka::bindings::RD_KAFKA_MSG_F_COPY,
+                chunk.as_mut_ptr(),
+                chunk.len() as i32,
+            )
+        };
+    }
+}
+
+/// Queue one record on `handle`'s `partition` (`UNASSIGNED`: the partitioner chooses by
+/// key) without blocking (see [`KafkaSink::try_send`]).
 fn produce(
     handle: &TopicHandle,
+    partition: i32,
     key: &[u8],
     payload: &[u8],
     opaque: usize,
@@ -464,7 +602,7 @@ fn produce(
     let rc = unsafe {
         rdkafka::bindings::rd_kafka_produce(
             handle.rkt,
-            -1, // RD_KAFKA_PARTITION_UA: the partitioner chooses (by key)
+            partition,
             rdkafka::bindings::RD_KAFKA_MSG_F_COPY,
             payload.as_ptr() as *mut std::ffi::c_void,
             payload.len(),
@@ -509,6 +647,7 @@ impl EmbeddedKafka {
 mod tests {
     use super::*;
     use rdkafka::producer::BaseProducer;
+    use std::collections::{BTreeMap, HashMap};
 
     /// librdkafka is built with SSL and SASL: a producer starts with every supported
     /// protocol and mechanism (without SSL built in, `ssl`/`sasl_ssl` are refused at creation).
@@ -593,6 +732,225 @@ mod tests {
             .collect();
         assert_eq!(seen, expected);
         assert!(batch.is_empty());
+    }
+
+    /// Wait (bounded, not timed) until `pred` holds.
+    fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
+        for _ in 0..1200 {
+            if pred() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("never happened: {what}");
+    }
+
+    /// A sink writing ECS records to `topic` only, with `properties`.
+    fn sink_for(
+        topic: &str,
+        bootstrap: &str,
+        refresh_ms: u64,
+        properties: &[(&str, &str)],
+    ) -> KafkaSink {
+        let mut cfg = KafkaConfig {
+            normalized_topic: topic.into(),
+            raw_enabled: false,
+            dead_letter_enabled: false,
+            partitions_refresh_ms: refresh_ms,
+            linger_ms: 1,
+            ..KafkaConfig::default()
+        };
+        for (k, v) in properties {
+            cfg.properties.insert(k.to_string(), v.to_string());
+        }
+        KafkaSink::new(&cfg, None, bootstrap, 0, 4096).unwrap()
+    }
+
+    /// Every record of `topic` (all its `partitions`): payload → partition, and each
+    /// partition's payloads in offset order.
+    fn consume_all(
+        bootstrap: &str,
+        topic: &str,
+        partitions: i32,
+        expected: usize,
+    ) -> (HashMap<String, i32>, BTreeMap<i32, Vec<String>>) {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::{Message, Offset, TopicPartitionList};
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", "partitions-test")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        let (mut by_payload, mut in_order) = (HashMap::new(), BTreeMap::<i32, Vec<String>>::new());
+        wait_until(&format!("{expected} records consumed from {topic}"), || {
+            while let Some(m) = consumer.poll(Duration::from_millis(10)) {
+                let m = m.unwrap();
+                let payload = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
+                by_payload.insert(payload.clone(), m.partition());
+                in_order.entry(m.partition()).or_default().push(payload);
+            }
+            by_payload.len() >= expected
+        });
+        (by_payload, in_order)
+    }
+
+    /// The claim the shard's partitioning rests on: with a topic of several partitions,
+    /// records handed over per partition land where librdkafka's own partitioner (the
+    /// unassigned path, what linerate used before) puts the same keys, which is CRC-32
+    /// (`crc32fast`) of the key modulo the count; each key's records keep their order.
+    #[test]
+    fn keyed_records_land_in_the_partition_librdkafkas_own_partitioner_chooses() {
+        const PARTITIONS: i32 = 5;
+        let kafka = EmbeddedKafka::start(&["lr.parts", "lr.ref"], PARTITIONS).unwrap();
+        let bootstrap = kafka.bootstrap_servers();
+        let sink = sink_for("lr.parts", &bootstrap, 60_000, &[]);
+        wait_until("the sink knows the partition count", || {
+            sink.partition_count(Topic::Normalized) == PARTITIONS as u32
+        });
+        let reference: BaseProducer = producer_config(&KafkaConfig::default(), &bootstrap, "ref")
+            .create()
+            .unwrap();
+        let keys: Vec<String> = (0..40).map(|i| format!("host-{i}.example.org")).collect();
+        let mut batch = ProduceBatch::default();
+        let mut seq = 0u64;
+        for round in 0..4 {
+            for key in keys.iter().map(String::as_str).chain([""]) {
+                let payload = format!("{key}|{round}");
+                batch.push(
+                    Topic::Normalized,
+                    key.as_bytes(),
+                    payload.as_bytes(),
+                    AckSlots::opaque(seq, 1),
+                );
+                seq += 1;
+                reference
+                    .send(
+                        rdkafka::producer::BaseRecord::to("lr.ref")
+                            .key(key)
+                            .payload(&payload),
+                    )
+                    .unwrap();
+            }
+        }
+        let total = seq as usize;
+        let mut queued = 0;
+        sink.send_batch(&mut batch, |_, _, r| queued += usize::from(r.is_ok()));
+        assert_eq!(queued, total);
+        reference.flush(Duration::from_secs(30)).unwrap();
+        wait_until("every record delivered", || {
+            sink.poll();
+            sink.counters().delivered[1].load(Ordering::Relaxed) == total as u64
+        });
+        let (ours, in_order) = consume_all(&bootstrap, "lr.parts", PARTITIONS, total);
+        let (theirs, _) = consume_all(&bootstrap, "lr.ref", PARTITIONS, total);
+        let mut used = std::collections::BTreeSet::new();
+        for key in &keys {
+            let crc = (crc32fast::hash(key.as_bytes()) % PARTITIONS as u32) as i32;
+            for round in 0..4 {
+                let payload = format!("{key}|{round}");
+                assert_eq!(
+                    theirs[&payload], crc,
+                    "librdkafka's partitioner is CRC-32: {payload}"
+                );
+                assert_eq!(ours[&payload], crc, "{payload}");
+            }
+            used.insert(crc);
+            // One key's records, in their partition, in the order they were pushed.
+            let rounds: Vec<&String> = in_order[&crc]
+                .iter()
+                .filter(|p| p.starts_with(&format!("{key}|")))
+                .collect();
+            let pushed: Vec<String> = (0..4).map(|r| format!("{key}|{r}")).collect();
+            assert_eq!(rounds, pushed.iter().collect::<Vec<_>>());
+        }
+        assert!(
+            used.len() >= 4,
+            "the keys spread over the partitions: {used:?}"
+        );
+        for round in 0..4 {
+            assert!(
+                ours.contains_key(&format!("|{round}")),
+                "unkeyed records delivered too"
+            );
+        }
+    }
+
+    /// A count above librdkafka's own (its metadata lags ours) sends the records it has no
+    /// partition for through its partitioner: all are queued and delivered, none rejected.
+    #[test]
+    fn a_partition_librdkafka_does_not_know_yet_falls_back_to_its_partitioner() {
+        let kafka = EmbeddedKafka::start(&["lr.lag"], 2).unwrap();
+        let sink = sink_for("lr.lag", &kafka.bootstrap_servers(), 3_600_000, &[]);
+        wait_until("the sink knows the partition count", || {
+            sink.partition_count(Topic::Normalized) == 2
+        });
+        // As if a refresh had seen the topic grow before the producer's own view did.
+        sink.partitions.set(Topic::Normalized as usize, 64);
+        let mut batch = ProduceBatch::default();
+        for i in 0..64u64 {
+            let key = format!("h{i}");
+            batch.push(
+                Topic::Normalized,
+                key.as_bytes(),
+                b"x",
+                AckSlots::opaque(i, 1),
+            );
+        }
+        let mut outcomes = Vec::new();
+        sink.send_batch(&mut batch, |_, _, r| outcomes.push(r.is_ok()));
+        assert_eq!(outcomes, vec![true; 64]);
+        assert_eq!(
+            sink.try_send(Topic::Normalized, b"h3", b"y", AckSlots::opaque(64, 1))
+                .ok(),
+            Some(())
+        );
+        wait_until("every record delivered", || {
+            sink.poll();
+            sink.counters().delivered[1].load(Ordering::Relaxed) == 65
+        });
+        assert_eq!(sink.counters().failed[1].load(Ordering::Relaxed), 0);
+    }
+
+    /// The refresh picks up a topic that appears after start-up (its count was unknown:
+    /// librdkafka's partitioner chose meanwhile).
+    #[test]
+    fn the_refresh_picks_up_a_topic_created_after_start_up() {
+        let kafka = EmbeddedKafka::start(&[], 1).unwrap();
+        let sink = sink_for(
+            "lr.late",
+            &kafka.bootstrap_servers(),
+            50,
+            &[("allow.auto.create.topics", "false")],
+        );
+        assert_eq!(sink.partition_count(Topic::Normalized), 0);
+        kafka.cluster.create_topic("lr.late", 3, 1).unwrap();
+        wait_until("the new topic's count", || {
+            sink.partition_count(Topic::Normalized) == 3
+        });
+    }
+
+    /// A partitioner linerate does not reproduce, or a refresh interval of 0, leaves every
+    /// record to librdkafka's partitioner.
+    #[test]
+    fn another_partitioner_or_no_refresh_leaves_librdkafka_choosing() {
+        let kafka = EmbeddedKafka::start(&["lr.other"], 3).unwrap();
+        let b = kafka.bootstrap_servers();
+        let mirrored = sink_for("lr.other", &b, 60_000, &[("partitioner", "consistent")]);
+        let murmur = sink_for("lr.other", &b, 60_000, &[("partitioner", "murmur2_random")]);
+        let off = sink_for("lr.other", &b, 0, &[]);
+        wait_until("the mirrored sink knows the count", || {
+            mirrored.partition_count(Topic::Normalized) == 3
+        });
+        assert_eq!(murmur.partition_count(Topic::Normalized), 0);
+        assert_eq!(off.partition_count(Topic::Normalized), 0);
+        assert!(murmur._refresh_stop.is_none() && off._refresh_stop.is_none());
     }
 
     #[test]

@@ -2,3 +2,4 @@
 
 pub mod dead_letter;
 pub mod kafka;
+pub mod partitions;
