@@ -10,7 +10,79 @@ use crate::normalize::ecs_writer::write_str;
 /// ECS asks). Leaves `out` alone when the block is empty or unreadable, or `out` is not an
 /// object.
 pub fn append_tls_fields(out: &mut Vec<u8>, block: &[u8]) {
-    let Some(s) = decode(block) else { return };
+    let mut member = Vec::with_capacity(256);
+    if write_tls_member(&mut member, block) {
+        splice_member(out, &member);
+    }
+}
+
+/// [`append_tls_fields`] for a stream of events: a connection's events all carry the same
+/// session block, so the `tls` object is rendered once per block seen in a row and each
+/// further event costs a comparison of the block and a copy. Holds two buffers, reused.
+#[derive(Debug, Default)]
+pub struct TlsFields {
+    /// The block `member` was rendered from.
+    block: Vec<u8>,
+    /// `"tls":{...}`, or empty when `block` is unreadable.
+    member: Vec<u8>,
+}
+
+impl TlsFields {
+    /// As [`append_tls_fields`] (the same bytes), rendering only when `block` differs from
+    /// the last one.
+    pub fn append(&mut self, out: &mut Vec<u8>, block: &[u8]) {
+        if block.is_empty() {
+            return;
+        }
+        if self.block != block {
+            self.block.clear();
+            self.block.extend_from_slice(block);
+            self.member.clear();
+            if !write_tls_member(&mut self.member, block) {
+                self.member.clear();
+            }
+        }
+        if !self.member.is_empty() {
+            splice_member(out, &self.member);
+        }
+    }
+}
+
+/// Write `"tls":{...}` of `block` to `member`; false when the block is empty or unreadable.
+fn write_tls_member(member: &mut Vec<u8>, block: &[u8]) -> bool {
+    let Some(s) = decode(block) else {
+        return false;
+    };
+    member.extend_from_slice(b"\"tls\":{\"established\":true,\"version_protocol\":\"tls\"");
+    if let Some(v) = version_name(s.version) {
+        member.extend_from_slice(b",\"version\":");
+        write_str(member, v.as_bytes());
+    }
+    if let Some((prefix, rest)) = cipher_name(s.cipher) {
+        // IANA names are plain ASCII: nothing to escape.
+        member.extend_from_slice(b",\"cipher\":\"");
+        member.extend_from_slice(prefix.as_bytes());
+        member.extend_from_slice(rest.as_bytes());
+        member.push(b'"');
+    }
+    if let Some((subject, sha256)) = s.client {
+        member.extend_from_slice(b",\"client\":{\"subject\":");
+        write_str(member, subject.as_bytes());
+        member.extend_from_slice(b",\"hash\":{\"sha256\":\"");
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for b in sha256 {
+            member.push(HEX[(b >> 4) as usize]);
+            member.push(HEX[(b & 15) as usize]);
+        }
+        member.extend_from_slice(b"\"}}");
+    }
+    member.push(b'}');
+    true
+}
+
+/// Insert `member` as the last member of the JSON object in `out` (nothing when `out` is not
+/// an object).
+fn splice_member(out: &mut Vec<u8>, member: &[u8]) {
     if out.last() != Some(&b'}') {
         return;
     }
@@ -18,30 +90,8 @@ pub fn append_tls_fields(out: &mut Vec<u8>, block: &[u8]) {
     if out.len() > 1 {
         out.push(b',');
     }
-    out.extend_from_slice(b"\"tls\":{\"established\":true,\"version_protocol\":\"tls\"");
-    if let Some(v) = version_name(s.version) {
-        out.extend_from_slice(b",\"version\":");
-        write_str(out, v.as_bytes());
-    }
-    if let Some((prefix, rest)) = cipher_name(s.cipher) {
-        // IANA names are plain ASCII: nothing to escape.
-        out.extend_from_slice(b",\"cipher\":\"");
-        out.extend_from_slice(prefix.as_bytes());
-        out.extend_from_slice(rest.as_bytes());
-        out.push(b'"');
-    }
-    if let Some((subject, sha256)) = s.client {
-        out.extend_from_slice(b",\"client\":{\"subject\":");
-        write_str(out, subject.as_bytes());
-        out.extend_from_slice(b",\"hash\":{\"sha256\":\"");
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        for b in sha256 {
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 15) as usize]);
-        }
-        out.extend_from_slice(b"\"}}");
-    }
-    out.extend_from_slice(b"}}");
+    out.extend_from_slice(member);
+    out.push(b'}');
 }
 
 #[cfg(test)]
@@ -91,6 +141,33 @@ mod tests {
         cut.truncate(20);
         append_tls_fields(&mut out, &cut);
         assert_eq!(out, br#"{"a":1}"#);
+    }
+
+    /// The cached rendering writes exactly what a fresh one does, for a run of events of one
+    /// session, a change of session, damaged and empty blocks in between.
+    #[test]
+    fn the_cached_tls_object_is_the_fresh_one() {
+        let mut cache = TlsFields::default();
+        let mut other = session(true);
+        other.client.as_mut().unwrap().subject = "CN=relay2".into();
+        let blocks = [
+            session(true).encode(),
+            session(true).encode(),
+            session(false).encode(),
+            vec![9, 9, 9],
+            vec![],
+            other.encode(),
+            other.encode(),
+            session(true).encode(),
+        ];
+        for block in &blocks {
+            for start in [&br#"{"message":"hi"}"#[..], b"{}", b"[1]"] {
+                let (mut fresh, mut cached) = (start.to_vec(), start.to_vec());
+                append_tls_fields(&mut fresh, block);
+                cache.append(&mut cached, block);
+                assert_eq!(cached, fresh, "{block:?}");
+            }
+        }
     }
 
     #[test]

@@ -57,6 +57,8 @@ struct Encoder {
     /// The enriched copy of `normalized`.
     enriched: Vec<u8>,
     table: Option<Arc<EnrichTable>>,
+    /// The `tls` object of the last TLS session block seen, rendered once.
+    tls: normalize::tls::TlsFields,
 }
 
 /// An event handed to the producer, not yet acknowledged.
@@ -149,6 +151,7 @@ impl Delivery {
                 normalized: Vec::with_capacity(64 << 10),
                 enriched: Vec::with_capacity(if table.is_some() { 64 << 10 } else { 0 }),
                 table,
+                tls: normalize::tls::TlsFields::default(),
             },
             batch: ProduceBatch::default(),
             fsync: cfg.fsync,
@@ -675,9 +678,7 @@ fn send(
         );
     }
     let hostname = parsed.unwrap_or(None);
-    if !event.tls.is_empty() {
-        normalize::tls::append_tls_fields(scratch, event.tls);
-    }
+    enc.tls.append(scratch, event.tls);
     let enriched = Topic::Enriched as usize;
     if let Some(table) = enc.table.as_deref() {
         if topics[enriched] && sink.enabled(Topic::Enriched) {
