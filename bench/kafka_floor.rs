@@ -65,7 +65,7 @@ fn cpu_seconds() -> f64 {
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
-/// Produce `records` copies of `payload` keyed by `key`; the CPU µs per acknowledged record
+/// Produce `records` records cycling over `payloads`, keyed `localhost`; the CPU µs per acknowledged record
 /// and the records per second.
 fn run(config: &ClientConfig, topic: &str, payloads: &[Vec<u8>], records: u64) -> (f64, f64) {
     let producer: BaseProducer<Counting> = config
@@ -245,18 +245,6 @@ fn main() {
         ("linerate_corpus", ours(&[]), &corpus),
         ("linerate_corpus_zstd3", ours(&level3), &corpus),
     ];
-    let mut variants = variants;
-    // FLOOR_VARIANTS="name:k=v,k=v;name2:k=v": more variants over linerate's settings.
-    let extra = std::env::var("FLOOR_VARIANTS").unwrap_or_default();
-    let leaked: &'static str = Box::leak(extra.into_boxed_str());
-    for v in leaked.split(';').filter(|v| !v.is_empty()) {
-        let (name, kvs) = v.split_once(':').unwrap_or((v, ""));
-        let pairs: Vec<(&str, &str)> = kvs.split(',').filter_map(|kv| kv.split_once('=')).collect();
-        variants.push((name, ours(&pairs), &json1));
-    }
-    if std::env::var("FLOOR_ONLY_EXTRA").is_ok() {
-        variants.drain(2..9);
-    }
     let mut results: Vec<(Vec<f64>, Vec<f64>)> = vec![(vec![], vec![]); variants.len()];
     for _ in 0..rounds {
         for (i, (_, config, payload)) in variants.iter().enumerate() {
