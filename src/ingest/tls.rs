@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::future;
-use futures_rustls::server::TlsStream;
 use glommio::net::TcpStream;
 
 use crate::event::tls::{ClientIdentity, TlsSession};
@@ -43,7 +42,7 @@ use crate::ingest::tcp_balance::ConnectionSlot;
 use crate::stats::{add, sub};
 use crate::tls::config::{certificate_names, sha256, ReloadableTls};
 use crate::tls::failure::TlsListener;
-use crate::tls::handshake::{self, Handshake, RefusalLog};
+use crate::tls::handshake::{self, Handshake, RefusalLog, TlsSession as Session};
 
 /// How often an idle connection checks for shutdown and its idle timeout.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
@@ -86,7 +85,7 @@ pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TlsInput, paused: Pause
 }
 
 /// The session block every message of the connection carries.
-fn session_of(tls: &TlsStream<TcpStream>) -> TlsSession {
+fn session_of(tls: &Session) -> TlsSession {
     let (_, conn) = tls.get_ref();
     let version = conn.protocol_version().map_or(0, u16::from);
     let cipher = conn
@@ -144,12 +143,12 @@ async fn serve_connection<P: Intake + 'static>(
 async fn read_messages<P: Intake + 'static>(
     p: &P,
     input: &TlsInput,
-    mut tls: TlsStream<TcpStream>,
+    mut tls: Session,
     peer: Option<std::net::SocketAddr>,
     paused: &PauseFlag,
 ) {
     let session = session_of(&tls).encode();
-    let _ = tls.get_ref().0.set_read_timeout(Some(IDLE_CHECK));
+    let _ = tls.get_ref().0.get_ref().set_read_timeout(Some(IDLE_CHECK));
     let conn = Connection {
         peer,
         tls: &session,
@@ -167,7 +166,7 @@ async fn read_messages<P: Intake + 'static>(
 
 /// End the session with a close_notify alert, waiting at most [`CLOSE_NOTIFY_WAIT`] (a peer
 /// that reads nothing cannot hold the connection).
-async fn close_notify(tls: &mut TlsStream<TcpStream>) {
+async fn close_notify(tls: &mut Session) {
     use futures_lite::AsyncWriteExt;
     future::or(
         async {

@@ -14,6 +14,7 @@ use futures_rustls::server::TlsStream;
 use futures_rustls::TlsAcceptor;
 use glommio::net::TcpStream;
 
+use crate::tls::ciphertext_reader::CiphertextReader;
 use crate::tls::config::ReloadableTls;
 use crate::tls::failure::{TlsFailure, TlsListener, TLS_FAILURE_NAMES, TLS_LISTENER_NAMES};
 
@@ -24,10 +25,14 @@ const HANDSHAKE_CHECK: Duration = Duration::from_millis(100);
 /// The first byte of a TLS record carrying a handshake message.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
+/// A server session over an accepted connection, its socket read through a
+/// [`CiphertextReader`].
+pub type TlsSession = TlsStream<CiphertextReader<TcpStream>>;
+
 /// How a handshake ended.
 pub enum Handshake {
     /// The session, ready for application data.
-    Done(Box<TlsStream<TcpStream>>),
+    Done(Box<TlsSession>),
     /// Refused, with the reason and what the error said.
     Refused(TlsFailure, String),
     /// Shutdown began during the handshake (not a refusal: not counted).
@@ -75,7 +80,10 @@ async fn handshake(config: &ReloadableTls, stream: TcpStream) -> Handshake {
         Ok(_) => {}
         Err(e) => return Handshake::Refused(TlsFailure::Closed, e.to_string()),
     }
-    match TlsAcceptor::from(config.current()).accept(stream).await {
+    match TlsAcceptor::from(config.current())
+        .accept(CiphertextReader::new(stream))
+        .await
+    {
         Ok(tls) => Handshake::Done(Box::new(tls)),
         Err(e) => Handshake::Refused(classify(&e), e.to_string()),
     }
