@@ -231,6 +231,10 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         .context("reading [http] api_token_file")?;
     let cfg = Arc::new(cfg);
     let cores = cfg.shard_cores();
+    // Before any thread starts: every one started from here on inherits the set.
+    if cfg.shards.pin_helpers {
+        keep_helpers_off_shard_cores(&cores);
+    }
     let inputs = Arc::new(Inputs::from_config(&cfg, cores.len()));
     raise_limits(&cfg);
     // The producers' settings with the security keys resolved (the SASL password read from
@@ -295,6 +299,33 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     println!("{}", serde_json::to_string(&totals)?);
     drop(embedded);
     Ok(())
+}
+
+/// Pin this thread, and so every thread it starts but the shards (librdkafka's, the
+/// embedded cluster's, the control API's, the aggregator), to the CPUs no shard runs on
+/// ([`linerate::shard::helper_cpus`]); when every CPU runs a shard they stay unpinned.
+fn keep_helpers_off_shard_cores(cores: &[usize]) {
+    use linerate::shard::helper_cpus::{allowed_cpus, helper_cpus, pin_current_thread};
+    let allowed = match allowed_cpus() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the CPU set: helper threads unpinned");
+            return;
+        }
+    };
+    let helpers = helper_cpus(&allowed, cores);
+    if helpers.is_empty() {
+        tracing::info!(shard_cores = ?cores, "every CPU runs a shard: librdkafka's and the helper threads share them");
+        return;
+    }
+    match pin_current_thread(&helpers) {
+        Ok(()) => {
+            tracing::info!(helper_cpus = ?helpers, shard_cores = ?cores, "librdkafka's threads, the control API and the aggregator pinned off the shards' cores")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, helper_cpus = ?helpers, "cannot pin the helper threads: unpinned")
+        }
+    }
 }
 
 /// With `[kafka] unsafe_delivery`, one loud warning per property that weakens the guarantee.

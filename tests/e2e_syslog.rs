@@ -408,3 +408,70 @@ fn tcp_connections_are_spread_evenly_over_the_shards_and_all_served() {
     });
     assert_eq!(m.sum("linerate_tcp_connections_open", &[]), 0);
 }
+
+/// The CPUs a thread may run on, from `/proc` (its `Cpus_allowed_list`, expanded).
+fn thread_cpus(status: &str) -> Vec<usize> {
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
+            None => cpus.push(part.parse().unwrap()),
+        }
+    }
+    cpus
+}
+
+/// A shard owns its core: with the shard on the last CPU, librdkafka's threads, the
+/// embedded cluster's, the control API's and the aggregator run on the other CPUs only (on
+/// a one-CPU host nothing is left to them, and they stay unpinned); events still flow.
+#[test]
+fn helper_threads_run_off_the_shard_cores() {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let shard_cpu = cpus - 1;
+    let shards = format!("cores = [{shard_cpu}]");
+    let data = tempfile::tempdir().unwrap();
+    let keys = Keys {
+        shards: &shards,
+        ..Keys::default()
+    };
+    let app = Appliance::start_in(data.path(), "embedded", "", keys);
+    let report = loadgen(app.syslog_port, &["--transport", "tcp", "--count", "500"]);
+    assert_eq!(report["sent"], 500);
+    let delivered = |m: &Metrics| {
+        m.sum(
+            "linerate_events_delivered_total",
+            &["topic=\"logs.normalized\""],
+        )
+    };
+    let m = app.wait_metrics(Duration::from_secs(20), |m| delivered(m) == 500);
+    assert_eq!(delivered(&m), 500);
+    let mut seen = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{}/task", app.child.id())).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        let Ok(status) = std::fs::read_to_string(task.join("status")) else {
+            continue;
+        };
+        let (comm, allowed) = (comm.trim().to_string(), thread_cpus(&status));
+        if comm.starts_with("shard-") {
+            assert_eq!(allowed, vec![shard_cpu], "{comm}");
+        } else if comm.starts_with("rdk:") || comm == "aggregator" {
+            if cpus > 1 {
+                assert!(
+                    !allowed.contains(&shard_cpu),
+                    "{comm} may run on the shard's CPU: {allowed:?}"
+                );
+            }
+            assert!(!allowed.is_empty(), "{comm}");
+        }
+        seen.push(comm);
+    }
+    assert!(seen.iter().any(|c| c.starts_with("shard-")), "{seen:?}");
+    assert!(seen.iter().any(|c| c.starts_with("rdk:broker")), "{seen:?}");
+    assert!(seen.iter().any(|c| c == "aggregator"), "{seen:?}");
+}

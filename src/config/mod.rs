@@ -137,6 +137,10 @@ pub struct ShardsConfig {
     pub cores: Vec<usize>,
     /// io_uring buffer memory per shard (locked memory), bytes.
     pub io_memory_bytes: usize,
+    /// Pin the threads that are not shards (librdkafka's, the embedded Kafka's, the control
+    /// API, the aggregator) to the CPUs no shard runs on, when there are any; `false` lets
+    /// the kernel place them anywhere, the shards' cores included.
+    pub pin_helpers: bool,
 }
 
 /// The shard → CPU assignment of `shards` on a host of `cpus` CPUs: `cores` as given; else
@@ -182,6 +186,7 @@ impl Default for ShardsConfig {
             count: 0,
             cores: Vec::new(),
             io_memory_bytes: 1 << 20,
+            pin_helpers: true,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! is a [`stats::ShardSnapshot`] per interval, sent to the aggregator.
 
 pub mod delivery;
+pub mod helper_cpus;
 pub mod pipeline;
 
 use std::os::fd::{FromRawFd, IntoRawFd};

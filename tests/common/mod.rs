@@ -115,6 +115,8 @@ pub struct Keys<'a> {
     pub buffer: &'a str,
     pub syslog: &'a str,
     pub http: &'a str,
+    /// The `[shards]` section's keys (default `count = 2`).
+    pub shards: &'a str,
 }
 
 /// Ring size per shard in tests (tests that fill it set their own).
@@ -146,7 +148,13 @@ impl Appliance {
             buffer,
             syslog,
             http,
+            shards,
         } = keys;
+        let shards = if shards.is_empty() {
+            "count = 2"
+        } else {
+            shards
+        };
         let ring = if buffer.contains("ring_bytes_max") {
             String::new()
         } else {
@@ -156,7 +164,7 @@ impl Appliance {
         let http_port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let cfg = format!(
-            "[shards]\ncount = 2\n\n[syslog]\nudp_listen = \"127.0.0.1:{syslog_port}\"\n\
+            "[shards]\n{shards}\n\n[syslog]\nudp_listen = \"127.0.0.1:{syslog_port}\"\n\
              tcp_listen = \"127.0.0.1:{syslog_port}\"\nyear = 2025\n{syslog}\n\n[kafka]\nbrokers = \"{brokers}\"\n{kafka}\n\n\
              [http]\nlisten = \"127.0.0.1:{http_port}\"\n{http}\n\n[stats]\ninterval_ms = 200\n\n\
              [buffer]\ndata_dir = \"{}\"\n{ring}\n{buffer}\n{extra}",
