@@ -23,6 +23,7 @@ use rdkafka::ClientContext;
 use crate::buffer::acks::{AckSlots, Outcome};
 use crate::config::KafkaConfig;
 use crate::sink::partitions::{self, PartitionCounts, UNASSIGNED};
+use crate::sink::payload_arenas::PayloadArenas;
 
 /// The topics a shard writes; the index is the record's delivery opaque.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +92,8 @@ fn bump(c: &AtomicU64) {
 pub struct ShardContext {
     pub counters: DeliveryCounters,
     pub acks: AckSlots,
+    /// The batch buffers whose payloads librdkafka references (see [`KafkaSink::send_batch`]).
+    pub arenas: PayloadArenas,
 }
 
 impl ClientContext for ShardContext {}
@@ -101,6 +104,15 @@ impl ProducerContext for ShardContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
         let (dead_letter, topic) = AckSlots::opaque_kind(opaque);
+        if !dead_letter {
+            // The record is done with: its batch buffer may go once all its records are.
+            let message = match result {
+                Ok(m) | Err((_, m)) => m,
+            };
+            if let Some(payload) = rdkafka::Message::payload(message) {
+                self.arenas.release(payload.as_ptr());
+            }
+        }
         let outcome = match result {
             Ok(_) => Outcome::Delivered,
             Err((KafkaError::MessageProduction(code), _)) if is_permanent(*code) => {
@@ -225,6 +237,7 @@ impl KafkaSink {
         let context = ShardContext {
             counters: DeliveryCounters::default(),
             acks: AckSlots::new(in_flight_events_max),
+            arenas: PayloadArenas::default(),
         };
         let producer: Arc<BaseProducer<ShardContext>> = Arc::new(
             producer_config(cfg, bootstrap, &format!("linerate-shard-{shard}"))
@@ -359,11 +372,20 @@ impl KafkaSink {
         batch: &mut ProduceBatch,
         mut outcome: impl FnMut(Topic, usize, Result<(), SendError>),
     ) {
+        // The payloads are referenced, not copied, while a range is free to hold the buffer.
+        let arenas = &self.producer.context().arenas;
+        let reserved = arenas.reserve();
+        let flags = if reserved.is_some() {
+            0
+        } else {
+            rdkafka::bindings::RD_KAFKA_MSG_F_COPY
+        };
         let ProduceBatch {
             bytes,
             records,
             groups,
         } = batch;
+        let mut accepted = 0;
         for topic in [Topic::Raw, Topic::Normalized, Topic::Enriched] {
             let records = &records[topic as usize];
             if records.is_empty() {
@@ -381,14 +403,23 @@ impl KafkaSink {
                 .iter()
                 .map(|&(_, i)| records[i as usize].message(base))
                 .collect();
-            produce_runs(handle, order, &mut messages);
+            produce_runs(handle, order, &mut messages, flags);
             for m in &messages {
                 let result = match RDKafkaErrorCode::from(m.err) {
                     RDKafkaErrorCode::NoError => Ok(()),
                     RDKafkaErrorCode::QueueFull => Err(SendError::QueueFull),
                     other => Err(SendError::Rejected(other)),
                 };
+                accepted += usize::from(result.is_ok());
                 outcome(topic, m._private as usize, result);
+            }
+        }
+        if let Some(r) = reserved {
+            if accepted > 0 {
+                // librdkafka points into `bytes` until the reports: hold it, take another.
+                *bytes = arenas.hold(r, std::mem::take(bytes), accepted);
+            } else {
+                arenas.unreserve(r);
             }
         }
         batch.clear();
@@ -457,9 +488,10 @@ impl KafkaSink {
 /// Records waiting to be handed to the producer together, one `rd_kafka_produce_batch`
 /// call per topic and partition ([`KafkaSink::send_batch`]): one call, one topic lock, one
 /// partition lookup and one clock read per partition of a batch instead of per record.
-/// Payloads and keys are copied into one reused buffer, so the batch borrows nothing
-/// (librdkafka copies them again, `RD_KAFKA_MSG_F_COPY`, before the call returns). Reused:
-/// [`ProduceBatch::clear`] keeps the allocations.
+/// Payloads and keys are copied into one buffer, so the batch borrows nothing; librdkafka
+/// references the payloads there until their delivery reports (the buffer is then held by
+/// [`PayloadArenas`] and the batch takes another), or copies them when every arena is held.
+/// Reused: [`ProduceBatch::clear`] keeps the allocations.
 #[derive(Debug, Default)]
 pub struct ProduceBatch {
     bytes: Vec<u8>,
@@ -498,6 +530,10 @@ impl ProduceBatch {
     pub fn push(&mut self, topic: Topic, key: &[u8], payload: &[u8], opaque: usize) {
         let p = self.bytes.len();
         self.bytes.extend_from_slice(payload);
+        if payload.is_empty() {
+            // Every payload starts inside the buffer, so its report finds the buffer.
+            self.bytes.push(0);
+        }
         let k = self.bytes.len();
         self.bytes.extend_from_slice(key);
         self.records[topic as usize].push(BatchRecord {
@@ -539,6 +575,7 @@ fn produce_runs(
     handle: &TopicHandle,
     order: &[(i32, u32)],
     messages: &mut [rdkafka::bindings::rd_kafka_message_t],
+    flags: i32,
 ) {
     let queue_full = rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__QUEUE_FULL;
     let no_error = rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -552,34 +589,37 @@ fn produce_runs(
             continue;
         }
         let partition = run[0].0;
-        produce_batch(handle, partition, msgs);
+        produce_batch(handle, partition, msgs, flags);
         let first = msgs[0].err;
         let refused_whole = first != no_error && msgs.iter().all(|m| m.err == first);
         if partition != UNASSIGNED && refused_whole && first != queue_full {
-            produce_batch(handle, UNASSIGNED, msgs);
+            produce_batch(handle, UNASSIGNED, msgs, flags);
         }
         full = msgs.iter().any(|m| m.err == queue_full);
     }
 }
 
 /// One `rd_kafka_produce_batch` call per `i32::MAX` messages to `partition` of `handle`
-/// (`UNASSIGNED`: librdkafka's partitioner chooses each).
+/// (`UNASSIGNED`: librdkafka's partitioner chooses each), with `flags` (0: the payloads are
+/// referenced, and must stay until their reports; `RD_KAFKA_MSG_F_COPY`: copied).
 fn produce_batch(
     handle: &TopicHandle,
     partition: i32,
     messages: &mut [rdkafka::bindings::rd_kafka_message_t],
+    flags: i32,
 ) {
     for chunk in messages.chunks_mut(i32::MAX as usize) {
         // SAFETY: a live topic handle; every message points into a batch's buffer, only
-        // read (RD_KAFKA_MSG_F_COPY copies payload and key before returning); the call
-        // writes each message's `err` and nothing else we read. Without
-        // RD_KAFKA_MSG_F_PARTITION the messages' own `partition` is not read: a partition
-        // given here is looked up once for the whole chunk.
+        // read (keys are always copied; payloads too with RD_KAFKA_MSG_F_COPY, else the
+        // caller keeps the buffer unchanged until each accepted record's delivery report,
+        // PayloadArenas); the call writes each message's `err` and nothing else we read.
+        // Without RD_KAFKA_MSG_F_PARTITION the messages' own `partition` is not read: a
+        // partition given here is looked up once for the whole chunk.
         unsafe {
             rdkafka::bindings::rd_kafka_produce_batch(
                 handle.rkt,
                 partition,
-                rdkafka::bindings::RD_KAFKA_MSG_F_COPY,
+                flags,
                 chunk.as_mut_ptr(),
                 chunk.len() as i32,
             )
@@ -880,6 +920,49 @@ mod tests {
                 "unkeyed records delivered too"
             );
         }
+    }
+
+    /// librdkafka references the batches' payloads instead of copying them: each batch's
+    /// buffer is held while its records are in flight (the next batches are written into
+    /// other buffers meanwhile) and taken back once every record was reported; every
+    /// payload arrives as it was pushed, an empty one included.
+    #[test]
+    fn referenced_payloads_arrive_intact_and_their_buffers_come_back() {
+        let kafka = EmbeddedKafka::start(&["lr.zero"], 1).unwrap();
+        let sink = sink_for("lr.zero", &kafka.bootstrap_servers(), 0, &[]);
+        let arenas = &sink.producer.context().arenas;
+        let mut batch = ProduceBatch::default();
+        let (mut seq, mut expected) = (0u64, Vec::new());
+        for b in 0..20 {
+            for i in 0..100 {
+                let payload = if b == 7 && i == 99 {
+                    String::new()
+                } else {
+                    format!("batch {b} record {i} {}", "x".repeat(i))
+                };
+                batch.push(
+                    Topic::Normalized,
+                    b"k",
+                    payload.as_bytes(),
+                    AckSlots::opaque(seq, 1),
+                );
+                expected.push(payload);
+                seq += 1;
+            }
+            let mut queued = 0;
+            sink.send_batch(&mut batch, |_, _, r| queued += usize::from(r.is_ok()));
+            assert_eq!(queued, 100);
+            assert!(arenas.held() >= 1, "batch {b}: its buffer is held");
+        }
+        wait_until("every record delivered", || {
+            sink.poll();
+            sink.counters().delivered[1].load(Ordering::Relaxed) == seq
+        });
+        let r = arenas.reserve().unwrap();
+        arenas.unreserve(r);
+        assert_eq!(arenas.held(), 0, "every buffer taken back");
+        let (_, in_order) = consume_all(&kafka.bootstrap_servers(), "lr.zero", 1, expected.len());
+        assert_eq!(in_order[&0], expected);
     }
 
     /// A count above librdkafka's own (its metadata lags ours) sends the records it has no

@@ -3,3 +3,4 @@
 pub mod dead_letter;
 pub mod kafka;
 pub mod partitions;
+pub mod payload_arenas;
