@@ -5,7 +5,8 @@
 #   NAME linerate        the default: logs.raw and logs.normalized (two Kafka records per event)
 #   NAME linerate-noraw  `raw_enabled = false`: logs.normalized only (one record, as the peers)
 # Every guarantee stays on: the durable ring, idempotence, acks=all, zstd, and a message
-# counts only once Kafka acknowledged it (see linerate-count.sh).
+# counts only once Kafka acknowledged it (see linerate-count.sh). LINERATE_EXTRA_TOML is
+# appended to the config (whole sections, e.g. "[shards]\npin_helpers = false").
 set -euo pipefail
 name=$1 work=$2 port=$3 rcvbuf=$4
 : "${LINERATE_BIN:?LINERATE_BIN must name the linerate binary}"
@@ -28,6 +29,7 @@ listen = "127.0.0.1:$http_port"
 interval_ms = 50
 [buffer]
 data_dir = "$work/data"
+${LINERATE_EXTRA_TOML:-}
 TOML
 export LINERATE_LOG=${LINERATE_LOG:-warn}
 exec "$LINERATE_BIN" run --config "$work/linerate.toml"
