@@ -14,7 +14,9 @@
 //! Bounds: at most [`ARENAS_MAX`] buffers held (when all are, a batch is copied by
 //! librdkafka as before: slower, never wrong); at most [`SPARE_MAX`] emptied buffers kept for
 //! reuse, none larger than [`SPARE_CAPACITY_BYTES_MAX`]. The payload bytes held are those of
-//! the records in flight, which `in_flight_events_max` and librdkafka's queue bound.
+//! the records in flight, which `in_flight_events_max` and librdkafka's queue bound, plus
+//! each held buffer's unused capacity (at most what its own batch needed, or 1.25 times what
+//! the batch before it used, capped at [`SPARE_CAPACITY_BYTES_MAX`]).
 //!
 //! Threads: only the shard's thread calls in (its produce calls and its `poll`, which runs
 //! the delivery callbacks); the counters are atomics, and the owned buffers sit behind an
@@ -28,8 +30,9 @@ pub const ARENAS_MAX: usize = 256;
 /// Emptied buffers kept for the next batches (reports come back a produce request, some
 /// thousands of records, at a time: several buffers empty at once).
 pub const SPARE_MAX: usize = 16;
-/// A buffer larger than this is freed once empty rather than kept.
-pub const SPARE_CAPACITY_BYTES_MAX: usize = 4 << 20;
+/// A buffer larger than this is freed once empty rather than kept, and a new buffer starts
+/// at most this large (a shard's batch of 256 records of about 1 KiB is a quarter of it).
+pub const SPARE_CAPACITY_BYTES_MAX: usize = 1 << 20;
 
 /// One held buffer's address range and its records not yet reported.
 #[derive(Debug, Default)]
@@ -104,9 +107,10 @@ impl PayloadArenas {
         range.start.store(start, Relaxed);
         range.end.store(start + buffer.len(), Relaxed);
         range.outstanding.store(records, Relaxed);
-        // Without a spare, the next batch starts as large as this one was (not grown from
-        // empty by copying reallocations).
-        let capacity = buffer.capacity().min(SPARE_CAPACITY_BYTES_MAX);
+        // Without a spare, the next batch starts with room for a quarter more than this one
+        // used (not grown from empty by copying reallocations; one large batch does not make
+        // every later buffer large).
+        let capacity = (buffer.len() + buffer.len() / 4).min(SPARE_CAPACITY_BYTES_MAX);
         let mut owned = self.owned();
         owned.buffers[r.0] = Some(buffer);
         owned
@@ -229,6 +233,34 @@ mod tests {
         assert!(a.reserve().is_none());
         assert!(a.release(first.unwrap() as *const u8));
         let r = a.reserve().expect("the reported one is free again");
+        a.unreserve(r);
+    }
+
+    /// One large batch does not make the buffers after it large, nor stay as a spare.
+    #[test]
+    fn a_large_batch_leaves_no_large_buffers_behind() {
+        let a = PayloadArenas::default();
+        let r = a.reserve().unwrap();
+        let big = vec![1u8; 3 * SPARE_CAPACITY_BYTES_MAX];
+        let big_at = big.as_ptr();
+        let next = a.hold(r, big, 1);
+        assert!(next.capacity() <= SPARE_CAPACITY_BYTES_MAX);
+        let r = a.reserve().unwrap();
+        let small = {
+            let mut b = next;
+            b.extend_from_slice(b"small");
+            b
+        };
+        let small_at = small.as_ptr();
+        let after_small = a.hold(r, small, 1);
+        assert!(after_small.capacity() < 1024, "sized by the small batch");
+        assert!(a.release(big_at) && a.release(small_at));
+        let r = a.reserve().unwrap();
+        assert!(a
+            .owned()
+            .spare
+            .iter()
+            .all(|b| b.capacity() <= SPARE_CAPACITY_BYTES_MAX));
         a.unreserve(r);
     }
 
