@@ -15,8 +15,8 @@
 //! librdkafka as before: slower, never wrong); at most [`SPARE_MAX`] emptied buffers kept for
 //! reuse, none larger than [`SPARE_CAPACITY_BYTES_MAX`]. The payload bytes held are those of
 //! the records in flight, which `in_flight_events_max` and librdkafka's queue bound, plus
-//! each held buffer's unused capacity (at most what its own batch needed, or 1.25 times what
-//! the batch before it used, capped at [`SPARE_CAPACITY_BYTES_MAX`]).
+//! each held buffer's unused capacity (at most what its own batch needed, or twice what the
+//! batch before it used, between [`BUFFER_BYTES_START`] and [`SPARE_CAPACITY_BYTES_MAX`]).
 //!
 //! Threads: only the shard's thread calls in (its produce calls and its `poll`, which runs
 //! the delivery callbacks); the counters are atomics, and the owned buffers sit behind an
@@ -33,6 +33,8 @@ pub const SPARE_MAX: usize = 16;
 /// A buffer larger than this is freed once empty rather than kept, and a new buffer starts
 /// at most this large (a shard's batch of 256 records of about 1 KiB is a quarter of it).
 pub const SPARE_CAPACITY_BYTES_MAX: usize = 1 << 20;
+/// A new buffer starts at least this large.
+pub const BUFFER_BYTES_START: usize = 64 << 10;
 
 /// One held buffer's address range and its records not yet reported.
 #[derive(Debug, Default)]
@@ -107,10 +109,10 @@ impl PayloadArenas {
         range.start.store(start, Relaxed);
         range.end.store(start + buffer.len(), Relaxed);
         range.outstanding.store(records, Relaxed);
-        // Without a spare, the next batch starts with room for a quarter more than this one
-        // used (not grown from empty by copying reallocations; one large batch does not make
-        // every later buffer large).
-        let capacity = (buffer.len() + buffer.len() / 4).min(SPARE_CAPACITY_BYTES_MAX);
+        // Without a spare, the next batch starts with room for twice what this one used (not
+        // grown from empty by copying reallocations), within bounds: one large batch does not
+        // make every later buffer large, nor a small one the next too small.
+        let capacity = (2 * buffer.len()).clamp(BUFFER_BYTES_START, SPARE_CAPACITY_BYTES_MAX);
         let mut owned = self.owned();
         owned.buffers[r.0] = Some(buffer);
         owned
@@ -253,7 +255,10 @@ mod tests {
         };
         let small_at = small.as_ptr();
         let after_small = a.hold(r, small, 1);
-        assert!(after_small.capacity() < 1024, "sized by the small batch");
+        assert!(
+            after_small.capacity() <= BUFFER_BYTES_START,
+            "sized by the small batch"
+        );
         assert!(a.release(big_at) && a.release(small_at));
         let r = a.reserve().unwrap();
         assert!(a
