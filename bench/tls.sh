@@ -5,7 +5,8 @@
 # made here by openssl), after a warm-up of COUNT/4 plain messages, alternating plain, TLS
 # for ROUNDS rounds (default 3); each phase is timed from its first send to Kafka
 # acknowledging its last event (linerate_events_delivered_total on logs.normalized), with
-# the appliance's CPU seconds over the phase; each transport's best phase is kept (its
+# the appliance's CPU seconds over the phase and its shard threads' alone (with the default
+# layout on 2 CPUs, the one shard is the bound); each transport's best phase is kept (its
 # capacity: the 2-core box is shared and noisy) and every phase is printed. Prints a markdown
 # table with the TLS/plain ratios and writes it to bench/results/tls-latest.md.
 # Usage: bash bench/tls.sh [COUNT]    (LR=path/to/linerate SKIP_BUILD=1 to use another build)
@@ -72,6 +73,15 @@ for _ in $(seq 300); do curl -sf "127.0.0.1:$HTTP_PORT/health" > /dev/null && br
 
 now() { date +%s.%N; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+shard_ticks() { # the shards' threads only (the bound: one shard on a 2-CPU box)
+  local t s=0
+  for t in /proc/"$app"/task/*; do
+    if grep -q '^shard-' "$t/comm" 2>/dev/null; then
+      s=$((s + $(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}')))
+    fi
+  done
+  echo "$s"
+}
 delivered() {
   curl -s "127.0.0.1:$HTTP_PORT/metrics" | grep '^linerate_events_delivered_total{' \
     | grep -F 'topic="logs.normalized"' | awk '{s += $2} END {printf "%d", s}'
@@ -79,40 +89,40 @@ delivered() {
 
 phase() { # name target-port extra-loadgen-args...
   local name=$1 port=$2; shift 2
-  local base t0 c0 t1 c1 want
+  local base t0 c0 s0 t1 c1 s1 want
   base=$(delivered); want=$((base + N))
-  t0=$(now); c0=$(cpu_ticks "$app")
+  t0=$(now); c0=$(cpu_ticks "$app"); s0=$(shard_ticks)
   "$LR" loadgen --target "127.0.0.1:$port" --transport tcp --connections 4 --size 256 \
     --framing octet --count "$N" --json "$@" > "$tmp/$name.json"
   while [ "$(delivered)" -lt "$want" ]; do sleep 0.05; done
-  t1=$(now); c1=$(cpu_ticks "$app")
-  python3 -c "import sys; n,t0,t1,c0,c1,tick=map(float,sys.argv[1:]); s=t1-t0; c=(c1-c0)/tick; print(f'{n/s:.0f} {c/n*1e6:.2f}')" \
-    "$N" "$t0" "$t1" "$c0" "$c1" "$TICK"
+  t1=$(now); c1=$(cpu_ticks "$app"); s1=$(shard_ticks)
+  python3 -c "import sys; n,t0,t1,c0,c1,s0,s1,tick=map(float,sys.argv[1:]); s=t1-t0; print(f'{n/s:.0f} {(c1-c0)/tick/n*1e6:.2f} {(s1-s0)/tick/n*1e6:.2f}')" \
+    "$N" "$t0" "$t1" "$c0" "$c1" "$s0" "$s1" "$TICK"
 }
 
 tls_args=(--tls-ca "$tmp/ca.pem" --tls-cert "$tmp/client.pem" --tls-key "$tmp/client.key")
 full=$N; N=$((full / 4)); phase warmup "$PORT" > /dev/null; N=$full
-best() { # "rate cpu" lines on stdin: the highest rate and the lowest CPU per event
-  python3 -c "import sys; r=[l.split() for l in sys.stdin if l.strip()]; print(max(float(a) for a,_ in r), min(float(b) for _,b in r))"
+best() { # "rate cpu shard-cpu" lines on stdin: the highest rate, the lowest CPUs per event
+  python3 -c "import sys; r=[l.split() for l in sys.stdin if l.strip()]; print(max(float(a) for a,_,_ in r), min(float(b) for _,b,_ in r), min(float(c) for _,_,c in r))"
 }
 runs_plain=(); runs_tls=()
 for _ in $(seq "$ROUNDS"); do
   runs_plain+=("$(phase plain "$PORT")")
   runs_tls+=("$(phase tls "$TLS_PORT" "${tls_args[@]}")")
 done
-read -r plain_rate plain_cpu < <(printf '%s\n' "${runs_plain[@]}" | best)
-read -r tls_rate tls_cpu < <(printf '%s\n' "${runs_tls[@]}" | best)
+read -r plain_rate plain_cpu plain_shard < <(printf '%s\n' "${runs_plain[@]}" | best)
+read -r tls_rate tls_cpu tls_shard < <(printf '%s\n' "${runs_tls[@]}" | best)
 handshakes=$(curl -s "127.0.0.1:$HTTP_PORT/metrics" | grep '^linerate_tls_handshakes_total{' | awk '{s += $2} END {printf "%d", s}')
 [ "$handshakes" -ge $((4 * ROUNDS)) ] || { echo "expected $((4 * ROUNDS)) TLS handshakes, metrics say $handshakes" >&2; exit 1; }
 
 mkdir -p bench/results
 {
-  echo "| $N messages, 4 connections, 256 B | events/s to Kafka ack | linerate CPU µs/event |"
-  echo "| --- | --- | --- |"
-  echo "| plain TCP (baseline) | ${plain_rate%.*} | $plain_cpu |"
-  echo "| TLS 1.3, mutual | ${tls_rate%.*} | $tls_cpu |"
-  python3 -c "import sys; pr,pc,tr,tc=map(float,sys.argv[1:]); print(f'| TLS / plain | {tr/pr:.2f}x | {tc/pc:.2f}x |')" \
-    "$plain_rate" "$plain_cpu" "$tls_rate" "$tls_cpu"
+  echo "| $N messages, 4 connections, 256 B | events/s to Kafka ack | linerate CPU µs/event | shard threads' CPU µs/event |"
+  echo "| --- | --- | --- | --- |"
+  echo "| plain TCP (baseline) | ${plain_rate%.*} | $plain_cpu | $plain_shard |"
+  echo "| TLS 1.3, mutual | ${tls_rate%.*} | $tls_cpu | $tls_shard |"
+  python3 -c "import sys; pr,pc,ps,tr,tc,ts=map(float,sys.argv[1:]); print(f'| TLS / plain | {tr/pr:.2f}x | {tc/pc:.2f}x | {ts/ps:.2f}x |')" \
+    "$plain_rate" "$plain_cpu" "$plain_shard" "$tls_rate" "$tls_cpu" "$tls_shard"
   echo
-  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $LR; runs (events/s, µs/event): plain ${runs_plain[*]}; TLS ${runs_tls[*]}"
+  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $LR; runs (events/s, µs/event, shard µs/event): plain ${runs_plain[*]}; TLS ${runs_tls[*]}"
 } | tee bench/results/tls-latest.md
