@@ -42,7 +42,7 @@ use crate::ingest::tcp_balance::ConnectionSlot;
 use crate::stats::{add, sub};
 use crate::tls::config::{certificate_names, sha256, ReloadableTls};
 use crate::tls::failure::TlsListener;
-use crate::tls::handshake::{self, Handshake, RefusalLog, TlsSession as Session};
+use crate::tls::handshake::{self, Handshake, RefusalLog, TlsServerStream};
 
 /// How often an idle connection checks for shutdown and its idle timeout.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
@@ -85,7 +85,7 @@ pub async fn serve<P: Intake + 'static>(p: Rc<P>, input: TlsInput, paused: Pause
 }
 
 /// The session block every message of the connection carries.
-fn session_of(tls: &Session) -> TlsSession {
+fn session_of(tls: &TlsServerStream) -> TlsSession {
     let (_, conn) = tls.get_ref();
     let version = conn.protocol_version().map_or(0, u16::from);
     let cipher = conn
@@ -143,7 +143,7 @@ async fn serve_connection<P: Intake + 'static>(
 async fn read_messages<P: Intake + 'static>(
     p: &P,
     input: &TlsInput,
-    mut tls: Session,
+    mut tls: TlsServerStream,
     peer: Option<std::net::SocketAddr>,
     paused: &PauseFlag,
 ) {
@@ -166,7 +166,7 @@ async fn read_messages<P: Intake + 'static>(
 
 /// End the session with a close_notify alert, waiting at most [`CLOSE_NOTIFY_WAIT`] (a peer
 /// that reads nothing cannot hold the connection).
-async fn close_notify(tls: &mut Session) {
+async fn close_notify(tls: &mut TlsServerStream) {
     use futures_lite::AsyncWriteExt;
     future::or(
         async {

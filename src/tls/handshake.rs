@@ -27,12 +27,12 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// A server session over an accepted connection, its socket read through a
 /// [`CiphertextReader`].
-pub type TlsSession = TlsStream<CiphertextReader<TcpStream>>;
+pub type TlsServerStream = TlsStream<CiphertextReader<TcpStream>>;
 
 /// How a handshake ended.
 pub enum Handshake {
     /// The session, ready for application data.
-    Done(Box<TlsSession>),
+    Done(Box<TlsServerStream>),
     /// Refused, with the reason and what the error said.
     Refused(TlsFailure, String),
     /// Shutdown began during the handshake (not a refusal: not counted).
